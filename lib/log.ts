@@ -1,0 +1,27 @@
+/**
+ * Structured JSON logging. Every service logs through one root logger and
+ * hands children to its parts, each child carrying the keys its lines need
+ * (controller, task, agent, reconcileID, mcpSession, requestId).
+ */
+import pino, { type Logger } from "pino";
+
+export type { Logger };
+
+export interface LoggerOptions {
+  /** The service name, on every line. */
+  service: string;
+  level?: string;
+}
+
+export function createLogger({ service, level }: LoggerOptions): Logger {
+  return pino({
+    name: service,
+    level: level ?? process.env.LOG_LEVEL ?? "info",
+    base: { service },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
+
+/** A logger that writes nothing, for tests and library defaults. */
+export const silentLogger: Logger = pino({ level: "silent" });

@@ -1,0 +1,98 @@
+/**
+ * `up`: runs the conductor. It uses the cluster $KUBECONFIG (or
+ * ~/.kube/config) points at when that cluster answers; otherwise it starts a
+ * local control plane on loopback. Then it installs the mcp.io CRDs, creates
+ * the default domain namespace, starts the conductor's services, and prints
+ * how to reach everything. Ctrl-C stops what it started.
+ *
+ *   bun services/up/main.ts [--local] [--namespace mcp-system]
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { installCrds } from "../../lib/api/install.ts";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { LocalControlPlane } from "../../lib/control-plane/local.ts";
+import { KubeConnection } from "../../lib/kube/connection.ts";
+import { isAlreadyExists } from "../../lib/kube/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    local: { type: "boolean", default: false },
+    namespace: { type: "string", default: "mcp-system" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (args.help) {
+  console.log(
+    "usage: up [--local] [--namespace NAME]\n  --local      always start a local control plane, even when $KUBECONFIG reaches a cluster",
+  );
+  process.exit(0);
+}
+
+const log = createLogger({ service: "up", level: process.env.LOG_LEVEL ?? "warn" });
+
+/** The configured cluster, if there is one and it answers within a few seconds. */
+async function reachableCluster(): Promise<{ conn: KubeConnection; kubeconfig: string } | undefined> {
+  const path = process.env.KUBECONFIG || join(homedir(), ".kube", "config");
+  if (!process.env.KUBECONFIG && !existsSync(path) && !process.env.KUBERNETES_SERVICE_HOST) return undefined;
+  try {
+    const conn = KubeConnection.fromOptions();
+    await conn.request("GET", "/version", { signal: AbortSignal.timeout(3000) });
+    return { conn, kubeconfig: path };
+  } catch (err) {
+    console.log(`The configured cluster (${path}) is not reachable: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+let controlPlane: LocalControlPlane | undefined;
+let target = args.local ? undefined : await reachableCluster();
+if (target) {
+  console.log(`Using the cluster at ${target.conn.server} (${target.kubeconfig})`);
+} else {
+  console.log("Starting a local control plane (etcd, kube-apiserver, kube-controller-manager)…");
+  controlPlane = await LocalControlPlane.start({ controllerManager: true, logger: log });
+  const stateDir = join(repoRoot, ".cache", "up");
+  mkdirSync(stateDir, { recursive: true });
+  const kubeconfig = join(stateDir, "kubeconfig");
+  writeFileSync(kubeconfig, controlPlane.kubeconfig(), { mode: 0o600 });
+  target = { conn: KubeConnection.fromOptions({ kubeconfigPath: kubeconfig }), kubeconfig };
+}
+
+const crds = await installCrds(target.conn);
+try {
+  await target.conn.request("POST", "/api/v1/namespaces", {
+    body: {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: args.namespace, labels: { "mcp.io/domain": args.namespace } },
+    },
+  });
+} catch (err) {
+  if (!isAlreadyExists(err)) throw err;
+}
+
+const kubectl = controlPlane ? controlPlane.binaries.kubectl : "kubectl";
+console.log(`
+Ready.
+  Kubernetes API   ${target.conn.server}
+  CRDs             ${crds.join(", ")}
+  Domain           namespace ${args.namespace}
+  Try              export KUBECONFIG=${target.kubeconfig}
+                   ${kubectl} apply -f ${join(repoRoot, "deploy", "samples")}
+                   ${kubectl} get mcp -n ${args.namespace}
+Press Ctrl-C to stop.`);
+
+async function shutdown(signal: string): Promise<void> {
+  console.log(`\n${signal}: stopping…`);
+  await controlPlane?.stop();
+  console.log("Stopped.");
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+// Keep the process alive until a signal arrives.
+setInterval(() => {}, 1 << 30);
