@@ -18,12 +18,23 @@ export interface ControlPlaneBinaries {
 
 let cached: ControlPlaneBinaries | undefined;
 
-export function controlPlaneBinaries(): ControlPlaneBinaries {
-  if (cached) return cached;
-  const script = join(repoRoot, "hack", "control-plane", "build.sh");
+function runBuildScript(script: string): string {
   const res = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "inherit" });
   if (res.exitCode !== 0) throw new Error(`${script} failed with exit code ${res.exitCode}`);
-  const dir = res.stdout.toString().trim().split("\n").pop() ?? "";
+  return res.stdout.toString().trim().split("\n").pop() ?? "";
+}
+
+let grpcurl: string | undefined;
+
+/** The pinned grpcurl, built by hack/tools/build.sh. */
+export function grpcurlBinary(): string {
+  grpcurl ??= join(runBuildScript(join(repoRoot, "hack", "tools", "build.sh")), "grpcurl");
+  return grpcurl;
+}
+
+export function controlPlaneBinaries(): ControlPlaneBinaries {
+  if (cached) return cached;
+  const dir = runBuildScript(join(repoRoot, "hack", "control-plane", "build.sh"));
   const bin = (name: string) => join(dir, name);
   if (!existsSync(bin("kube-apiserver"))) throw new Error(`no kube-apiserver in ${dir}`);
   cached = {

@@ -1,0 +1,115 @@
+/**
+ * The scheduler's gRPC server: Place (pure), WhatIf (reads live Agents and
+ * Tasks, changes nothing), the standard grpc.health.v1 service and server
+ * reflection, so Kubernetes gRPC probes and `grpcurl list` work.
+ */
+import { join } from "node:path";
+import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import type { Task } from "../../lib/api/resources.ts";
+import { mcpClients } from "../../lib/api/resources.ts";
+import { toServiceError } from "../../lib/grpc/errors.ts";
+import type { KubeConnection } from "../../lib/kube/connection.ts";
+import type { Logger } from "../../lib/log.ts";
+import { loadByAgent, toCandidate } from "../../lib/scheduling/candidates.ts";
+import { InvalidArgumentError, place, validateCandidates, validateTask } from "../../lib/scheduling/policy.ts";
+import {
+  type PlaceRequest,
+  type PlaceResponse,
+  type SchedulerServiceServer,
+  SchedulerServiceService,
+  type WhatIfRequest,
+  type WhatIfResponse,
+} from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+
+const protoRoot = join(import.meta.dir, "..", "..", "proto");
+export const schedulerServiceName = "mcp.conductor.scheduler.v1.SchedulerService";
+
+/** Reads the live Agents of a namespace, and the load on each, for what-if questions. */
+export type CandidateSource = (namespace: string) => Promise<ReturnType<typeof toCandidate>[]>;
+
+export function kubeCandidateSource(conn: KubeConnection): CandidateSource {
+  const { agents, tasks } = mcpClients(conn);
+  return async (namespace) => {
+    // Only tasks that occupy an agent matter; field selectors keep the lists small.
+    const [agentList, assigned, running] = await Promise.all([
+      agents.listAll(namespace),
+      tasks.listAll(namespace, { fieldSelector: "status.phase=Assigned" }),
+      tasks.listAll(namespace, { fieldSelector: "status.phase=Running" }),
+    ]);
+    const load = loadByAgent([...assigned.items, ...running.items] as Task[]);
+    return agentList.items.map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
+  };
+}
+
+function unary<Req, Res>(log: Logger, method: string, fn: (req: Req) => Promise<Res> | Res) {
+  return async (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): Promise<void> => {
+    let res: Res;
+    try {
+      res = await fn(call.request);
+    } catch (err) {
+      return callback(toServiceError(err, log, method));
+    }
+    return callback(null, res);
+  };
+}
+
+export function schedulerImplementation(log: Logger, candidates: CandidateSource | undefined): SchedulerServiceServer {
+  return {
+    place: unary<PlaceRequest, PlaceResponse>(log, "Place", (req) => {
+      const task = validateTask(req.task);
+      validateCandidates(req.candidates);
+      return { placement: place(task, req.candidates) };
+    }),
+    whatIf: unary<WhatIfRequest, WhatIfResponse>(log, "WhatIf", async (req) => {
+      if (!req.namespace) throw new InvalidArgumentError("namespace", "is required");
+      const task = validateTask(req.task);
+      if (!candidates) throw new Error("what-if needs access to the Kubernetes API");
+      // The task's domain is the namespace asked about: no cross-domain answers.
+      const spec = { ...task, domain: req.namespace, name: task.name || "what-if" };
+      return { placement: place(spec, await candidates(req.namespace)) };
+    }),
+  };
+}
+
+export interface SchedulerServer {
+  server: Server;
+  port: number;
+  health: HealthImplementation;
+  stop(): Promise<void>;
+}
+
+export async function startSchedulerServer(opts: {
+  host?: string;
+  port?: number;
+  log: Logger;
+  candidates?: CandidateSource;
+}): Promise<SchedulerServer> {
+  const server = new Server();
+  server.addService(SchedulerServiceService, schedulerImplementation(opts.log, opts.candidates));
+  const health = new HealthImplementation({ "": "SERVING", [schedulerServiceName]: "SERVING" });
+  health.addToServer(server);
+  const definitions = loadSync(["mcp/conductor/scheduler/v1/scheduler.proto", "grpc/health/v1/health.proto"], {
+    includeDirs: [protoRoot, join(protoRoot, "third_party")],
+  });
+  new ReflectionService(definitions).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host ?? "127.0.0.1"}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  opts.log.info({ port }, "Scheduler listening");
+  return {
+    server,
+    port,
+    health,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        health.setStatus("", "NOT_SERVING");
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}
