@@ -1,0 +1,582 @@
+/**
+ * The conductor's controller for one domain (namespace): it keeps Agent
+ * health from heartbeats and drives every Task through its lifecycle, placing
+ * Pending tasks through the scheduler. Three level-triggered reconcilers share
+ * two informers: tasks (by key), agents (by key) and placement (one key per
+ * domain, so pending tasks are placed highest priority first, in order).
+ * Only the leader runs reconcilers; every replica keeps its caches warm.
+ */
+import type { Agent, Task } from "../../lib/api/resources.ts";
+import { mcpClients } from "../../lib/api/resources.ts";
+import { conditionDiffers, findCondition, setCondition } from "../../lib/controller/conditions.ts";
+import { EventRecorder } from "../../lib/controller/events.ts";
+import { LeaderElector } from "../../lib/controller/leader-election.ts";
+import { type ReconcileResult, runWorkers } from "../../lib/controller/reconcile.ts";
+import { WorkQueue } from "../../lib/controller/workqueue.ts";
+import type { KubeConnection } from "../../lib/kube/connection.ts";
+import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
+import { Informer, objectKey } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import { occupiesAgent, toCandidate, toTaskSpec } from "../../lib/scheduling/candidates.ts";
+import { describeNoFit } from "../../lib/scheduling/policy.ts";
+import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import { agentHealth } from "./agent-health.ts";
+import type { ControllerConfig } from "./config.ts";
+import { ControllerMetrics } from "./metrics.ts";
+import { type AgentPhaseView, conditionTypes, decideTask, reasons } from "./task-lifecycle.ts";
+
+/** What the controller needs of the scheduler; the gRPC client in production. */
+export interface Placer {
+  place(task: ReturnType<typeof toTaskSpec>, candidates: Candidate[]): Promise<Placement>;
+}
+
+export interface ControllerOptions {
+  config: ControllerConfig;
+  conn: KubeConnection;
+  scheduler: Placer;
+  log: Logger;
+  now?: () => number;
+  /** Called when leadership is lost; by default the process exits so it restarts clean. */
+  onLostLeadership?: () => void;
+}
+
+const fieldManager = "mcp-conductor-controller";
+
+async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const worker = async () => {
+    while (i < items.length) {
+      const item = items[i++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class Controller {
+  readonly tasks: Informer<Task>;
+  readonly agents: Informer<Agent>;
+  readonly metrics: ControllerMetrics;
+  private readonly clients;
+  private readonly taskQueue = new WorkQueue();
+  private readonly agentQueue = new WorkQueue();
+  private readonly placementQueue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 5_000 });
+  private readonly events: EventRecorder;
+  private readonly elector: LeaderElector | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly cfg: ControllerConfig;
+  /** Tasks occupying each agent, from the informer: agent name → task keys. */
+  private readonly tasksByAgent = new Map<string, Set<string>>();
+  /** Assignments written but not yet seen by the informer: task key → agent. */
+  private readonly assumed = new Map<string, string>();
+  /** When the controller first saw each unassigned task, for the latency histogram. */
+  private readonly firstSeen = new Map<string, number>();
+  private workers: Promise<void>[] = [];
+  private leading = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.cfg = opts.config;
+    this.log = opts.log.child({ domain: this.cfg.domain });
+    this.now = opts.now ?? Date.now;
+    this.clients = mcpClients(opts.conn);
+    const ns = this.cfg.namespace;
+    this.tasks = new Informer(this.clients.tasks, { namespace: ns, logger: this.log });
+    this.agents = new Informer(this.clients.agents, { namespace: ns, logger: this.log });
+    this.events = new EventRecorder(opts.conn, "mcp-conductor-controller", this.cfg.identity, this.log);
+    this.metrics = new ControllerMetrics(this.cfg.domain, {
+      taskPhases: () => countBy(this.tasks.list(), (t) => t.status?.phase ?? "New"),
+      agentPhases: () => countBy(this.agents.list(), (a) => a.status?.phase ?? "Unknown"),
+      queueDepths: () =>
+        new Map([
+          ["tasks", this.taskQueue.length],
+          ["agents", this.agentQueue.length],
+          ["placement", this.placementQueue.length],
+        ]),
+    });
+    this.tasks.on({
+      add: (t) => this.onTask(t, undefined),
+      update: (t, old) => this.onTask(t, old),
+      delete: (t) => this.onTaskDeleted(t),
+    });
+    this.agents.on({
+      add: (a) => this.onAgent(a, undefined),
+      update: (a, old) => this.onAgent(a, old),
+      delete: (a) => this.onAgentDeleted(a),
+    });
+    if (this.cfg.leaderElection.enabled) {
+      const le = this.cfg.leaderElection;
+      this.elector = new LeaderElector(opts.conn, {
+        namespace: ns,
+        name: le.leaseName,
+        identity: this.cfg.identity,
+        leaseDurationMs: le.leaseDurationSeconds * 1000,
+        renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+        retryPeriodMs: le.retryPeriodSeconds * 1000,
+        logger: this.log,
+        onStartedLeading: () => this.startLeading(),
+        onStoppedLeading: () => {
+          this.metrics.leader.set(0);
+          this.stopWorkers();
+          (opts.onLostLeadership ?? (() => process.exit(1)))();
+        },
+      });
+    }
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  get ready(): boolean {
+    return this.tasks.hasSynced && this.agents.hasSynced;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.tasks.start(), this.agents.start()]);
+    this.log.info({ tasks: this.tasks.size, agents: this.agents.size }, "Caches synced");
+    if (this.elector) this.elector.start();
+    else this.startLeading();
+  }
+
+  async stop(): Promise<void> {
+    this.stopWorkers();
+    await Promise.all(this.workers);
+    await this.elector?.stop();
+    await Promise.all([this.tasks.stop(), this.agents.stop()]);
+    await this.events.flush();
+  }
+
+  private startLeading(): void {
+    this.leading = true;
+    this.metrics.leader.set(1);
+    this.log.info("Started reconciling");
+    const c = this.cfg.concurrency;
+    const observer = this.metrics;
+    this.workers = [
+      runWorkers({
+        name: "task",
+        queue: this.taskQueue,
+        reconcile: (k, l) => this.reconcileTask(k, l),
+        concurrency: c,
+        log: this.log,
+        observer,
+      }),
+      runWorkers({
+        name: "agent",
+        queue: this.agentQueue,
+        reconcile: (k, l) => this.reconcileAgent(k, l),
+        concurrency: c,
+        log: this.log,
+        observer,
+      }),
+      runWorkers({
+        name: "placement",
+        queue: this.placementQueue,
+        reconcile: (_k, l) => this.reconcilePlacement(l),
+        concurrency: 1,
+        log: this.log,
+        observer,
+      }),
+    ];
+    // Level-triggered: look at everything once on becoming leader.
+    for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
+    for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
+    this.enqueuePlacement();
+  }
+
+  private stopWorkers(): void {
+    this.leading = false;
+    this.taskQueue.shutdown();
+    this.agentQueue.shutdown();
+    this.placementQueue.shutdown();
+  }
+
+  private enqueuePlacement(): void {
+    this.placementQueue.add(this.cfg.namespace);
+  }
+
+  // ---- informer handlers: they only enqueue keys ----
+
+  private onTask(t: Task, old: Task | undefined): void {
+    const key = objectKey(t);
+    if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0)
+      this.firstSeen.set(key, this.now());
+    if (t.status?.assignedAgent || t.status?.phase !== "Pending") this.assumed.delete(key);
+    const was = old && occupiesAgent(old) ? old.status?.assignedAgent : undefined;
+    const is = occupiesAgent(t) ? t.status?.assignedAgent : undefined;
+    if (was !== is) {
+      if (was) {
+        this.tasksByAgent.get(was)?.delete(key);
+        this.agentQueue.add(`${this.cfg.namespace}/${was}`);
+        this.enqueuePlacement(); // capacity freed
+      }
+      if (is) {
+        const set = this.tasksByAgent.get(is) ?? new Set<string>();
+        this.tasksByAgent.set(is, set);
+        set.add(key);
+        this.agentQueue.add(`${this.cfg.namespace}/${is}`);
+      }
+    }
+    if (t.status?.phase === "Pending" && old?.status?.phase !== "Pending") this.enqueuePlacement();
+    this.taskQueue.add(key);
+  }
+
+  private onTaskDeleted(t: Task): void {
+    const key = objectKey(t);
+    this.assumed.delete(key);
+    this.firstSeen.delete(key);
+    const agent = occupiesAgent(t) ? t.status?.assignedAgent : undefined;
+    if (agent) {
+      this.tasksByAgent.get(agent)?.delete(key);
+      this.agentQueue.add(`${this.cfg.namespace}/${agent}`);
+      this.enqueuePlacement();
+    }
+  }
+
+  private onAgent(a: Agent, old: Agent | undefined): void {
+    this.agentQueue.add(objectKey(a));
+    // Heartbeats alone do not change placement; phase, capabilities, tags and capacity do.
+    const placementView = (x: Agent | undefined) =>
+      x && JSON.stringify([x.status?.phase, x.spec.capabilities, x.spec.tags, x.spec.maxConcurrentTasks]);
+    if (placementView(a) !== placementView(old)) this.enqueuePlacement();
+    if (old?.status?.phase === "Ready" && a.status?.phase !== "Ready") this.enqueueTasksOf(a.metadata.name ?? "");
+  }
+
+  private onAgentDeleted(a: Agent): void {
+    this.enqueueTasksOf(a.metadata.name ?? "");
+    this.enqueuePlacement();
+  }
+
+  private enqueueTasksOf(agent: string): void {
+    for (const key of this.tasksByAgent.get(agent) ?? []) this.taskQueue.add(key);
+  }
+
+  // ---- reconcilers ----
+
+  private agentPhase = (name: string): AgentPhaseView =>
+    this.agents.get(this.cfg.namespace, name)?.status?.phase ?? "Missing";
+
+  private async writeTaskStatus(task: Task, status: NonNullable<Task["status"]>): Promise<Task> {
+    return this.clients.tasks.replaceStatus(
+      { ...task, status: { ...status, observedGeneration: task.metadata.generation } },
+      { fieldManager },
+    );
+  }
+
+  async reconcileTask(key: string, log: Logger): Promise<ReconcileResult | undefined> {
+    const task = this.tasks.getByKey(key);
+    if (!task || task.metadata.deletionTimestamp) return undefined;
+    const tlog = log.child({ task: task.metadata.name, agent: task.status?.assignedAgent });
+    const now = this.now();
+    const nowDate = new Date(now);
+    const gen = task.metadata.generation;
+    const status = task.status ?? {};
+    const d = decideTask(task, now, {
+      agentPhase: this.agentPhase,
+      defaultTtlSeconds: this.cfg.defaultTtlSecondsAfterFinished,
+    });
+
+    switch (d.kind) {
+      case "wait":
+        return { requeueAfterMs: d.requeueAfterMs };
+      case "awaitPlacement":
+        this.enqueuePlacement();
+        return { requeueAfterMs: d.requeueAfterMs };
+      case "initialize":
+        await this.writeTaskStatus(task, {
+          ...status,
+          phase: "Pending",
+          attempts: 0,
+          conditions: setCondition(
+            status.conditions,
+            { type: conditionTypes.scheduled, status: "False", reason: "Pending", message: "waiting for placement" },
+            nowDate,
+            gen,
+          ),
+        });
+        tlog.debug("Initialized Task");
+        return undefined;
+      case "fail": {
+        const error =
+          d.reason === reasons.deadlineExceeded || !status.error
+            ? { reason: d.reason, message: d.message, retryable: false }
+            : status.error;
+        await this.writeTaskStatus(task, {
+          ...status,
+          phase: "Failed",
+          completionTime: nowDate.toISOString(),
+          error,
+          conditions: setCondition(
+            status.conditions,
+            { type: conditionTypes.failed, status: "True", reason: d.reason, message: d.message },
+            nowDate,
+            gen,
+          ),
+        });
+        this.metrics.taskTransitions.inc({ reason: d.reason });
+        this.events.record(task, "Warning", d.reason, d.message);
+        tlog.info({ reason: d.reason }, "Failed Task");
+        return undefined;
+      }
+      case "recordFailedAttempt":
+        await this.writeTaskStatus(task, {
+          ...status,
+          conditions: setCondition(
+            status.conditions,
+            { type: conditionTypes.attempt(d.attempt), status: "False", reason: d.reason, message: d.message },
+            nowDate,
+            gen,
+          ),
+        });
+        this.events.record(
+          task,
+          "Warning",
+          "AttemptFailed",
+          `attempt ${d.attempt} failed (${d.message}); retrying in ${d.retryInMs / 1000}s`,
+        );
+        tlog.info({ attempt: d.attempt, retryInMs: d.retryInMs }, "Recorded failed attempt");
+        return { requeueAfterMs: d.retryInMs };
+      case "retry":
+        await this.writeTaskStatus(task, {
+          ...status,
+          phase: "Pending",
+          assignedAgent: undefined,
+          assignedTime: undefined,
+          startTime: undefined,
+          error: undefined,
+          result: undefined,
+          conditions: setCondition(
+            status.conditions,
+            {
+              type: conditionTypes.scheduled,
+              status: "False",
+              reason: reasons.retrying,
+              message: `retrying after attempt ${d.attempt}`,
+            },
+            nowDate,
+            gen,
+          ),
+        });
+        this.metrics.taskTransitions.inc({ reason: reasons.retrying });
+        this.events.record(
+          task,
+          "Normal",
+          reasons.retrying,
+          `retrying after attempt ${d.attempt} of ${(task.spec.retryPolicy?.maxRetries ?? 3) + 1}`,
+        );
+        tlog.info({ attempt: d.attempt }, "Retrying Task");
+        return undefined;
+      case "reassign": {
+        const attempts = status.attempts ?? 0;
+        let conditions = setCondition(
+          status.conditions,
+          { type: conditionTypes.scheduled, status: "False", reason: d.reason, message: d.message },
+          nowDate,
+          gen,
+        );
+        if (d.reason === reasons.agentLost) {
+          conditions = setCondition(
+            conditions,
+            { type: conditionTypes.attempt(attempts), status: "False", reason: reasons.agentLost, message: d.message },
+            nowDate,
+            gen,
+          );
+        }
+        await this.writeTaskStatus(task, {
+          ...status,
+          phase: "Pending",
+          // An agent that vanished before starting does not use up an attempt.
+          attempts: d.reason === reasons.reassigned ? Math.max(0, attempts - 1) : attempts,
+          assignedAgent: undefined,
+          assignedTime: undefined,
+          startTime: undefined,
+          conditions,
+        });
+        this.metrics.taskTransitions.inc({ reason: d.reason });
+        this.events.record(task, "Warning", "Reassigned", d.message);
+        tlog.info({ reason: d.reason }, "Reassigning Task");
+        return undefined;
+      }
+      case "delete":
+        try {
+          await this.clients.tasks.delete(task.metadata.namespace, task.metadata.name ?? "", {
+            uid: task.metadata.uid,
+          });
+          tlog.debug("Deleted finished Task after its TTL");
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        return undefined;
+    }
+  }
+
+  async reconcileAgent(key: string, log: Logger): Promise<ReconcileResult | undefined> {
+    const agent = this.agents.getByKey(key);
+    const name = key.slice(key.indexOf("/") + 1);
+    if (!agent) {
+      this.enqueueTasksOf(name);
+      return undefined;
+    }
+    const now = this.now();
+    const health = agentHealth(agent, now, {
+      notReadyAfterMs: this.cfg.heartbeatTimeoutSeconds * 1000,
+      unknownAfterMs: this.cfg.unknownAfterSeconds * 1000,
+    });
+    // Counted from the Tasks themselves, never taken from the agent.
+    const current = new Set(this.tasksByAgent.get(name) ?? []);
+    for (const [k, a] of this.assumed) if (a === name) current.add(k);
+    const currentTasks = current.size;
+    const gen = agent.metadata.generation;
+    const ready = {
+      type: "Ready",
+      status: health.phase === "Ready" ? "True" : health.phase === "NotReady" ? "False" : "Unknown",
+      reason: health.reason,
+      message: health.message,
+    } as const;
+    const status = agent.status ?? {};
+    if (
+      status.phase !== health.phase ||
+      status.currentTasks !== currentTasks ||
+      status.observedGeneration !== gen ||
+      conditionDiffers(status.conditions, ready, gen)
+    ) {
+      const conditions = setCondition(status.conditions, ready, new Date(now), gen);
+      await this.clients.agents.patch(
+        agent.metadata.namespace,
+        name,
+        { status: { phase: health.phase, currentTasks, observedGeneration: gen, conditions } },
+        "merge",
+        { subresource: "status", fieldManager },
+      );
+      if (status.phase !== health.phase) {
+        const alog = log.child({ agent: name });
+        if (health.phase === "Ready") this.events.record(agent, "Normal", "AgentReady", health.message);
+        else this.events.record(agent, "Warning", "AgentNotReady", `${health.phase}: ${health.message}`);
+        alog.info({ from: status.phase ?? "(none)", to: health.phase }, "Agent phase changed");
+        if (health.phase !== "Ready") this.enqueueTasksOf(name);
+      }
+    }
+    return { requeueAfterMs: health.recheckInMs };
+  }
+
+  async reconcilePlacement(log: Logger): Promise<ReconcileResult | undefined> {
+    const pending = this.tasks
+      .list()
+      .filter((t) => t.status?.phase === "Pending" && !t.metadata.deletionTimestamp && !this.assumed.has(objectKey(t)));
+    if (pending.length === 0) return undefined;
+    // Highest priority first; first in, first out within a priority.
+    pending.sort(
+      (a, b) =>
+        (b.spec.priority ?? 5) - (a.spec.priority ?? 5) ||
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+    );
+    const load = new Map<string, number>();
+    for (const [agent, keys] of this.tasksByAgent) load.set(agent, keys.size);
+    for (const [key, agent] of this.assumed) {
+      const t = this.tasks.getByKey(key);
+      if (!t || !occupiesAgent(t)) load.set(agent, (load.get(agent) ?? 0) + 1);
+    }
+    const candidates = this.agents.list().map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
+    const byName = new Map(candidates.map((c) => [c.name, c]));
+    const writes: (() => Promise<void>)[] = [];
+    let conflicts = 0;
+
+    for (const task of pending) {
+      const hasRoom = candidates.some((c) => c.phase === "Ready" && c.currentTasks < c.maxConcurrentTasks);
+      const scheduled = findCondition(task.status?.conditions, conditionTypes.scheduled);
+      // With no free agent anywhere, a task that already says why it waits needs no new answer.
+      if (!hasRoom && scheduled?.reason === reasons.noAgentAvailable) continue;
+      const start = performance.now();
+      let placement: Placement;
+      try {
+        placement = await this.opts.scheduler.place(toTaskSpec(task), candidates);
+      } catch (err) {
+        this.metrics.placementLatency.observe({ outcome: "error" }, (performance.now() - start) / 1000);
+        throw err;
+      }
+      this.metrics.placementLatency.observe(
+        { outcome: placement.chosenAgent ? "placed" : "unschedulable" },
+        (performance.now() - start) / 1000,
+      );
+      const key = objectKey(task);
+      if (placement.chosenAgent) {
+        const chosen = placement.chosenAgent;
+        const cand = byName.get(chosen);
+        if (cand) cand.currentTasks++;
+        this.assumed.set(key, chosen);
+        writes.push(async () => {
+          try {
+            await this.assign(task, chosen, placement, log);
+          } catch (err) {
+            this.assumed.delete(key);
+            if (isConflict(err) || isNotFound(err)) conflicts++;
+            else throw err;
+          }
+        });
+      } else {
+        const message = describeNoFit(placement);
+        const cond = {
+          type: conditionTypes.scheduled,
+          status: "False",
+          reason: reasons.noAgentAvailable,
+          message,
+        } as const;
+        if (conditionDiffers(task.status?.conditions, cond, task.metadata.generation)) {
+          writes.push(async () => {
+            try {
+              const status = task.status ?? {};
+              await this.writeTaskStatus(task, {
+                ...status,
+                conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
+              });
+              this.events.record(task, "Warning", reasons.noAgentAvailable, message);
+              log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
+            } catch (err) {
+              if (isConflict(err) || isNotFound(err)) conflicts++;
+              else throw err;
+            }
+          });
+        }
+      }
+    }
+    await mapLimit(writes, this.cfg.placementWriteConcurrency, (w) => w());
+    // A task changed under us: look again soon (its update event also requeues).
+    return conflicts ? { requeueAfterMs: 50 } : undefined;
+  }
+
+  private async assign(task: Task, agent: string, placement: Placement, log: Logger): Promise<void> {
+    const now = this.now();
+    const status = task.status ?? {};
+    const score = placement.candidates.find((c) => c.agent === agent)?.score;
+    const message = `assigned to ${agent} (score ${score})`;
+    await this.writeTaskStatus(task, {
+      ...status,
+      phase: "Assigned",
+      assignedAgent: agent,
+      attempts: (status.attempts ?? 0) + 1,
+      assignedTime: new Date(now).toISOString(),
+      conditions: setCondition(
+        status.conditions,
+        { type: conditionTypes.scheduled, status: "True", reason: reasons.agentFound, message },
+        new Date(now),
+        task.metadata.generation,
+      ),
+    });
+    const key = objectKey(task);
+    const seen = this.firstSeen.get(key);
+    if (seen !== undefined) {
+      this.metrics.assignmentLatency.observe((now - seen) / 1000);
+      this.firstSeen.delete(key);
+    }
+    this.events.record(task, "Normal", "Assigned", `Assigned to agent ${agent}, attempt ${(status.attempts ?? 0) + 1}`);
+    log.child({ task: task.metadata.name, agent }).info({ attempt: (status.attempts ?? 0) + 1 }, "Assigned Task");
+  }
+}
+
+function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
+  return m;
+}

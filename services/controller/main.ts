@@ -1,0 +1,46 @@
+/**
+ * The controller process: one per domain (namespace), leader-elected.
+ *   bun services/controller/main.ts --namespace mcp-data-processing --scheduler-address scheduler:9090
+ * See config.ts for every setting and its env/ConfigMap equivalents.
+ */
+import { startOpsServer } from "../../lib/http/ops-server.ts";
+import { KubeConnection } from "../../lib/kube/connection.ts";
+import { createLogger } from "../../lib/log.ts";
+import { SchedulerClient } from "../../lib/scheduling/client.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { Controller } from "./controller.ts";
+
+const log = createLogger({ service: "controller" });
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`controller: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const scheduler = new SchedulerClient(config.schedulerAddress);
+const controller = new Controller({ config, conn: KubeConnection.fromOptions(), scheduler, log });
+const ops = startOpsServer({
+  port: config.metricsPort,
+  registry: controller.metrics.registry,
+  ready: () => controller.ready,
+});
+log.info({ namespace: config.namespace, identity: config.identity, metricsPort: ops.port }, "Starting controller");
+await controller.start();
+
+let stopping = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, "Shutting down");
+    await controller.stop(); // releases the lease so a successor takes over at once
+    scheduler.close();
+    await ops.stop();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,131 @@
+import { describe, expect, test } from "bun:test";
+import type { Task } from "../../lib/api/resources.ts";
+import { makeTask } from "../../test/harness/builders.ts";
+import { type AgentPhaseView, backoffMs, decideTask } from "./task-lifecycle.ts";
+
+const NOW = Date.parse("2026-01-01T00:10:00Z");
+const at = (offsetMs: number) => new Date(NOW + offsetMs);
+
+const decide = (t: Task, agentPhase: AgentPhaseView = "Ready") =>
+  decideTask(t, NOW, { agentPhase: () => agentPhase, defaultTtlSeconds: 3600 });
+
+describe("backoffMs", () => {
+  test.each([
+    { strategy: "linear", base: 2, attempt: 1, want: 2000 },
+    { strategy: "linear", base: 2, attempt: 3, want: 6000 },
+    { strategy: "exponential", base: 2, attempt: 1, want: 2000 },
+    { strategy: "exponential", base: 2, attempt: 3, want: 8000 },
+    { strategy: "exponential", base: 2, attempt: 20, want: 60000 },
+  ] as const)("$strategy base $base attempt $attempt → $want ms", ({ strategy, base, attempt, want }) => {
+    expect(backoffMs({ backoffStrategy: strategy, backoffSeconds: base, maxBackoffSeconds: 60 }, attempt)).toBe(want);
+  });
+});
+
+describe("decideTask", () => {
+  const cases: { name: string; given: Task; agent?: AgentPhaseView; want: Record<string, unknown> }[] = [
+    { name: "a new task becomes Pending", given: makeTask().noStatus().obj(), want: { kind: "initialize" } },
+    {
+      name: "a pending task waits for placement",
+      given: makeTask().phase("Pending").obj(),
+      want: { kind: "awaitPlacement" },
+    },
+    {
+      name: "an assigned task on a Ready agent waits",
+      given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
+      want: { kind: "wait" },
+    },
+    {
+      name: "an assigned task on a NotReady agent is reassigned without using an attempt",
+      given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
+      agent: "NotReady",
+      want: { kind: "reassign", reason: "Reassigned" },
+    },
+    {
+      name: "a running task on a vanished agent loses that attempt",
+      given: makeTask().phase("Running").assignedTo("a").attempts(1).obj(),
+      agent: "Missing",
+      want: { kind: "reassign", reason: "AgentLost" },
+    },
+    {
+      name: "a running task on a lost agent with no attempts left fails",
+      given: makeTask().phase("Running").assignedTo("a").attempts(4).obj(),
+      agent: "Unknown",
+      want: { kind: "fail", reason: "MaxRetriesExceeded" },
+    },
+    {
+      name: "a first failure is recorded with its backoff",
+      given: makeTask()
+        .phase("Failed")
+        .attempts(1)
+        .error(true)
+        .retryPolicy({ backoffSeconds: 3, backoffStrategy: "linear" })
+        .obj(),
+      want: { kind: "recordFailedAttempt", attempt: 1, reason: "Boom", retryInMs: 3000 },
+    },
+    {
+      name: "a recorded failure waits out its backoff",
+      given: makeTask()
+        .phase("Failed")
+        .attempts(2)
+        .error(true)
+        .retryPolicy({ backoffSeconds: 3, backoffStrategy: "exponential" })
+        .condition("Attempt2", "False", at(-1000))
+        .obj(),
+      want: { kind: "wait", requeueAfterMs: 5000 },
+    },
+    {
+      name: "after the backoff the task is retried",
+      given: makeTask()
+        .phase("Failed")
+        .attempts(2)
+        .error(true)
+        .retryPolicy({ backoffSeconds: 3, backoffStrategy: "linear" })
+        .condition("Attempt2", "False", at(-6000))
+        .obj(),
+      want: { kind: "retry", attempt: 2 },
+    },
+    {
+      name: "a non-retryable failure is final",
+      given: makeTask().phase("Failed").attempts(1).error(false).obj(),
+      want: { kind: "fail", reason: "NotRetryable" },
+    },
+    {
+      name: "the last attempt's failure is final",
+      given: makeTask().phase("Failed").attempts(2).error(true).retryPolicy({ maxRetries: 1 }).obj(),
+      want: { kind: "fail", reason: "MaxRetriesExceeded" },
+    },
+    {
+      name: "past the deadline an unfinished task fails",
+      given: makeTask().phase("Running").assignedTo("a").attempts(1).deadline(at(-1)).obj(),
+      want: { kind: "fail", reason: "DeadlineExceeded" },
+    },
+    {
+      name: "before the deadline, it looks again at the deadline",
+      given: makeTask().phase("Pending").deadline(at(4000)).obj(),
+      want: { kind: "awaitPlacement", requeueAfterMs: 4000 },
+    },
+    {
+      name: "a completed task past its TTL is deleted",
+      given: makeTask().phase("Completed").completedAt(at(-61_000)).ttl(60).obj(),
+      want: { kind: "delete" },
+    },
+    {
+      name: "a completed task within its TTL waits for it",
+      given: makeTask().phase("Completed").completedAt(at(-1000)).ttl(60).obj(),
+      want: { kind: "wait", requeueAfterMs: 59_000 },
+    },
+    {
+      name: "a finally failed task ignores its deadline and counts toward TTL",
+      given: makeTask()
+        .phase("Failed")
+        .completedAt(at(-10))
+        .condition("Failed", "True", at(-10))
+        .deadline(at(-5000))
+        .obj(),
+      want: { kind: "wait", requeueAfterMs: 3_600_000 - 10 },
+    },
+  ];
+  test.each(cases)("$name", ({ given, agent, want }) => {
+    expect(decide(given, agent)).toMatchObject(want);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * Fixture builders: makeTask("t", "ns").priority(7).assignedTo("a").obj()
+ */
+import type { Agent, Task } from "../../lib/api/resources.ts";
+
+type TaskStatus = NonNullable<Task["status"]>;
+
+export class TaskBuilder {
+  private readonly t: Task;
+  constructor(name: string, namespace: string) {
+    this.t = { metadata: { name, namespace, generation: 1 }, spec: { requiredCapabilities: ["x"] }, status: {} };
+  }
+  private set(s: Partial<TaskStatus>): this {
+    this.t.status = { ...this.t.status, ...s };
+    return this;
+  }
+  capabilities(...caps: string[]): this {
+    this.t.spec.requiredCapabilities = caps;
+    return this;
+  }
+  priority(p: number): this {
+    this.t.spec.priority = p;
+    return this;
+  }
+  phase(phase: TaskStatus["phase"]): this {
+    return this.set({ phase });
+  }
+  attempts(attempts: number): this {
+    return this.set({ attempts });
+  }
+  assignedTo(assignedAgent: string): this {
+    return this.set({ assignedAgent });
+  }
+  error(retryable: boolean, reason = "Boom", message = "it broke"): this {
+    return this.set({ error: { reason, message, retryable } });
+  }
+  condition(type: string, status: "True" | "False", at: Date, reason = "R"): this {
+    return this.set({
+      conditions: [
+        ...(this.t.status?.conditions ?? []),
+        { type, status, reason, lastTransitionTime: at.toISOString() },
+      ],
+    });
+  }
+  completedAt(at: Date): this {
+    return this.set({ completionTime: at.toISOString() });
+  }
+  retryPolicy(r: NonNullable<Task["spec"]["retryPolicy"]>): this {
+    this.t.spec.retryPolicy = r;
+    return this;
+  }
+  deadline(at: Date): this {
+    this.t.spec.deadline = at.toISOString();
+    return this;
+  }
+  ttl(seconds: number): this {
+    this.t.spec.ttlSecondsAfterFinished = seconds;
+    return this;
+  }
+  noStatus(): this {
+    this.t.status = undefined;
+    return this;
+  }
+  obj(): Task {
+    return structuredClone(this.t);
+  }
+}
+
+export const makeTask = (name = "t", namespace = "ns") => new TaskBuilder(name, namespace);
+
+export const makeAgent = (name: string, spec: Partial<Agent["spec"]> = {}): Agent => ({
+  metadata: { name },
+  spec: { capabilities: ["x"], ...spec },
+});
