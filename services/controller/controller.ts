@@ -218,7 +218,12 @@ export class Controller {
         this.agentQueue.add(`${this.cfg.namespace}/${is}`);
       }
     }
-    if (t.status?.phase === "Pending" && old?.status?.phase !== "Pending") this.enqueuePlacement();
+    if (
+      (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
+      (!old || old.status?.phase !== t.status?.phase)
+    ) {
+      this.enqueuePlacement();
+    }
     this.taskQueue.add(key);
   }
 
@@ -283,20 +288,6 @@ export class Controller {
       case "awaitPlacement":
         this.enqueuePlacement();
         return { requeueAfterMs: d.requeueAfterMs };
-      case "initialize":
-        await this.writeTaskStatus(task, {
-          ...status,
-          phase: "Pending",
-          attempts: 0,
-          conditions: setCondition(
-            status.conditions,
-            { type: conditionTypes.scheduled, status: "False", reason: "Pending", message: "waiting for placement" },
-            nowDate,
-            gen,
-          ),
-        });
-        tlog.debug("Initialized Task");
-        return undefined;
       case "fail": {
         const error =
           d.reason === reasons.deadlineExceeded || !status.error
@@ -463,7 +454,12 @@ export class Controller {
   async reconcilePlacement(log: Logger): Promise<ReconcileResult | undefined> {
     const pending = this.tasks
       .list()
-      .filter((t) => t.status?.phase === "Pending" && !t.metadata.deletionTimestamp && !this.assumed.has(objectKey(t)));
+      .filter(
+        (t) =>
+          (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
+          !t.metadata.deletionTimestamp &&
+          !this.assumed.has(objectKey(t)),
+      );
     if (pending.length === 0) return undefined;
     // Highest priority first; first in, first out within a priority.
     pending.sort(
@@ -523,12 +519,18 @@ export class Controller {
           reason: reasons.noAgentAvailable,
           message,
         } as const;
-        if (conditionDiffers(task.status?.conditions, cond, task.metadata.generation)) {
+        // A new task gets its Pending phase in the same write.
+        if (
+          task.status?.phase === undefined ||
+          conditionDiffers(task.status?.conditions, cond, task.metadata.generation)
+        ) {
           writes.push(async () => {
             try {
               const status = task.status ?? {};
               await this.writeTaskStatus(task, {
                 ...status,
+                phase: "Pending",
+                attempts: status.attempts ?? 0,
                 conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
               });
               this.events.record(task, "Warning", reasons.noAgentAvailable, message);

@@ -23,7 +23,7 @@ describe("backoffMs", () => {
 
 describe("decideTask", () => {
   const cases: { name: string; given: Task; agent?: AgentPhaseView; want: Record<string, unknown> }[] = [
-    { name: "a new task becomes Pending", given: makeTask().noStatus().obj(), want: { kind: "initialize" } },
+    { name: "a new task goes to placement", given: makeTask().noStatus().obj(), want: { kind: "awaitPlacement" } },
     {
       name: "a pending task waits for placement",
       given: makeTask().phase("Pending").obj(),

@@ -3,8 +3,8 @@
  * phase of its agent and the clock). Pure, so every rule of the lifecycle is
  * tested without a cluster; the reconciler carries the decision out.
  *
- *   ""        → Pending                      (new)
- *   Pending   → Assigned                     (placement pass, not here)
+ *   "" | Pending → Assigned | Pending        (placement pass, not here: a new
+ *                                            task is placed in one write)
  *   Assigned  → Pending                      (agent gone before starting: not an attempt)
  *   Running   → Pending | Failed             (agent gone mid-run: counts as an attempt)
  *   Failed    → Pending after backoff        (retryable, attempts left)
@@ -42,7 +42,6 @@ export type AgentPhaseView = NonNullable<Agent["status"]>["phase"] | "Missing";
 
 export type TaskDecision =
   | { kind: "wait"; requeueAfterMs?: number }
-  | { kind: "initialize" }
   | { kind: "awaitPlacement"; requeueAfterMs?: number }
   | { kind: "fail"; reason: string; message: string }
   | { kind: "recordFailedAttempt"; attempt: number; reason: string; message: string; retryInMs: number }
@@ -95,7 +94,6 @@ export function decideTask(
 
   switch (phase) {
     case undefined:
-      return { kind: "initialize" };
     case "Pending":
       return { kind: "awaitPlacement", requeueAfterMs: untilDeadline };
     case "Assigned":

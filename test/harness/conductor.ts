@@ -5,12 +5,13 @@
  * the test plays the agent's part in task status.
  */
 import type { Agent, Task } from "../../lib/api/resources.ts";
-import { silentLogger } from "../../lib/log.ts";
+import { createLogger, silentLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { type ControllerConfig, defaultConfig } from "../../services/controller/config.ts";
 import { Controller } from "../../services/controller/controller.ts";
 import { kubeCandidateSource, type SchedulerServer, startSchedulerServer } from "../../services/scheduler/server.ts";
 import type { TestCluster } from "./cluster.ts";
+import { eventually } from "./eventually.ts";
 
 export interface TestConductor {
   controller: Controller;
@@ -35,7 +36,12 @@ export async function startConductor(
     ...overrides,
     leaderElection: { ...defaultConfig().leaderElection, enabled: false, ...overrides.leaderElection },
   };
-  const controller = new Controller({ config, conn: cluster.conn, scheduler: client, log: silentLogger });
+  const controller = new Controller({
+    config,
+    conn: cluster.conn,
+    scheduler: client,
+    log: process.env.TEST_LOG ? createLogger({ service: "controller", level: "debug" }) : silentLogger,
+  });
   await controller.start();
   return {
     controller,
@@ -79,6 +85,18 @@ export class TestAgents {
       name,
       setInterval(() => void this.heartbeat(name).catch(() => {}), 500),
     );
+  }
+
+  /** Waits until the controller has marked these agents Ready. */
+  async waitReady(...names: string[]): Promise<void> {
+    for (const name of names) {
+      await eventually(
+        async () => (await this.cluster.mcp.agents.get(this.namespace, name)).status?.phase === "Ready",
+        {
+          message: `agent ${name} Ready`,
+        },
+      );
+    }
   }
 
   /** Stops heartbeating, as if the agent died. */

@@ -54,6 +54,7 @@ describe("placement", () => {
     const { ns, agents } = await setup("cap");
     await agents.create("fs-agent", { capabilities: ["filesystem"] });
     await agents.create("data-agent", { capabilities: ["data-processing", "filesystem"] });
+    await agents.waitReady("fs-agent", "data-agent");
     await createTask(ns, "needs-data", { requiredCapabilities: ["data-processing"] });
     await createTask(ns, "needs-fs", { requiredCapabilities: ["filesystem"] });
     expect((await waitPhase(ns, "needs-data", "Assigned")).status?.assignedAgent).toBe("data-agent");
@@ -85,7 +86,7 @@ describe("placement", () => {
     const { ns, agents } = await setup("spread");
     await agents.create("a1", { maxConcurrentTasks: 10 });
     await agents.create("a2", { maxConcurrentTasks: 10 });
-    await eventually(async () => (await cluster.mcp.agents.get(ns, "a2")).status?.phase === "Ready");
+    await agents.waitReady("a1", "a2");
     for (let i = 0; i < 10; i++) await createTask(ns, `t${i}`);
     const assigned = await eventually(async () => {
       const list = (await cluster.mcp.tasks.list(ns)).items;
@@ -107,7 +108,7 @@ describe("placement", () => {
   test("respects capacity and says why the rest wait", async () => {
     const { ns, agents } = await setup("capacity");
     await agents.create("small", { maxConcurrentTasks: 2 });
-    await eventually(async () => (await cluster.mcp.agents.get(ns, "small")).status?.phase === "Ready");
+    await agents.waitReady("small");
     for (let i = 0; i < 5; i++) await createTask(ns, `t${i}`);
     const waiting = await eventually(async () => {
       const list = (await cluster.mcp.tasks.list(ns)).items;
@@ -126,6 +127,7 @@ describe("placement", () => {
     await agents.create("gpu", { tags: ["gpu"] });
     await agents.create("spot-ssd", { tags: ["spot", "ssd"] });
     await agents.create("ssd", { tags: ["ssd"] });
+    await agents.waitReady("plain", "gpu", "spot-ssd", "ssd");
     await createTask(ns, "req", { affinity: { required: ["gpu"] } });
     await createTask(ns, "pref", { affinity: { preferred: ["ssd"], avoided: ["spot"] } });
     await createTask(ns, "impossible", { affinity: { required: ["tpu"] } });
@@ -247,7 +249,7 @@ describe("agent health", () => {
   test("marks a silent agent NotReady and reassigns its tasks to another", async () => {
     const { ns, agents } = await setup("dead");
     await agents.create("doomed", { maxConcurrentTasks: 5 });
-    await eventually(async () => (await cluster.mcp.agents.get(ns, "doomed")).status?.phase === "Ready");
+    await agents.waitReady("doomed");
     await createTask(ns, "not-started");
     await createTask(ns, "mid-run");
     await waitPhase(ns, "not-started", "Assigned");

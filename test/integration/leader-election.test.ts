@@ -1,0 +1,144 @@
+// Two controller processes for one domain: only the leader reconciles; when
+// it is killed with SIGKILL mid-run the other takes over within the lease
+// duration, and no task is lost or assigned twice.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { Task } from "../../lib/api/resources.ts";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { freePort } from "../../lib/control-plane/local.ts";
+import { Informer } from "../../lib/kube/informer.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { kubeCandidateSource, type SchedulerServer, startSchedulerServer } from "../../services/scheduler/server.ts";
+import { type TestCluster, testCluster } from "../harness/cluster.ts";
+import { TestAgents } from "../harness/conductor.ts";
+import { eventually } from "../harness/eventually.ts";
+
+const lease = { duration: 3, renewDeadline: 2, retry: 1 };
+
+let cluster: TestCluster;
+let scheduler: SchedulerServer;
+let ns: string;
+let agents: TestAgents;
+const procs = new Map<string, { proc: Subprocess; metricsPort: number }>();
+
+async function startController(identity: string, kubeconfig: string): Promise<void> {
+  const metricsPort = await freePort();
+  const proc = Bun.spawn(
+    [
+      "bun",
+      join(repoRoot, "services", "controller", "main.ts"),
+      `--namespace=${ns}`,
+      `--identity=${identity}`,
+      `--scheduler-address=127.0.0.1:${scheduler.port}`,
+      `--metrics-port=${metricsPort}`,
+      `--lease-duration-seconds=${lease.duration}`,
+      `--renew-deadline-seconds=${lease.renewDeadline}`,
+      `--retry-period-seconds=${lease.retry}`,
+      "--heartbeat-timeout-seconds=10",
+      "--unknown-after-seconds=30",
+    ],
+    { env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" }, stdout: "ignore", stderr: "inherit" },
+  );
+  procs.set(identity, { proc, metricsPort });
+}
+
+async function holder(): Promise<string | undefined> {
+  try {
+    const l = await cluster.conn.request<{ spec: { holderIdentity?: string } }>(
+      "GET",
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/mcp-conductor-controller`,
+    );
+    return l.spec.holderIdentity || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const metrics = (identity: string) =>
+  fetch(`http://127.0.0.1:${procs.get(identity)?.metricsPort}/metrics`).then((r) => r.text());
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  ns = await cluster.newNamespace("leader");
+  scheduler = await startSchedulerServer({ log: silentLogger, candidates: kubeCandidateSource(cluster.conn) });
+  agents = new TestAgents(cluster, ns);
+  for (const a of ["w1", "w2", "w3"]) await agents.create(a, { maxConcurrentTasks: 100 });
+}, 120_000);
+
+afterAll(async () => {
+  agents?.stopAll();
+  for (const { proc } of procs.values()) proc.kill("SIGKILL");
+  await scheduler?.stop();
+});
+
+describe("leader election", () => {
+  test("fails over on kill -9 within the lease duration, losing and duplicating nothing", async () => {
+    // Every transition into Assigned, per task, as seen on a watch.
+    const assignments = new Map<string, string[]>();
+    const watcher = new Informer<Task>(cluster.mcp.tasks, { namespace: ns }).on({
+      update: (t, old) => {
+        if (t.status?.phase === "Assigned" && old.status?.phase !== "Assigned") {
+          const list = assignments.get(t.metadata.name ?? "") ?? [];
+          list.push(t.status.assignedAgent ?? "");
+          assignments.set(t.metadata.name ?? "", list);
+        }
+      },
+    });
+    await watcher.start();
+    try {
+      await startController("c1", cluster.kubeconfigPath);
+      await startController("c2", cluster.kubeconfigPath);
+      const leader = await eventually(holder, { timeout: 30_000, message: "a leader" });
+      const standby = leader === "c1" ? "c2" : "c1";
+
+      for (let i = 0; i < 30; i++)
+        await cluster.mcp.tasks.create(ns, {
+          metadata: { name: `before-${i}` },
+          spec: { requiredCapabilities: ["x"] },
+        });
+      await eventually(() => [...assignments.keys()].filter((k) => k.startsWith("before-")).length === 30, {
+        timeout: 20_000,
+      });
+
+      // Only the leader reconciles: the standby keeps warm caches and writes nothing.
+      await eventually(async () => (await metrics(standby)).includes("mcp_controller_leader{"), { timeout: 10_000 });
+      const standbyMetrics = await metrics(standby);
+      expect(standbyMetrics).toMatch(/mcp_controller_leader\{[^}]*\} 0/);
+      expect(standbyMetrics).not.toContain("mcp_controller_reconcile_duration_seconds_count");
+      expect(await metrics(leader)).toMatch(/mcp_controller_leader\{[^}]*\} 1/);
+
+      // Kill the leader mid-run, and keep creating work while nobody leads.
+      const killedAt = Date.now();
+      procs.get(leader)?.proc.kill("SIGKILL");
+      const creating = (async () => {
+        for (let i = 0; i < 30; i++)
+          await cluster.mcp.tasks.create(ns, {
+            metadata: { name: `during-${i}` },
+            spec: { requiredCapabilities: ["x"] },
+          });
+      })();
+      await eventually(async () => (await holder()) === standby, {
+        timeout: 20_000,
+        interval: 100,
+        message: "the standby took the lease",
+      });
+      const takeoverMs = Date.now() - killedAt;
+      console.log(`leader failover: ${takeoverMs} ms after kill -9 (lease ${lease.duration}s, retry ${lease.retry}s)`);
+      expect(takeoverMs).toBeLessThan((lease.duration + 2 * lease.retry) * 1000 + 500);
+      await creating;
+
+      await eventually(() => assignments.size === 60, { timeout: 20_000, message: "all 60 tasks assigned" });
+      await Bun.sleep(1_000); // let any duplicate assignment show itself
+      const tasks = (await cluster.mcp.tasks.list(ns)).items;
+      expect(tasks).toHaveLength(60);
+      for (const t of tasks) {
+        expect(t.status?.phase).toBe("Assigned");
+        expect(t.status?.attempts).toBe(1);
+        expect(assignments.get(t.metadata.name ?? "")).toHaveLength(1);
+      }
+    } finally {
+      await watcher.stop();
+    }
+  }, 90_000);
+});
