@@ -23,7 +23,20 @@ export class SchedulerClient {
   place(task: TaskSpec, candidates: Candidate[]): Promise<Placement> {
     return new Promise((resolve, reject) => {
       this.client.place({ task, candidates }, new Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
-        err ? reject(err) : resolve(res.placement ?? { chosenAgent: "", candidates: [], topReasons: [] }),
+        err
+          ? reject(err)
+          : resolve(res.placement ?? { chosenAgent: "", candidates: [], topReasons: [], candidateCount: 0 }),
+      );
+    });
+  }
+
+  placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Promise<Placement[]> {
+    return new Promise((resolve, reject) => {
+      this.client.placeBatch(
+        { tasks, candidates, candidateLimit },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (err, res) => (err ? reject(err) : resolve(res.placements)),
       );
     });
   }

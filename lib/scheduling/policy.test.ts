@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Candidate, TaskSpec } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
-import { describeNoFit, InvalidArgumentError, place, validateCandidates, validateTask } from "./policy.ts";
+import { describeNoFit, InvalidArgumentError, place, placeBatch, validateCandidates, validateTask } from "./policy.ts";
 
 const task = (over: Partial<TaskSpec> = {}): TaskSpec => ({
   name: "t1",
@@ -93,6 +93,18 @@ describe("place: choice", () => {
     expect(p.topReasons).toEqual(["2 missing capability data", "1 NotReady", "1 at capacity"]);
     expect(describeNoFit(p)).toBe("0/3 agents fit: 2 missing capability data, 1 NotReady, 1 at capacity");
     expect(describeNoFit(place(task(), []))).toBe("no agents in this domain");
+  });
+});
+
+describe("placeBatch", () => {
+  test("each decision sees the load of the ones before it, in order", () => {
+    const agents = [agent("a", { maxConcurrentTasks: 1 }), agent("b", { maxConcurrentTasks: 2, currentTasks: 1 })];
+    const got = placeBatch([task({ name: "t1" }), task({ name: "t2" }), task({ name: "t3" })], agents, 1);
+    expect(got.map((p) => p.chosenAgent)).toEqual(["a", "b", ""]);
+    expect(got[2]?.topReasons).toEqual(["2 at capacity"]);
+    expect(got[0]?.candidates).toHaveLength(1); // cut to the limit
+    expect(got[2]?.candidateCount).toBe(2);
+    expect(agents.map((a) => a.currentTasks)).toEqual([0, 1]); // input untouched
   });
 });
 

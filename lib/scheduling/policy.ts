@@ -81,79 +81,129 @@ export function validateCandidates(candidates: Candidate[]): void {
   });
 }
 
+/** Whether an agent can take the task: the filters, without building explanations. */
+export function fits(task: TaskSpec, c: Candidate): boolean {
+  if (c.domain !== task.domain || c.phase !== "Ready" || c.currentTasks >= c.maxConcurrentTasks) return false;
+  for (const cap of task.requiredCapabilities) if (!c.capabilities.includes(cap)) return false;
+  for (const t of task.affinity?.required ?? []) if (!c.tags.includes(t)) return false;
+  for (const t of task.affinity?.avoided ?? []) if (c.tags.includes(t)) return false;
+  return true;
+}
+
 /** Why an agent cannot take the task; an empty list means it can. */
 export function filterReasons(task: TaskSpec, c: Candidate): string[] {
   const reasons: string[] = [];
   if (c.domain !== task.domain) reasons.push(`other domain ${c.domain || "(none)"}`);
   if (c.phase !== "Ready") reasons.push(c.phase ? c.phase : "no heartbeat yet");
-  const caps = new Set(c.capabilities);
-  for (const cap of task.requiredCapabilities) if (!caps.has(cap)) reasons.push(`missing capability ${cap}`);
-  const tags = new Set(c.tags);
-  for (const t of task.affinity?.required ?? []) if (!tags.has(t)) reasons.push(`missing required tag ${t}`);
-  for (const t of task.affinity?.avoided ?? []) if (tags.has(t)) reasons.push(`avoided tag ${t}`);
+  for (const cap of task.requiredCapabilities)
+    if (!c.capabilities.includes(cap)) reasons.push(`missing capability ${cap}`);
+  for (const t of task.affinity?.required ?? []) if (!c.tags.includes(t)) reasons.push(`missing required tag ${t}`);
+  for (const t of task.affinity?.avoided ?? []) if (c.tags.includes(t)) reasons.push(`avoided tag ${t}`);
   if (c.currentTasks >= c.maxConcurrentTasks) reasons.push(`at capacity ${c.currentTasks}/${c.maxConcurrentTasks}`);
   return reasons;
 }
 
-/** The score of an agent that passed the filters, and how it was made. */
-export function score(task: TaskSpec, c: Candidate): { score: number; reasons: string[] } {
-  const free = (c.maxConcurrentTasks - c.currentTasks) / c.maxConcurrentTasks;
-  const capacity = weights.capacity * free;
+interface ScoreParts {
+  capacity: number;
+  preferred: number;
+  matched: number;
+  specialization: number;
+}
+
+function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
+  const capacity = (weights.capacity * (c.maxConcurrentTasks - c.currentTasks)) / c.maxConcurrentTasks;
   const preferredTags = task.affinity?.preferred ?? [];
-  const tags = new Set(c.tags);
-  const matched = preferredTags.filter((t) => tags.has(t)).length;
+  let matched = 0;
+  for (const t of preferredTags) if (c.tags.includes(t)) matched++;
   const preferred = preferredTags.length ? (weights.preferred * matched) / preferredTags.length : 0;
   const specialization =
     (weights.specialization * task.requiredCapabilities.length) / Math.max(c.capabilities.length, 1);
-  const reasons = [`load ${c.currentTasks}/${c.maxConcurrentTasks} (+${round(capacity)})`];
-  if (preferredTags.length) reasons.push(`preferred tags ${matched}/${preferredTags.length} (+${round(preferred)})`);
-  reasons.push(`specialization (+${round(specialization)})`);
-  return { score: round(capacity + preferred + specialization), reasons };
+  return { capacity, preferred, matched, specialization };
+}
+
+/** The score of an agent that passed the filters, and how it was made. */
+export function score(task: TaskSpec, c: Candidate): { score: number; reasons: string[] } {
+  const p = scoreParts(task, c);
+  const preferredTags = task.affinity?.preferred ?? [];
+  const reasons = [`load ${c.currentTasks}/${c.maxConcurrentTasks} (+${round(p.capacity)})`];
+  if (preferredTags.length)
+    reasons.push(`preferred tags ${p.matched}/${preferredTags.length} (+${round(p.preferred)})`);
+  reasons.push(`specialization (+${round(p.specialization)})`);
+  return { score: round(p.capacity + p.preferred + p.specialization), reasons };
 }
 
 /** Reason kinds, without the per-agent figures, for summaries ("at capacity 3/3" → "at capacity"). */
 const reasonKind = (r: string) => r.replace(/ \d+\/\d+$/, "").replace(/^other domain .*/, "other domain");
 
-/** Chooses an agent for the task, or none, and ranks every candidate. */
-export function place(task: TaskSpec, candidates: Candidate[]): Placement {
-  const feasible: (CandidateResult & { hash: number })[] = [];
-  const infeasible: CandidateResult[] = [];
+const byAgentName = (a: { agent: string }, b: { agent: string }) =>
+  a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0;
+
+/**
+ * Chooses an agent for the task, or none, and ranks the candidates: all of
+ * them, or the best `limit` (explanations are built only for those listed).
+ */
+export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Placement {
+  const feasible: { c: Candidate; score: number; hash: number }[] = [];
+  const infeasible: Candidate[] = [];
   for (const c of candidates) {
-    const reasons = filterReasons(task, c);
-    if (reasons.length) {
-      infeasible.push({ agent: c.name, feasible: false, score: 0, reasons });
-    } else {
-      const s = score(task, c);
+    if (fits(task, c)) {
+      const p = scoreParts(task, c);
       feasible.push({
-        agent: c.name,
-        feasible: true,
-        score: s.score,
-        reasons: s.reasons,
+        c,
+        score: round(p.capacity + p.preferred + p.specialization),
         hash: tieBreak(task.name, c.name),
       });
+    } else {
+      infeasible.push(c);
     }
   }
-  feasible.sort((a, b) => b.score - a.score || b.hash - a.hash || (a.agent < b.agent ? -1 : 1));
-  infeasible.sort((a, b) => (a.agent < b.agent ? -1 : 1));
+  feasible.sort((a, b) => b.score - a.score || b.hash - a.hash || (a.c.name < b.c.name ? -1 : 1));
+  const max = limit > 0 ? limit : candidates.length;
 
-  const counts = new Map<string, number>();
-  for (const r of infeasible)
-    for (const kind of new Set(r.reasons.map(reasonKind))) counts.set(kind, (counts.get(kind) ?? 0) + 1);
-  const topReasons = [...counts.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, 5)
-    .map(([kind, n]) => `${n} ${kind}`);
+  const listed: CandidateResult[] = feasible
+    .slice(0, max)
+    .map((f) => ({ agent: f.c.name, feasible: true, score: f.score, reasons: score(task, f.c).reasons }));
+  // Every infeasible agent's reasons are needed for the summary when none fits.
+  const explainAll = feasible.length === 0;
+  const explained: CandidateResult[] = [];
+  if (explainAll || listed.length < max) {
+    for (const c of infeasible)
+      explained.push({ agent: c.name, feasible: false, score: 0, reasons: filterReasons(task, c) });
+    explained.sort(byAgentName);
+  }
+  listed.push(...explained.slice(0, max - listed.length));
 
-  return {
-    chosenAgent: feasible[0]?.agent ?? "",
-    candidates: [...feasible.map(({ hash: _, ...r }) => r), ...infeasible],
-    topReasons: feasible.length ? [] : topReasons,
-  };
+  let topReasons: string[] = [];
+  if (explainAll) {
+    const counts = new Map<string, number>();
+    for (const r of explained)
+      for (const kind of new Set(r.reasons.map(reasonKind))) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    topReasons = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, 5)
+      .map(([kind, n]) => `${n} ${kind}`);
+  }
+  return { chosenAgent: feasible[0]?.c.name ?? "", candidates: listed, topReasons, candidateCount: candidates.length };
+}
+
+/**
+ * Places tasks in the order given; each decision adds one task to the chosen
+ * agent's load before the next. The input candidates are not modified.
+ */
+export function placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Placement[] {
+  const working = candidates.map((c) => ({ ...c }));
+  const byName = new Map(working.map((c) => [c.name, c]));
+  return tasks.map((t) => {
+    const p = place(t, working, candidateLimit);
+    const chosen = byName.get(p.chosenAgent);
+    if (chosen) chosen.currentTasks++;
+    return p;
+  });
 }
 
 /** "0/3 agents fit: 2 missing capability gpu, 1 at capacity" */
 export function describeNoFit(p: Placement): string {
-  const total = p.candidates.length;
+  const total = p.candidateCount;
   if (total === 0) return "no agents in this domain";
   return `0/${total} agents fit: ${p.topReasons.join(", ")}`;
 }

@@ -6,6 +6,7 @@
  * domain, so pending tasks are placed highest priority first, in order).
  * Only the leader runs reconcilers; every replica keeps its caches warm.
  */
+import pLimit from "p-limit";
 import type { Agent, Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { conditionDiffers, findCondition, setCondition } from "../../lib/controller/conditions.ts";
@@ -27,8 +28,15 @@ import { type AgentPhaseView, conditionTypes, decideTask, reasons } from "./task
 
 /** What the controller needs of the scheduler; the gRPC client in production. */
 export interface Placer {
-  place(task: ReturnType<typeof toTaskSpec>, candidates: Candidate[]): Promise<Placement>;
+  placeBatch(
+    tasks: ReturnType<typeof toTaskSpec>[],
+    candidates: Candidate[],
+    candidateLimit?: number,
+  ): Promise<Placement[]>;
 }
+
+/** Tasks per PlaceBatch call: big enough to amortise sending the candidates, small enough to stream writes. */
+const placementBatchSize = 200;
 
 export interface ControllerOptions {
   config: ControllerConfig;
@@ -41,17 +49,6 @@ export interface ControllerOptions {
 }
 
 const fieldManager = "mcp-conductor-controller";
-
-async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  const worker = async () => {
-    while (i < items.length) {
-      const item = items[i++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 export class Controller {
   readonly tasks: Informer<Task>;
@@ -476,76 +473,96 @@ export class Controller {
     }
     const candidates = this.agents.list().map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
     const byName = new Map(candidates.map((c) => [c.name, c]));
-    const writes: (() => Promise<void>)[] = [];
+    // Writes for one batch go out while the scheduler decides the next.
+    const limit = pLimit(this.cfg.placementWriteConcurrency);
+    const writes: Promise<void>[] = [];
     let conflicts = 0;
 
-    for (const task of pending) {
+    for (let from = 0; from < pending.length; from += placementBatchSize) {
       const hasRoom = candidates.some((c) => c.phase === "Ready" && c.currentTasks < c.maxConcurrentTasks);
-      const scheduled = findCondition(task.status?.conditions, conditionTypes.scheduled);
       // With no free agent anywhere, a task that already says why it waits needs no new answer.
-      if (!hasRoom && scheduled?.reason === reasons.noAgentAvailable) continue;
+      const batch = pending
+        .slice(from, from + placementBatchSize)
+        .filter(
+          (t) =>
+            hasRoom ||
+            findCondition(t.status?.conditions, conditionTypes.scheduled)?.reason !== reasons.noAgentAvailable,
+        );
+      if (batch.length === 0) continue;
       const start = performance.now();
-      let placement: Placement;
+      let placements: Placement[];
       try {
-        placement = await this.opts.scheduler.place(toTaskSpec(task), candidates);
-      } catch (err) {
-        this.metrics.placementLatency.observe({ outcome: "error" }, (performance.now() - start) / 1000);
-        throw err;
+        placements = await this.opts.scheduler.placeBatch(batch.map(toTaskSpec), candidates, 3);
+      } finally {
+        this.metrics.placementLatency.observe((performance.now() - start) / 1000);
       }
-      this.metrics.placementLatency.observe(
-        { outcome: placement.chosenAgent ? "placed" : "unschedulable" },
-        (performance.now() - start) / 1000,
-      );
-      const key = objectKey(task);
-      if (placement.chosenAgent) {
-        const chosen = placement.chosenAgent;
-        const cand = byName.get(chosen);
-        if (cand) cand.currentTasks++;
-        this.assumed.set(key, chosen);
-        writes.push(async () => {
-          try {
-            await this.assign(task, chosen, placement, log);
-          } catch (err) {
-            this.assumed.delete(key);
-            if (isConflict(err) || isNotFound(err)) conflicts++;
-            else throw err;
-          }
-        });
-      } else {
-        const message = describeNoFit(placement);
-        const cond = {
-          type: conditionTypes.scheduled,
-          status: "False",
-          reason: reasons.noAgentAvailable,
-          message,
-        } as const;
-        // A new task gets its Pending phase in the same write.
-        if (
-          task.status?.phase === undefined ||
-          conditionDiffers(task.status?.conditions, cond, task.metadata.generation)
-        ) {
-          writes.push(async () => {
-            try {
-              const status = task.status ?? {};
-              await this.writeTaskStatus(task, {
-                ...status,
-                phase: "Pending",
-                attempts: status.attempts ?? 0,
-                conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
-              });
-              this.events.record(task, "Warning", reasons.noAgentAvailable, message);
-              log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
-            } catch (err) {
-              if (isConflict(err) || isNotFound(err)) conflicts++;
-              else throw err;
-            }
-          });
-        }
-      }
+      batch.forEach((task, i) => {
+        const placement = placements[i];
+        const write = placement && this.placementWrite(task, placement, byName, log, () => conflicts++);
+        if (write) writes.push(limit(write));
+      });
     }
-    await mapLimit(writes, this.cfg.placementWriteConcurrency, (w) => w());
+    await Promise.all(writes);
     // A task changed under us: look again soon (its update event also requeues).
     return conflicts ? { requeueAfterMs: 50 } : undefined;
+  }
+
+  /** The status write one placement decision needs, if any, with the load it adds. */
+  private placementWrite(
+    task: Task,
+    placement: Placement,
+    byName: Map<string, Candidate>,
+    log: Logger,
+    onConflict: () => void,
+  ): (() => Promise<void>) | undefined {
+    const key = objectKey(task);
+    if (placement.chosenAgent) {
+      const chosen = placement.chosenAgent;
+      const cand = byName.get(chosen);
+      if (cand) cand.currentTasks++;
+      this.assumed.set(key, chosen);
+      this.metrics.placementDecisions.inc({ outcome: "placed" });
+      return async () => {
+        try {
+          await this.assign(task, chosen, placement, log);
+        } catch (err) {
+          this.assumed.delete(key);
+          if (isConflict(err) || isNotFound(err)) onConflict();
+          else throw err;
+        }
+      };
+    }
+    this.metrics.placementDecisions.inc({ outcome: "unschedulable" });
+    const message = describeNoFit(placement);
+    const cond = {
+      type: conditionTypes.scheduled,
+      status: "False",
+      reason: reasons.noAgentAvailable,
+      message,
+    } as const;
+    // A new task gets its Pending phase in the same write.
+    if (
+      task.status?.phase !== undefined &&
+      !conditionDiffers(task.status?.conditions, cond, task.metadata.generation)
+    ) {
+      return undefined;
+    }
+    return async () => {
+      try {
+        const status = task.status ?? {};
+        await this.writeTaskStatus(task, {
+          ...status,
+          phase: "Pending",
+          attempts: status.attempts ?? 0,
+          conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
+        });
+        this.events.record(task, "Warning", reasons.noAgentAvailable, message);
+        log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
+      } catch (err) {
+        if (isConflict(err) || isNotFound(err)) onConflict();
+        else throw err;
+      }
+    };
   }
 
   private async assign(task: Task, agent: string, placement: Placement, log: Logger): Promise<void> {

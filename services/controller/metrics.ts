@@ -10,7 +10,8 @@ export class ControllerMetrics implements ReconcileObserver {
   readonly tasks: Gauge<"phase">;
   readonly agents: Gauge<"phase">;
   readonly assignmentLatency: Histogram;
-  readonly placementLatency: Histogram<"outcome">;
+  readonly placementLatency: Histogram;
+  readonly placementDecisions: Counter<"outcome">;
   readonly reconcileDuration: Histogram<"controller" | "outcome">;
   readonly reconcileErrors: Counter<"controller">;
   readonly queueDepth: Gauge<"queue">;
@@ -64,9 +65,14 @@ export class ControllerMetrics implements ReconcileObserver {
     });
     this.placementLatency = new Histogram({
       name: "mcp_placement_duration_seconds",
-      help: "Scheduler Place calls, by outcome (placed, unschedulable, error)",
+      help: "Scheduler PlaceBatch calls, each deciding up to 200 tasks",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.placementDecisions = new Counter({
+      name: "mcp_placement_decisions_total",
+      help: "Placement decisions by outcome (placed, unschedulable)",
       labelNames: ["outcome"],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
       registers,
     });
     this.reconcileDuration = new Histogram({

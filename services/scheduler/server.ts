@@ -14,8 +14,16 @@ import { toServiceError } from "../../lib/grpc/errors.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import type { Logger } from "../../lib/log.ts";
 import { loadByAgent, toCandidate } from "../../lib/scheduling/candidates.ts";
-import { InvalidArgumentError, place, validateCandidates, validateTask } from "../../lib/scheduling/policy.ts";
 import {
+  InvalidArgumentError,
+  place,
+  placeBatch,
+  validateCandidates,
+  validateTask,
+} from "../../lib/scheduling/policy.ts";
+import {
+  type PlaceBatchRequest,
+  type PlaceBatchResponse,
   type PlaceRequest,
   type PlaceResponse,
   type SchedulerServiceServer,
@@ -62,6 +70,14 @@ export function schedulerImplementation(log: Logger, candidates: CandidateSource
       const task = validateTask(req.task);
       validateCandidates(req.candidates);
       return { placement: place(task, req.candidates) };
+    }),
+    placeBatch: unary<PlaceBatchRequest, PlaceBatchResponse>(log, "PlaceBatch", (req) => {
+      req.tasks.forEach((t, i) => {
+        validateTask(t, `tasks[${i}]`);
+      });
+      validateCandidates(req.candidates);
+      if (req.candidateLimit < 0) throw new InvalidArgumentError("candidate_limit", "must not be negative");
+      return { placements: placeBatch(req.tasks, req.candidates, req.candidateLimit) };
     }),
     whatIf: unary<WhatIfRequest, WhatIfResponse>(log, "WhatIf", async (req) => {
       if (!req.namespace) throw new InvalidArgumentError("namespace", "is required");

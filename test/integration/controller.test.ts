@@ -340,7 +340,8 @@ describe("clean-up, metrics and domains", () => {
     });
     expect(text).toContain(`mcp_agents{phase="Ready",domain="${ns}"} 1`);
     expect(text).toMatch(new RegExp(`mcp_task_assignment_latency_seconds_count\\{domain="${ns}"\\} 1`));
-    expect(text).toMatch(new RegExp(`mcp_placement_duration_seconds_count\\{domain="${ns}",outcome="placed"\\} 1`));
+    expect(text).toContain(`mcp_placement_decisions_total{outcome="placed",domain="${ns}"} 1`);
+    expect(text).toMatch(new RegExp(`mcp_placement_duration_seconds_count\\{domain="${ns}"\\} [1-9]`));
     expect(text).toContain(`mcp_controller_queue_depth{queue="tasks",domain="${ns}"}`);
   });
 

@@ -72,6 +72,19 @@ export interface CandidateResult {
   reasons: string[];
 }
 
+export interface PlaceBatchRequest {
+  /** Placed in this order; put higher priority first. */
+  tasks: TaskSpec[];
+  candidates: Candidate[];
+  /** How many ranked candidates each placement lists; 0 lists all. */
+  candidateLimit: number;
+}
+
+export interface PlaceBatchResponse {
+  /** One per task, in the order of the request. */
+  placements: Placement[];
+}
+
 export interface PlaceResponse {
   placement?: Placement | undefined;
 }
@@ -88,6 +101,8 @@ export interface Placement {
   candidates: CandidateResult[];
   /** When none fits: the most common reasons, most frequent first. */
   topReasons: string[];
+  /** How many candidates were considered (the list above may be cut short). */
+  candidateCount: number;
 }
 
 export interface WhatIfRequest {
@@ -716,6 +731,184 @@ export const CandidateResult: MessageFns<CandidateResult> = {
   },
 };
 
+function createBasePlaceBatchRequest(): PlaceBatchRequest {
+  return { tasks: [], candidates: [], candidateLimit: 0 };
+}
+
+export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
+  encode(message: PlaceBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tasks) {
+      TaskSpec.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.candidates) {
+      Candidate.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.candidateLimit !== 0) {
+      writer.uint32(24).int32(message.candidateLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tasks.push(TaskSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.candidates.push(Candidate.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.candidateLimit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceBatchRequest {
+    return {
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => TaskSpec.fromJSON(e)) : [],
+      candidates: globalThis.Array.isArray(object?.candidates)
+        ? object.candidates.map((e: any) => Candidate.fromJSON(e))
+        : [],
+      candidateLimit: isSet(object.candidateLimit)
+        ? globalThis.Number(object.candidateLimit)
+        : isSet(object.candidate_limit)
+        ? globalThis.Number(object.candidate_limit)
+        : 0,
+    };
+  },
+
+  toJSON(message: PlaceBatchRequest): unknown {
+    const obj: any = {};
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => TaskSpec.toJSON(e));
+    }
+    if (message.candidates?.length) {
+      obj.candidates = message.candidates.map((e) => Candidate.toJSON(e));
+    }
+    if (message.candidateLimit !== 0) {
+      obj.candidateLimit = Math.round(message.candidateLimit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlaceBatchRequest>, I>>(base?: I): PlaceBatchRequest {
+    return PlaceBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlaceBatchRequest>, I>>(object: I): PlaceBatchRequest {
+    const message = createBasePlaceBatchRequest();
+    message.tasks = object.tasks?.map((e) => TaskSpec.fromPartial(e)) || [];
+    message.candidates = object.candidates?.map((e) => Candidate.fromPartial(e)) || [];
+    message.candidateLimit = object.candidateLimit ?? 0;
+    return message;
+  },
+};
+
+function createBasePlaceBatchResponse(): PlaceBatchResponse {
+  return { placements: [] };
+}
+
+export const PlaceBatchResponse: MessageFns<PlaceBatchResponse> = {
+  encode(message: PlaceBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.placements) {
+      Placement.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlaceBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlaceBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.placements.push(Placement.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlaceBatchResponse {
+    return {
+      placements: globalThis.Array.isArray(object?.placements)
+        ? object.placements.map((e: any) => Placement.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PlaceBatchResponse): unknown {
+    const obj: any = {};
+    if (message.placements?.length) {
+      obj.placements = message.placements.map((e) => Placement.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlaceBatchResponse>, I>>(base?: I): PlaceBatchResponse {
+    return PlaceBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlaceBatchResponse>, I>>(object: I): PlaceBatchResponse {
+    const message = createBasePlaceBatchResponse();
+    message.placements = object.placements?.map((e) => Placement.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBasePlaceResponse(): PlaceResponse {
   return { placement: undefined };
 }
@@ -855,7 +1048,7 @@ export const WhatIfResponse: MessageFns<WhatIfResponse> = {
 };
 
 function createBasePlacement(): Placement {
-  return { chosenAgent: "", candidates: [], topReasons: [] };
+  return { chosenAgent: "", candidates: [], topReasons: [], candidateCount: 0 };
 }
 
 export const Placement: MessageFns<Placement> = {
@@ -868,6 +1061,9 @@ export const Placement: MessageFns<Placement> = {
     }
     for (const v of message.topReasons) {
       writer.uint32(26).string(v!);
+    }
+    if (message.candidateCount !== 0) {
+      writer.uint32(32).int32(message.candidateCount);
     }
     return writer;
   },
@@ -909,6 +1105,14 @@ export const Placement: MessageFns<Placement> = {
             message.topReasons.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.candidateCount = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -936,6 +1140,11 @@ export const Placement: MessageFns<Placement> = {
         : globalThis.Array.isArray(object?.top_reasons)
         ? object.top_reasons.map((e: any) => globalThis.String(e))
         : [],
+      candidateCount: isSet(object.candidateCount)
+        ? globalThis.Number(object.candidateCount)
+        : isSet(object.candidate_count)
+        ? globalThis.Number(object.candidate_count)
+        : 0,
     };
   },
 
@@ -950,6 +1159,9 @@ export const Placement: MessageFns<Placement> = {
     if (message.topReasons?.length) {
       obj.topReasons = message.topReasons;
     }
+    if (message.candidateCount !== 0) {
+      obj.candidateCount = Math.round(message.candidateCount);
+    }
     return obj;
   },
 
@@ -961,6 +1173,7 @@ export const Placement: MessageFns<Placement> = {
     message.chosenAgent = object.chosenAgent ?? "";
     message.candidates = object.candidates?.map((e) => CandidateResult.fromPartial(e)) || [];
     message.topReasons = object.topReasons?.map((e) => e) || [];
+    message.candidateCount = object.candidateCount ?? 0;
     return message;
   },
 };
@@ -1063,6 +1276,19 @@ export const SchedulerServiceService = {
     responseDeserialize: (value: Buffer): PlaceResponse => PlaceResponse.decode(value),
   },
   /**
+   * Places several tasks in the order given, each seeing the load the ones
+   * before it added: one candidate list for many decisions.
+   */
+  placeBatch: {
+    path: "/mcp.conductor.scheduler.v1.SchedulerService/PlaceBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlaceBatchRequest): Buffer => Buffer.from(PlaceBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlaceBatchRequest => PlaceBatchRequest.decode(value),
+    responseSerialize: (value: PlaceBatchResponse): Buffer => Buffer.from(PlaceBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlaceBatchResponse => PlaceBatchResponse.decode(value),
+  },
+  /**
    * Answers as Place would for a task that does not exist, using the live
    * Agents (and their load) of a namespace. Reads only; changes nothing.
    */
@@ -1080,6 +1306,11 @@ export const SchedulerServiceService = {
 export interface SchedulerServiceServer extends UntypedServiceImplementation {
   /** Chooses an agent for one task among the candidates the caller supplies. */
   place: handleUnaryCall<PlaceRequest, PlaceResponse>;
+  /**
+   * Places several tasks in the order given, each seeing the load the ones
+   * before it added: one candidate list for many decisions.
+   */
+  placeBatch: handleUnaryCall<PlaceBatchRequest, PlaceBatchResponse>;
   /**
    * Answers as Place would for a task that does not exist, using the live
    * Agents (and their load) of a namespace. Reads only; changes nothing.
@@ -1103,6 +1334,25 @@ export interface SchedulerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PlaceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Places several tasks in the order given, each seeing the load the ones
+   * before it added: one candidate list for many decisions.
+   */
+  placeBatch(
+    request: PlaceBatchRequest,
+    callback: (error: ServiceError | null, response: PlaceBatchResponse) => void,
+  ): ClientUnaryCall;
+  placeBatch(
+    request: PlaceBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlaceBatchResponse) => void,
+  ): ClientUnaryCall;
+  placeBatch(
+    request: PlaceBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlaceBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * Answers as Place would for a task that does not exist, using the live

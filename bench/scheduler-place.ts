@@ -1,0 +1,121 @@
+/**
+ * Scheduler Place at 10, 100 and 1,000 candidates: p50/p99 latency and
+ * decisions/s over gRPC on loopback, one call per task (Place) and 200 tasks
+ * per call (PlaceBatch, what the controller uses), against the same policy
+ * called in process (the baseline, measured in the same run). Prints
+ * figures; asserts nothing.
+ *   bun bench/scheduler-place.ts
+ */
+import { silentLogger } from "../lib/log.ts";
+import { SchedulerClient } from "../lib/scheduling/client.ts";
+import { place, placeBatch } from "../lib/scheduling/policy.ts";
+import type { Candidate, TaskSpec } from "../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import { startSchedulerServer } from "../services/scheduler/server.ts";
+import { fmt, summarize, table } from "./stats.ts";
+
+const capabilities = ["data-processing", "filesystem", "http", "code", "inference"];
+const tags = ["ssd", "gpu", "spot", "eu", "us"];
+
+/** A deterministic pseudo-random sequence, so runs compare like with like. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function candidates(n: number): Candidate[] {
+  const r = rng(n);
+  return Array.from({ length: n }, (_, i) => ({
+    name: `agent-${i}`,
+    domain: "bench",
+    capabilities: capabilities.filter(() => r() < 0.5).concat(capabilities[i % capabilities.length] as string),
+    tags: tags.filter(() => r() < 0.3),
+    phase: r() < 0.95 ? "Ready" : "NotReady",
+    currentTasks: Math.floor(r() * 10),
+    maxConcurrentTasks: 10,
+  }));
+}
+
+const task = (i: number): TaskSpec => ({
+  name: `task-${i}`,
+  requiredCapabilities: [capabilities[i % capabilities.length] as string],
+  priority: 5,
+  domain: "bench",
+  affinity: { required: [], preferred: ["ssd"], avoided: ["spot"] },
+});
+
+const server = await startSchedulerServer({ log: silentLogger });
+const client = new SchedulerClient(`127.0.0.1:${server.port}`);
+const rows: (string | number)[][] = [
+  ["candidates", "mode", "p50 ms", "p99 ms", "decisions/s", "rate vs Place in-process"],
+];
+
+for (const n of [10, 100, 1000]) {
+  const cands = candidates(n);
+  const iterations = n >= 1000 ? 1000 : 3000;
+  // warm-up
+  for (let i = 0; i < 200; i++) {
+    place(task(i), cands);
+    await client.place(task(i), cands);
+  }
+
+  const local: number[] = [];
+  let t0 = performance.now();
+  for (let i = 0; i < iterations; i++) {
+    const s = performance.now();
+    place(task(i), cands);
+    local.push(performance.now() - s);
+  }
+  const localRate = iterations / ((performance.now() - t0) / 1000);
+
+  const remote: number[] = [];
+  t0 = performance.now();
+  for (let i = 0; i < iterations; i++) {
+    const s = performance.now();
+    await client.place(task(i), cands);
+    remote.push(performance.now() - s);
+  }
+  const remoteRate = iterations / ((performance.now() - t0) / 1000);
+
+  // What the controller does: 200 tasks per call, one candidate list for all.
+  const batchSize = 200;
+  const batches: number[] = [];
+  t0 = performance.now();
+  for (let from = 0; from < iterations; from += batchSize) {
+    const tasks = Array.from({ length: Math.min(batchSize, iterations - from) }, (_, k) => task(from + k));
+    const s = performance.now();
+    await client.placeBatch(tasks, cands, 3);
+    batches.push((performance.now() - s) / tasks.length);
+  }
+  const batchRate = iterations / ((performance.now() - t0) / 1000);
+  const localBatchStart = performance.now();
+  for (let from = 0; from < iterations; from += batchSize) {
+    placeBatch(
+      Array.from({ length: Math.min(batchSize, iterations - from) }, (_, k) => task(from + k)),
+      cands,
+      3,
+    );
+  }
+  const localBatchRate = iterations / ((performance.now() - localBatchStart) / 1000);
+
+  const l = summarize(local);
+  const g = summarize(remote);
+  const b = summarize(batches);
+  rows.push([n, "Place in-process", fmt(l.p50), fmt(l.p99), Math.round(localRate), "1.00x"]);
+  rows.push([n, "Place gRPC", fmt(g.p50), fmt(g.p99), Math.round(remoteRate), `${fmt(remoteRate / localRate, 2)}x`]);
+  rows.push([n, "PlaceBatch in-process", "", "", Math.round(localBatchRate), `${fmt(localBatchRate / localRate, 2)}x`]);
+  rows.push([
+    n,
+    "PlaceBatch gRPC (per task)",
+    fmt(b.p50),
+    fmt(b.p99),
+    Math.round(batchRate),
+    `${fmt(batchRate / localRate, 2)}x`,
+  ]);
+}
+
+console.log(table(rows));
+client.close();
+await server.stop();
