@@ -1,16 +1,25 @@
 /**
  * Records Kubernetes Events about our objects (core/v1, as kubectl describe
  * shows them). Recording never blocks or fails a reconcile: events are sent
- * in the background, and a failure is only logged.
+ * in the background, a few at a time, and a failure is only logged. Like
+ * client-go's recorder, it sheds events rather than queue without bound when
+ * the apiserver falls behind: events are for people, not for correctness.
  */
+import pLimit from "p-limit";
 import type { KubeConnection } from "../kube/connection.ts";
 import type { KubeObject } from "../kube/resource-client.ts";
 import type { Logger } from "../log.ts";
 
 export type EventType = "Normal" | "Warning";
 
+/** Events waiting or in flight beyond which new ones are dropped. */
+const maxBacklog = 1000;
+
 export class EventRecorder {
   private inFlight = new Set<Promise<void>>();
+  private readonly limit = pLimit(4);
+  /** Events dropped because the backlog was full. */
+  dropped = 0;
 
   constructor(
     private readonly conn: KubeConnection,
@@ -20,6 +29,10 @@ export class EventRecorder {
   ) {}
 
   record(obj: KubeObject, type: EventType, reason: string, message: string): void {
+    if (this.inFlight.size >= maxBacklog) {
+      this.dropped++;
+      return;
+    }
     const ns = obj.metadata.namespace ?? "default";
     const now = new Date().toISOString();
     const name = `${obj.metadata.name}.${Date.now().toString(16)}${Math.random().toString(16).slice(2, 6)}`;
@@ -45,8 +58,7 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    const p = this.conn
-      .request("POST", `/api/v1/namespaces/${ns}/events`, { body })
+    const p = this.limit(() => this.conn.request("POST", `/api/v1/namespaces/${ns}/events`, { body }))
       .then(() => undefined)
       .catch((err: Error) =>
         this.log.warn({ err: err.message, reason, object: obj.metadata.name }, "Could not record event"),

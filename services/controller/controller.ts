@@ -35,6 +35,9 @@ export interface Placer {
   ): Promise<Placement[]>;
 }
 
+/** The shortest gap between two writes of an agent's currentTasks alone. */
+const agentCountWriteIntervalMs = 5_000;
+
 /** Tasks per PlaceBatch call: big enough to amortise sending the candidates, small enough to stream writes. */
 const placementBatchSize = 200;
 
@@ -70,10 +73,17 @@ export class Controller {
   /** When the controller first saw each unassigned task, for the latency histogram. */
   private readonly firstSeen = new Map<string, number>();
   private workers: Promise<void>[] = [];
+  private readonly writeLimit: ReturnType<typeof pLimit>;
+  /** Placement writes in flight, and the tasks they are for (kept out of the next pass). */
+  private readonly writes = new Set<Promise<void>>();
+  private readonly writing = new Set<string>();
+  /** When each agent's status was last written, to pace currentTasks updates. */
+  private readonly agentStatusWrittenAt = new Map<string, number>();
   private leading = false;
 
   constructor(private readonly opts: ControllerOptions) {
     this.cfg = opts.config;
+    this.writeLimit = pLimit(this.cfg.placementWriteConcurrency);
     this.log = opts.log.child({ domain: this.cfg.domain });
     this.now = opts.now ?? Date.now;
     this.clients = mcpClients(opts.conn);
@@ -139,6 +149,7 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopWorkers();
     await Promise.all(this.workers);
+    await Promise.all([...this.writes]);
     await this.elector?.stop();
     await Promise.all([this.tasks.stop(), this.agents.stop()]);
     await this.events.flush();
@@ -423,12 +434,18 @@ export class Controller {
       message: health.message,
     } as const;
     const status = agent.status ?? {};
-    if (
+    const healthChanged =
       status.phase !== health.phase ||
-      status.currentTasks !== currentTasks ||
       status.observedGeneration !== gen ||
-      conditionDiffers(status.conditions, ready, gen)
-    ) {
+      conditionDiffers(status.conditions, ready, gen);
+    if (!healthChanged && status.currentTasks !== currentTasks) {
+      // currentTasks is for people (placement counts from its own index):
+      // pace those writes so a burst of assignments costs one write per agent.
+      const wait = (this.agentStatusWrittenAt.get(key) ?? 0) + agentCountWriteIntervalMs - now;
+      if (wait > 0) return { requeueAfterMs: Math.min(wait, health.recheckInMs ?? wait) };
+    }
+    if (healthChanged || status.currentTasks !== currentTasks) {
+      this.agentStatusWrittenAt.set(key, now);
       const conditions = setCondition(status.conditions, ready, new Date(now), gen);
       await this.clients.agents.patch(
         agent.metadata.namespace,
@@ -455,7 +472,8 @@ export class Controller {
         (t) =>
           (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
           !t.metadata.deletionTimestamp &&
-          !this.assumed.has(objectKey(t)),
+          !this.assumed.has(objectKey(t)) &&
+          !this.writing.has(objectKey(t)),
       );
     if (pending.length === 0) return undefined;
     // Highest priority first; first in, first out within a priority.
@@ -473,11 +491,6 @@ export class Controller {
     }
     const candidates = this.agents.list().map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
     const byName = new Map(candidates.map((c) => [c.name, c]));
-    // Writes for one batch go out while the scheduler decides the next.
-    const limit = pLimit(this.cfg.placementWriteConcurrency);
-    const writes: Promise<void>[] = [];
-    let conflicts = 0;
-
     for (let from = 0; from < pending.length; from += placementBatchSize) {
       const hasRoom = candidates.some((c) => c.phase === "Ready" && c.currentTasks < c.maxConcurrentTasks);
       // With no free agent anywhere, a task that already says why it waits needs no new answer.
@@ -498,13 +511,32 @@ export class Controller {
       }
       batch.forEach((task, i) => {
         const placement = placements[i];
-        const write = placement && this.placementWrite(task, placement, byName, log, () => conflicts++);
-        if (write) writes.push(limit(write));
+        const write = placement && this.placementWrite(task, placement, byName, log);
+        if (write) this.startWrite(objectKey(task), write, log);
       });
     }
-    await Promise.all(writes);
-    // A task changed under us: look again soon (its update event also requeues).
-    return conflicts ? { requeueAfterMs: 50 } : undefined;
+    return undefined;
+  }
+
+  /**
+   * Sends a placement write without waiting for it, so the next pass can
+   * start at once; the assumed map keeps those tasks out of it. At most
+   * placementWriteConcurrency writes are in flight. A write that loses a
+   * race (409) or fails is forgotten and its task placed again.
+   */
+  private startWrite(key: string, write: () => Promise<void>, log: Logger): void {
+    this.writing.add(key);
+    const p: Promise<void> = this.writeLimit(write)
+      .catch((err: Error) => {
+        // A conflict means the task changed; its update event brings it back.
+        if (!isConflict(err) && !isNotFound(err)) log.warn({ err: err.message, task: key }, "Placement write failed");
+        this.placementQueue.addAfter(this.cfg.namespace, 100);
+      })
+      .finally(() => {
+        this.writing.delete(key);
+        this.writes.delete(p);
+      });
+    this.writes.add(p);
   }
 
   /** The status write one placement decision needs, if any, with the load it adds. */
@@ -513,7 +545,6 @@ export class Controller {
     placement: Placement,
     byName: Map<string, Candidate>,
     log: Logger,
-    onConflict: () => void,
   ): (() => Promise<void>) | undefined {
     const key = objectKey(task);
     if (placement.chosenAgent) {
@@ -527,8 +558,7 @@ export class Controller {
           await this.assign(task, chosen, placement, log);
         } catch (err) {
           this.assumed.delete(key);
-          if (isConflict(err) || isNotFound(err)) onConflict();
-          else throw err;
+          throw err;
         }
       };
     }
@@ -548,20 +578,15 @@ export class Controller {
       return undefined;
     }
     return async () => {
-      try {
-        const status = task.status ?? {};
-        await this.writeTaskStatus(task, {
-          ...status,
-          phase: "Pending",
-          attempts: status.attempts ?? 0,
-          conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
-        });
-        this.events.record(task, "Warning", reasons.noAgentAvailable, message);
-        log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
-      } catch (err) {
-        if (isConflict(err) || isNotFound(err)) onConflict();
-        else throw err;
-      }
+      const status = task.status ?? {};
+      await this.writeTaskStatus(task, {
+        ...status,
+        phase: "Pending",
+        attempts: status.attempts ?? 0,
+        conditions: setCondition(status.conditions, cond, new Date(this.now()), task.metadata.generation),
+      });
+      this.events.record(task, "Warning", reasons.noAgentAvailable, message);
+      log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
     };
   }
 

@@ -102,7 +102,9 @@ describe("placement", () => {
       ]),
     );
     // the controller's own count of each agent's tasks, not the agent's
-    await eventually(async () => (await cluster.mcp.agents.get(ns, "a1")).status?.currentTasks === 5);
+    await eventually(async () => (await cluster.mcp.agents.get(ns, "a1")).status?.currentTasks === 5, {
+      timeout: 15_000,
+    });
   });
 
   test("respects capacity and says why the rest wait", async () => {
@@ -311,7 +313,10 @@ describe("agent health", () => {
     await createTask(ns, "one");
     await waitPhase(ns, "one", "Assigned");
     await cluster.mcp.agents.patch(ns, "liar", { status: { currentTasks: 99 } }, "merge", { subresource: "status" });
-    await eventually(async () => (await cluster.mcp.agents.get(ns, "liar")).status?.currentTasks === 1);
+    // currentTasks-only writes are paced (5 s apart per agent)
+    await eventually(async () => (await cluster.mcp.agents.get(ns, "liar")).status?.currentTasks === 1, {
+      timeout: 15_000,
+    });
   });
 });
 

@@ -1,0 +1,184 @@
+/**
+ * Tasks placed by the controller through the scheduler, on a real local
+ * control plane: 1,000 agents and 10,000 tasks by default. Measures
+ * create→Assigned p50/p99 (from the client issuing the create to a watch
+ * seeing the task Assigned) and tasks/s; then, in the same run, a bare client
+ * making the same writes per task (create, then a status write to Assigned),
+ * observed the same way, and prints the ratio. Prints figures; asserts nothing.
+ *   AGENTS=1000 TASKS=10000 bun bench/assignment.ts
+ */
+import pLimit from "p-limit";
+import { installCrds } from "../lib/api/install.ts";
+import { type Agent, mcpClients, type Task } from "../lib/api/resources.ts";
+import { LocalControlPlane } from "../lib/control-plane/local.ts";
+import { KubeConnection } from "../lib/kube/connection.ts";
+import { Informer } from "../lib/kube/informer.ts";
+import { silentLogger } from "../lib/log.ts";
+import { SchedulerClient } from "../lib/scheduling/client.ts";
+import { defaultConfig } from "../services/controller/config.ts";
+import { Controller } from "../services/controller/controller.ts";
+import { kubeCandidateSource, startSchedulerServer } from "../services/scheduler/server.ts";
+import { fmt, summarize, table } from "./stats.ts";
+
+const AGENTS = Number(process.env.AGENTS ?? 1000);
+const TASKS = Number(process.env.TASKS ?? 10000);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
+const capacity = Math.ceil(TASKS / AGENTS) + 1;
+
+const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const cp = await LocalControlPlane.start();
+const conn = KubeConnection.fromOptions({ kubeconfigYaml: cp.kubeconfig() });
+await installCrds(conn);
+const mcp = mcpClients(conn);
+for (const ns of ["bench-conductor", "bench-baseline"]) {
+  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** Watches a namespace and notes when each task is first seen Assigned. */
+async function assignmentWatch(ns: string): Promise<{ assignedAt: Map<string, number>; stop: () => Promise<void> }> {
+  const assignedAt = new Map<string, number>();
+  const note = (t: Task) => {
+    if (t.status?.phase === "Assigned" && !assignedAt.has(t.metadata.name ?? ""))
+      assignedAt.set(t.metadata.name ?? "", performance.now());
+  };
+  const inf = new Informer<Task>(mcp.tasks, { namespace: ns }).on({ add: note, update: note });
+  await inf.start();
+  return { assignedAt, stop: () => inf.stop() };
+}
+
+async function createTasks(
+  ns: string,
+  opts: { prefix: string; count: number; concurrency: number },
+  after?: (t: Task, i: number) => Promise<void>,
+): Promise<Map<string, number>> {
+  const createdAt = new Map<string, number>();
+  const limit = pLimit(opts.concurrency);
+  await Promise.all(
+    Array.from({ length: opts.count }, (_, i) =>
+      limit(async () => {
+        const name = `${opts.prefix}-${i}`;
+        createdAt.set(name, performance.now());
+        const t = await mcp.tasks.create(ns, {
+          metadata: { name },
+          spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) },
+        });
+        await after?.(t, i);
+      }),
+    ),
+  );
+  return createdAt;
+}
+
+function measure(createdAt: Map<string, number>, assignedAt: Map<string, number>) {
+  const lat = [...createdAt].map(([name, c]) => (assignedAt.get(name) ?? Number.NaN) - c);
+  const first = Math.min(...createdAt.values());
+  const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
+  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000) };
+}
+
+const IDLE = Number(process.env.IDLE_TASKS ?? 200);
+
+/** One task at a time (latency when idle), then the burst (throughput under load). */
+async function runBoth(ns: string, assignedAt: Map<string, number>, after?: (t: Task, i: number) => Promise<void>) {
+  const idleCreated = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1 }, async (t, i) => {
+    await after?.(t, i);
+    await until(() => assignedAt.has(t.metadata.name ?? ""), "an idle task Assigned");
+  });
+  const burstCreated = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY }, after);
+  await until(() => assignedAt.size === IDLE + TASKS, `all tasks in ${ns} Assigned`);
+  return { idle: measure(idleCreated, assignedAt), burst: measure(burstCreated, assignedAt) };
+}
+
+// ---- the conductor ----
+log(`creating ${AGENTS} agents (maxConcurrentTasks ${capacity})`);
+const agentLimit = pLimit(CONCURRENCY);
+await Promise.all(
+  Array.from({ length: AGENTS }, (_, i) =>
+    agentLimit(async () => {
+      const a: Agent = await mcp.agents.create("bench-conductor", {
+        metadata: { name: `agent-${i}` },
+        spec: { capabilities: ["bench"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] },
+      });
+      await mcp.agents.patch(
+        "bench-conductor",
+        a.metadata.name ?? "",
+        { status: { lastHeartbeat: new Date().toISOString() } },
+        "merge",
+        {
+          subresource: "status",
+        },
+      );
+    }),
+  ),
+);
+const scheduler = await startSchedulerServer({ log: silentLogger, candidates: kubeCandidateSource(conn) });
+const schedulerClient = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
+const controller = new Controller({
+  config: {
+    ...defaultConfig(),
+    namespace: "bench-conductor",
+    domain: "bench-conductor",
+    heartbeatTimeoutSeconds: 3600,
+    unknownAfterSeconds: 7200,
+    leaderElection: { ...defaultConfig().leaderElection, enabled: false },
+  },
+  conn,
+  scheduler: schedulerClient,
+  log: silentLogger,
+});
+await controller.start();
+await until(
+  () => controller.agents.list().filter((a) => a.status?.phase === "Ready").length === AGENTS,
+  "agents Ready",
+);
+log("agents Ready; creating tasks");
+const rssBefore = process.memoryUsage().rss;
+const watchConductor = await assignmentWatch("bench-conductor");
+const conductor = await runBoth("bench-conductor", watchConductor.assignedAt);
+const rssAfter = process.memoryUsage().rss;
+await watchConductor.stop();
+await controller.stop();
+schedulerClient.close();
+await scheduler.stop();
+log("controller run done; baseline");
+
+// ---- the baseline: a bare client doing the same writes ----
+const watchBaseline = await assignmentWatch("bench-baseline");
+const baseline = await runBoth("bench-baseline", watchBaseline.assignedAt, async (t, i) => {
+  await mcp.tasks.replaceStatus({
+    ...t,
+    status: { phase: "Assigned", assignedAgent: `agent-${i % AGENTS}`, attempts: 1 },
+  });
+});
+await watchBaseline.stop();
+await cp.stop();
+
+console.log(
+  `\n${AGENTS} agents; ${IDLE} tasks one at a time, then ${TASKS} tasks with ${CONCURRENCY} concurrent creates\n`,
+);
+const rows: (string | number)[][] = [["", "create→Assigned p50 ms", "p99 ms", "tasks/s"]];
+for (const phase of ["idle", "burst"] as const) {
+  const c = conductor[phase];
+  const b = baseline[phase];
+  rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0)]);
+  rows.push([`${phase}: bare client, same writes`, fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.rate, 0)]);
+  rows.push([
+    `${phase}: ratio (controller / bare)`,
+    fmt(c.p50 / b.p50, 2),
+    fmt(c.p99 / b.p99, 2),
+    fmt(c.rate / b.rate, 2),
+  ]);
+}
+console.log(table(rows));
+console.log(
+  `\nbench process RSS (controller, scheduler and watch in-process): ${fmt(rssBefore / 2 ** 20, 0)} MiB before tasks, ${fmt(rssAfter / 2 ** 20, 0)} MiB after`,
+);
