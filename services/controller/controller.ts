@@ -535,6 +535,9 @@ export class Controller {
       .finally(() => {
         this.writing.delete(key);
         this.writes.delete(p);
+        // The task's watch event may have come before this point, while the
+        // task was still kept out of passes: look once more.
+        if (this.leading) this.enqueuePlacement();
       });
     this.writes.add(p);
   }
