@@ -2,8 +2,9 @@
  * `up`: runs the conductor. It uses the cluster $KUBECONFIG (or
  * ~/.kube/config) points at when that cluster answers; otherwise it starts a
  * local control plane on loopback. Then it installs the mcp.io CRDs, creates
- * the default domain namespace, starts the conductor's services, and prints
- * how to reach everything. Ctrl-C stops what it started.
+ * the default domain namespace, starts the scheduler and the controller for
+ * that domain, and prints how to reach everything. Ctrl-C stops what it
+ * started.
  *
  *   bun services/up/main.ts [--local] [--namespace mcp-system]
  */
@@ -13,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installCrds } from "../../lib/api/install.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
-import { LocalControlPlane } from "../../lib/control-plane/local.ts";
+import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { isAlreadyExists } from "../../lib/kube/errors.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -75,19 +76,58 @@ try {
   if (!isAlreadyExists(err)) throw err;
 }
 
+// The conductor's services, as child processes that log to this terminal.
+const schedulerPort = await freePort();
+const controllerMetricsPort = await freePort();
+const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
+const bun = process.execPath;
+const children = [
+  Bun.spawn([bun, join(repoRoot, "services", "scheduler", "main.ts"), `--port=${schedulerPort}`, "--host=127.0.0.1"], {
+    env,
+    stdout: "ignore",
+    stderr: "inherit",
+  }),
+  Bun.spawn(
+    [
+      bun,
+      join(repoRoot, "services", "controller", "main.ts"),
+      `--namespace=${args.namespace}`,
+      `--scheduler-address=127.0.0.1:${schedulerPort}`,
+      `--metrics-port=${controllerMetricsPort}`,
+    ],
+    { env, stdout: "ignore", stderr: "inherit" },
+  ),
+];
+for (const url of [`http://127.0.0.1:${controllerMetricsPort}/readyz`]) {
+  for (let i = 0; ; i++) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) throw new Error(`${url} did not become ready`);
+    await Bun.sleep(100);
+  }
+}
+
 const kubectl = controlPlane ? controlPlane.binaries.kubectl : "kubectl";
 console.log(`
 Ready.
   Kubernetes API   ${target.conn.server}
   CRDs             ${crds.join(", ")}
   Domain           namespace ${args.namespace}
+  Scheduler        127.0.0.1:${schedulerPort} (gRPC, reflection on)
+  Controller       http://127.0.0.1:${controllerMetricsPort}/metrics
   Try              export KUBECONFIG=${target.kubeconfig}
                    ${kubectl} apply -f ${join(repoRoot, "deploy", "samples")}
                    ${kubectl} get mcp -n ${args.namespace}
+                   grpcurl -plaintext -d '{"namespace":"${args.namespace}","task":{"requiredCapabilities":["data-processing"]}}' 127.0.0.1:${schedulerPort} mcp.conductor.scheduler.v1.SchedulerService/WhatIf
 Press Ctrl-C to stop.`);
 
 async function shutdown(signal: string): Promise<void> {
   console.log(`\n${signal}: stopping…`);
+  for (const c of children) c.kill("SIGTERM");
+  await Promise.all(children.map((c) => c.exited));
   await controlPlane?.stop();
   console.log("Stopped.");
   process.exit(0);

@@ -7,6 +7,7 @@ import type { Subprocess } from "bun";
 import type { Task } from "../../lib/api/resources.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
+import { LeaderElector } from "../../lib/controller/leader-election.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { kubeCandidateSource, type SchedulerServer, startSchedulerServer } from "../../services/scheduler/server.ts";
@@ -141,4 +142,33 @@ describe("leader election", () => {
       await watcher.stop();
     }
   }, 90_000);
+
+  test("a leader that stops releases the lease, so its successor need not wait it out", async () => {
+    const lns = await cluster.newNamespace("lease-release");
+    const led: string[] = [];
+    const elector = (identity: string) =>
+      new LeaderElector(cluster.conn, {
+        namespace: lns,
+        name: "demo",
+        identity,
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 200,
+        onStartedLeading: () => led.push(identity),
+        onStoppedLeading: () => led.push(`${identity} lost`),
+      });
+    const first = elector("first");
+    first.start();
+    await eventually(() => led.includes("first"));
+    const second = elector("second");
+    second.start();
+    await Bun.sleep(600);
+    expect(led).toEqual(["first"]); // the lease is held: the second waits
+    const stoppedAt = Date.now();
+    await first.stop();
+    await eventually(() => led.includes("second"), { timeout: 5_000 });
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000); // far less than the 15 s lease
+    expect(led).toEqual(["first", "second"]);
+    await second.stop();
+  }, 30_000);
 });

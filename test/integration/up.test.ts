@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { grpcurlBinary, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 
@@ -65,6 +65,30 @@ describe("up", () => {
       "name",
     ]);
     expect(ns.stdout.toString().trim()).toBe("namespace/mcp-system");
+
+    // The conductor runs: the sample agent, once it heartbeats, is where a what-if places work.
+    const kubectl = (...a: string[]) =>
+      Bun.spawnSync([cluster.cp.binaries.kubectl, `--kubeconfig=${kubeconfig}`, "-n", "mcp-system", ...a]);
+    kubectl("apply", "-f", join(repoRoot, "deploy", "samples", "agent-data-processor.yaml"));
+    const heartbeat = JSON.stringify({ status: { lastHeartbeat: new Date().toISOString() } });
+    kubectl("patch", "agent", "data-processor-7d8f4", "--subresource=status", "--type=merge", "-p", heartbeat);
+    const scheduler = /Scheduler\s+(\S+)/.exec(ready)?.[1] ?? "";
+    const body = JSON.stringify({ namespace: "mcp-system", task: { requiredCapabilities: ["data-processing"] } });
+    const whatIf = await eventually(async () => {
+      const p = Bun.spawn(
+        [grpcurlBinary(), "-plaintext", "-d", body, scheduler, "mcp.conductor.scheduler.v1.SchedulerService/WhatIf"],
+        {
+          stdout: "pipe",
+        },
+      );
+      const out = await new Response(p.stdout).text();
+      return out.includes('"chosenAgent": "data-processor-7d8f4"') && out;
+    });
+    expect(JSON.parse(whatIf).placement.chosenAgent).toBe("data-processor-7d8f4");
+    const metricsUrl = /Controller\s+(\S+)/.exec(ready)?.[1] ?? "";
+    await eventually(async () =>
+      (await (await fetch(metricsUrl)).text()).includes('mcp_agents{phase="Ready",domain="mcp-system"} 1'),
+    );
 
     up.proc.kill("SIGINT");
     expect(await up.proc.exited).toBe(0);
