@@ -33,6 +33,9 @@ export interface BunTlsOptions {
   serverName?: string;
 }
 
+/** How many times a request the apiserver throttled (429) is sent again. */
+const maxThrottledRetries = 5;
+
 export type QueryValue = string | number | boolean | undefined;
 
 export interface RequestOptions {
@@ -141,10 +144,20 @@ export class KubeConnection {
 
   /** A JSON request; a non-2xx answer throws KubeApiError with the apiserver's Status. */
   async request<T>(method: string, path: string, init: RequestOptions = {}): Promise<T> {
-    const res = await this.fetch(method, path, init);
-    const text = await res.text();
-    if (!res.ok) throw new KubeApiError(res.status, parseStatus(text, res.status), method, path);
-    return (text ? JSON.parse(text) : undefined) as T;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.fetch(method, path, init);
+      const text = await res.text();
+      if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+      // 429 means the apiserver did not process the request (priority and
+      // fairness, or a watch cache still initialising): like client-go, wait
+      // as long as Retry-After says and send it again, a few times.
+      if (res.status === 429 && attempt < maxThrottledRetries && !init.signal?.aborted) {
+        const after = Number(res.headers.get("retry-after"));
+        await Bun.sleep(Math.min(Number.isFinite(after) && after > 0 ? after * 1000 : 1000, 10_000));
+        continue;
+      }
+      throw new KubeApiError(res.status, parseStatus(text, res.status), method, path);
+    }
   }
 
   /**

@@ -555,7 +555,6 @@ export class Controller {
       const cand = byName.get(chosen);
       if (cand) cand.currentTasks++;
       this.assumed.set(key, chosen);
-      this.metrics.placementDecisions.inc({ outcome: "placed" });
       return async () => {
         try {
           await this.assign(task, chosen, placement, log);
@@ -611,6 +610,7 @@ export class Controller {
         task.metadata.generation,
       ),
     });
+    this.metrics.placementDecisions.inc({ outcome: "placed" });
     const key = objectKey(task);
     const seen = this.firstSeen.get(key);
     if (seen !== undefined) {

@@ -71,7 +71,7 @@ export class ControllerMetrics implements ReconcileObserver {
     });
     this.placementDecisions = new Counter({
       name: "mcp_placement_decisions_total",
-      help: "Placement decisions by outcome (placed, unschedulable)",
+      help: "Placement decisions by outcome: placed (counted once written), unschedulable",
       labelNames: ["outcome"],
       registers,
     });
