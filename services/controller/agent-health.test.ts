@@ -21,6 +21,13 @@ describe("agentHealth", () => {
     expect(h).toMatchObject({ phase, reason });
     expect(h.recheckInMs).toBe(recheck);
   });
+  test("a draining agent with a fresh heartbeat is NotReady for new work", () => {
+    const a = agent(1_000);
+    a.metadata.annotations = { "mcp.io/draining": "true" };
+    expect(agentHealth(a, NOW, t)).toMatchObject({ phase: "NotReady", reason: "Draining" });
+    a.status = { lastHeartbeat: new Date(NOW - 40_000).toISOString() };
+    expect(agentHealth(a, NOW, t)).toMatchObject({ phase: "NotReady", reason: "HeartbeatStale" });
+  });
   test("messages do not change with the heartbeat's age, only with the phase", () => {
     expect(agentHealth(agent(1_000), NOW, t).message).toBe(agentHealth(agent(20_000), NOW, t).message);
   });

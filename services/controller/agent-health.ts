@@ -18,7 +18,7 @@ export interface HealthThresholds {
 
 export interface AgentHealth {
   phase: "Ready" | "NotReady" | "Unknown";
-  reason: "HeartbeatFresh" | "HeartbeatStale" | "HeartbeatLost" | "NoHeartbeat";
+  reason: "HeartbeatFresh" | "HeartbeatStale" | "HeartbeatLost" | "NoHeartbeat" | "Draining";
   message: string;
   /** When the phase will change if no heartbeat arrives, from now. */
   recheckInMs?: number;
@@ -31,6 +31,17 @@ export function agentHealth(agent: Agent, now: number, t: HealthThresholds): Age
   // Messages name the threshold, not the age, so they change only with the phase.
   const age = now - hb;
   const secs = (x: number) => `${x / 1000}s`;
+  // A draining agent (shutting down) takes no new work but still finishes
+  // what it has; its tasks stay with it while its heartbeat is fresh.
+  const draining = agent.metadata.annotations?.["mcp.io/draining"] === "true";
+  if (age < t.notReadyAfterMs && draining) {
+    return {
+      phase: "NotReady",
+      reason: "Draining",
+      message: "the agent is shutting down",
+      recheckInMs: t.notReadyAfterMs - age,
+    };
+  }
   if (age < t.notReadyAfterMs) {
     return {
       phase: "Ready",

@@ -267,8 +267,13 @@ export class Controller {
 
   // ---- reconcilers ----
 
-  private agentPhase = (name: string): AgentPhaseView =>
-    this.agents.get(this.cfg.namespace, name)?.status?.phase ?? "Missing";
+  private agentPhase = (name: string): AgentPhaseView => {
+    const agent = this.agents.get(this.cfg.namespace, name);
+    if (!agent) return "Missing";
+    const ready = findCondition(agent.status?.conditions, "Ready");
+    if (agent.status?.phase === "NotReady" && ready?.reason === "Draining") return "Draining";
+    return agent.status?.phase;
+  };
 
   private async writeTaskStatus(task: Task, status: NonNullable<Task["status"]>): Promise<Task> {
     return this.clients.tasks.replaceStatus(

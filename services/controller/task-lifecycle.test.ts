@@ -41,6 +41,12 @@ describe("decideTask", () => {
       want: { kind: "reassign", reason: "Reassigned" },
     },
     {
+      name: "a running task on a draining agent stays with it",
+      given: makeTask().phase("Running").assignedTo("a").attempts(1).obj(),
+      agent: "Draining",
+      want: { kind: "wait" },
+    },
+    {
       name: "a running task on a vanished agent loses that attempt",
       given: makeTask().phase("Running").assignedTo("a").attempts(1).obj(),
       agent: "Missing",

@@ -38,7 +38,8 @@ export const reasons = {
   retrying: "Retrying",
 } as const;
 
-export type AgentPhaseView = NonNullable<Agent["status"]>["phase"] | "Missing";
+/** An agent's phase as task decisions see it; Draining: NotReady for new work, still running its own. */
+export type AgentPhaseView = NonNullable<Agent["status"]>["phase"] | "Missing" | "Draining";
 
 export type TaskDecision =
   | { kind: "wait"; requeueAfterMs?: number }
@@ -100,7 +101,7 @@ export function decideTask(
     case "Running": {
       const agent = status.assignedAgent ?? "";
       const agentPhase = agent ? ctx.agentPhase(agent) : "Missing";
-      if (agentPhase === "Ready") return { kind: "wait", requeueAfterMs: untilDeadline };
+      if (agentPhase === "Ready" || agentPhase === "Draining") return { kind: "wait", requeueAfterMs: untilDeadline };
       const why = agentPhase === "Missing" ? `agent ${agent} is gone` : `agent ${agent} is ${agentPhase}`;
       if (phase === "Assigned")
         return { kind: "reassign", reason: reasons.reassigned, message: `${why}; it never started the task` };

@@ -1,0 +1,395 @@
+/**
+ * The agent runtime: registers an Agent, heartbeats, watches the Tasks
+ * assigned to it (a field selector on status.assignedAgent), and runs each
+ * with its tool's handler under a concurrency limit and a timeout.
+ *
+ * Contract with the controller (see services/controller/task-lifecycle.ts):
+ * the agent moves its task Assigned → Running → Completed | Failed, every
+ * write guarded by resourceVersion, so a task that was reassigned or failed
+ * meanwhile is never overwritten. A task that leaves the agent (deleted,
+ * reassigned, failed by its deadline) aborts its handler.
+ */
+import pLimit from "p-limit";
+import type { Agent, Task } from "../api/resources.ts";
+import { mcpClients } from "../api/resources.ts";
+import type { KubeConnection } from "../kube/connection.ts";
+import { isConflict, isNotFound } from "../kube/errors.ts";
+import { Informer } from "../kube/informer.ts";
+import type { Logger } from "../log.ts";
+import { AgentMetrics } from "./metrics.ts";
+import { type ToolContext, type ToolDefinition, ToolError } from "./tool.ts";
+import { validate } from "./validation.ts";
+
+/** Marks an agent that is shutting down: no new work, but its tasks stay with it. */
+export const drainingAnnotation = "mcp.io/draining";
+
+export interface AgentRuntimeOptions {
+  name: string;
+  namespace: string;
+  conn: KubeConnection;
+  // biome-ignore lint/suspicious/noExplicitAny: tools have different input and output types
+  tools: ToolDefinition<any, any>[];
+  /** Capabilities beyond those the tools name. */
+  capabilities?: string[];
+  tags?: string[];
+  resources?: Agent["spec"]["resources"];
+  maxConcurrentTasks?: number;
+  heartbeatIntervalMs?: number;
+  /** Per-task timeout, unless the tool sets its own. */
+  taskTimeoutMs?: number;
+  /** Results larger than this (as JSON) fail the task rather than bloat etcd. */
+  maxResultBytes?: number;
+  /** How long shutdown waits for tasks in flight. */
+  shutdownGraceMs?: number;
+  log: Logger;
+}
+
+interface Running {
+  abort: AbortController;
+  attempt: number;
+  done: Promise<void>;
+  /** Why the handler was aborted, when the runtime aborted it. */
+  why?: "cancelled" | "shutdown";
+}
+
+const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
+
+export class AgentRuntime {
+  readonly metrics: AgentMetrics;
+  private readonly clients;
+  private readonly tasks: Informer<Task>;
+  // biome-ignore lint/suspicious/noExplicitAny: see AgentRuntimeOptions.tools
+  private readonly tools = new Map<string, ToolDefinition<any, any>>();
+  private readonly running = new Map<string, Running>();
+  private readonly limit: ReturnType<typeof pLimit>;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private draining = false;
+  private registered = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: AgentRuntimeOptions) {
+    for (const t of opts.tools) {
+      if (this.tools.has(t.name)) throw new Error(`two tools are named ${t.name}`);
+      this.tools.set(t.name, t);
+    }
+    this.log = opts.log.child({ agent: opts.name, domain: opts.namespace });
+    this.clients = mcpClients(opts.conn);
+    this.metrics = new AgentMetrics(opts.name, opts.namespace);
+    this.limit = pLimit(opts.maxConcurrentTasks ?? 5);
+    this.tasks = new Informer(this.clients.tasks, {
+      namespace: opts.namespace,
+      fieldSelector: `status.assignedAgent=${opts.name}`,
+      logger: this.log,
+    });
+    this.tasks.on({
+      add: (t) => this.consider(t),
+      update: (t) => this.consider(t),
+      // Deleted, or no longer assigned to us (it left the field selector).
+      delete: (t) => this.cancel(t, "the task was deleted or reassigned"),
+    });
+  }
+
+  get ready(): boolean {
+    return this.registered && this.tasks.hasSynced && !this.draining;
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** The Agent object this runtime publishes. */
+  agentSpec(): Agent["spec"] {
+    const capabilities = [...new Set([...this.opts.tools.map((t) => t.capability), ...(this.opts.capabilities ?? [])])];
+    return {
+      capabilities,
+      tools: this.opts.tools.map((t) => ({
+        name: t.name,
+        ...(t.title ? { title: t.title } : {}),
+        description: t.description,
+        capability: t.capability,
+        inputSchema: { type: "object", ...t.inputSchema },
+        ...(t.outputSchema ? { outputSchema: t.outputSchema } : {}),
+      })),
+      tags: this.opts.tags ?? [],
+      ...(this.opts.resources ? { resources: this.opts.resources } : {}),
+      maxConcurrentTasks: this.opts.maxConcurrentTasks ?? 5,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.register();
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      this.heartbeat().catch((err: Error) => this.log.warn({ err: err.message }, "Heartbeat failed"));
+    }, this.opts.heartbeatIntervalMs ?? 10_000);
+    await this.tasks.start();
+    // Tasks a previous run of this agent left Running cannot be resumed: give them back.
+    for (const t of this.tasks.list()) {
+      if (t.status?.phase === "Running" && !this.running.has(t.metadata.uid ?? "")) {
+        await this.finish(t, "failed", {
+          reason: "AgentRestarted",
+          message: `agent ${this.opts.name} restarted during the task`,
+          retryable: true,
+        });
+      }
+    }
+    this.log.info({ tools: [...this.tools.keys()] }, "Agent started");
+  }
+
+  /** Creates the Agent, or adopts an existing one of the same name. */
+  private async register(): Promise<void> {
+    const spec = this.agentSpec();
+    try {
+      await this.clients.agents.create(this.opts.namespace, { metadata: { name: this.opts.name }, spec });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      await this.clients.agents.patch(
+        this.opts.namespace,
+        this.opts.name,
+        { metadata: { annotations: { [drainingAnnotation]: null } }, spec },
+        "merge",
+      );
+    }
+    this.registered = true;
+  }
+
+  private async heartbeat(): Promise<void> {
+    await this.clients.agents.patch(
+      this.opts.namespace,
+      this.opts.name,
+      { status: { lastHeartbeat: new Date().toISOString() } },
+      "merge",
+      { subresource: "status" },
+    );
+  }
+
+  /**
+   * SIGTERM: take no new tasks, let those in flight finish within the grace
+   * period, abort the rest, then deregister, so the controller reassigns
+   * what is left at once instead of waiting for the heartbeat to go stale.
+   */
+  async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info({ inFlight: this.running.size }, "Draining");
+    try {
+      await this.clients.agents.patch(
+        this.opts.namespace,
+        this.opts.name,
+        { metadata: { annotations: { [drainingAnnotation]: "true" } } },
+        "merge",
+      );
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "Could not mark the agent draining");
+    }
+    const grace = this.opts.shutdownGraceMs ?? 30_000;
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    const finished = await Promise.race([all.then(() => true), Bun.sleep(grace).then(() => false)]);
+    if (!finished) {
+      for (const r of this.running.values()) {
+        r.why = "shutdown";
+        r.abort.abort(new Error("the agent is shutting down"));
+      }
+      await all;
+    }
+    clearInterval(this.heartbeatTimer);
+    await this.tasks.stop();
+    try {
+      await this.clients.agents.delete(this.opts.namespace, this.opts.name);
+    } catch (err) {
+      if (!isNotFound(err)) this.log.warn({ err: (err as Error).message }, "Could not deregister the agent");
+    }
+    this.log.info("Agent stopped");
+  }
+
+  private consider(t: Task): void {
+    const uid = t.metadata.uid ?? "";
+    const current = this.running.get(uid);
+    if (current) {
+      // Failed by its deadline, or sent back to Pending, while we ran it.
+      const attempt = t.status?.attempts ?? 0;
+      if (
+        t.status?.assignedAgent !== this.opts.name ||
+        terminal(t) ||
+        t.status?.phase === "Pending" ||
+        attempt !== current.attempt
+      ) {
+        this.cancel(t, `the task is now ${t.status?.phase ?? "unassigned"}`);
+      }
+      return;
+    }
+    if (t.status?.phase === "Assigned" && t.status.assignedAgent === this.opts.name && !this.draining) this.begin(t);
+  }
+
+  private cancel(t: Task, why: string): void {
+    const r = this.running.get(t.metadata.uid ?? "");
+    if (!r || r.abort.signal.aborted) return;
+    r.why = "cancelled";
+    r.abort.abort(new Error(why));
+  }
+
+  private begin(t: Task): void {
+    const uid = t.metadata.uid ?? "";
+    const abort = new AbortController();
+    const entry: Running = { abort, attempt: t.status?.attempts ?? 0, done: Promise.resolve() };
+    this.running.set(uid, entry);
+    entry.done = this.limit(() => this.execute(t, entry))
+      .catch((err: Error) =>
+        this.log.error({ err: err.message, task: t.metadata.name }, "Task execution failed unexpectedly"),
+      )
+      .finally(() => this.running.delete(uid));
+  }
+
+  /** Writes the task's status if it is still ours in this attempt; false when it is not. */
+  private async writeStatus(t: Task, status: NonNullable<Task["status"]>): Promise<Task | undefined> {
+    let current = t;
+    for (let i = 0; i < 5; i++) {
+      try {
+        return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        if (!isConflict(err)) throw err;
+        current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
+        if (
+          current.status?.assignedAgent !== this.opts.name ||
+          (current.status?.attempts ?? 0) !== (t.status?.attempts ?? 0) ||
+          terminal(current)
+        ) {
+          return undefined;
+        }
+      }
+    }
+    throw new Error("too many conflicting writes");
+  }
+
+  private async finish(
+    t: Task,
+    outcome: "completed" | "failed",
+    detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
+  ): Promise<boolean> {
+    const now = new Date().toISOString();
+    const status: NonNullable<Task["status"]> =
+      outcome === "completed"
+        ? { phase: "Completed", completionTime: now, result: detail.result, error: undefined }
+        : {
+            phase: "Failed",
+            error: {
+              reason: detail.reason ?? "Failed",
+              message: detail.message ?? "",
+              retryable: detail.retryable ?? false,
+            },
+          };
+    return (await this.writeStatus(t, status)) !== undefined;
+  }
+
+  private resolveTool(t: Task): ToolDefinition | string {
+    if (t.spec.tool) return this.tools.get(t.spec.tool) ?? `this agent has no tool ${t.spec.tool}`;
+    const byCapability = [...this.tools.values()].filter((tool) =>
+      t.spec.requiredCapabilities.includes(tool.capability),
+    );
+    if (byCapability.length === 1) return byCapability[0] as ToolDefinition;
+    return byCapability.length === 0
+      ? `no tool of this agent serves ${t.spec.requiredCapabilities.join(", ")}`
+      : `the task names no tool and ${byCapability.length} tools serve its capabilities`;
+  }
+
+  private async execute(t0: Task, entry: Running): Promise<void> {
+    const tlog = this.log.child({ task: t0.metadata.name, attempt: entry.attempt });
+    if (entry.abort.signal.aborted || this.draining) return;
+    // Claim it: Assigned → Running, only if it is still ours in this attempt.
+    const t = await this.writeStatus(t0, { phase: "Running", startTime: new Date().toISOString() });
+    if (!t) {
+      tlog.info("Task is no longer ours; not starting it");
+      return;
+    }
+    const tool = this.resolveTool(t);
+    if (typeof tool === "string") {
+      await this.finish(t, "failed", { reason: "UnknownTool", message: tool, retryable: false });
+      this.metrics.executed.inc({ tool: t.spec.tool ?? "", outcome: "invalid_input" });
+      return;
+    }
+    const invalid = validate(tool.inputSchema, t.spec.payload ?? {});
+    if (invalid) {
+      await this.finish(t, "failed", { reason: "InvalidInput", message: invalid, retryable: false });
+      this.metrics.executed.inc({ tool: tool.name, outcome: "invalid_input" });
+      tlog.info({ why: invalid }, "Rejected invalid input");
+      return;
+    }
+
+    const timeoutMs = tool.timeoutMs ?? this.opts.taskTimeoutMs ?? 300_000;
+    const deadline = t.spec.deadline ? Date.parse(t.spec.deadline) - Date.now() : Number.POSITIVE_INFINITY;
+    const timeout = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, deadline)));
+    const signal = AbortSignal.any([entry.abort.signal, timeout]);
+    const ctx: ToolContext = {
+      task: t,
+      signal,
+      attempt: entry.attempt,
+      idempotencyKey: `${t.metadata.uid}/${entry.attempt}`,
+      log: tlog,
+    };
+    this.metrics.inFlight.inc();
+    const end = this.metrics.duration.startTimer({ tool: tool.name });
+    let outcome = "completed";
+    try {
+      const value = await Promise.race([
+        Promise.resolve(tool.handler(t.spec.payload ?? {}, ctx)),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
+        ),
+      ]);
+      const result =
+        value !== null && typeof value === "object" && !Array.isArray(value)
+          ? (value as Record<string, unknown>)
+          : { value };
+      const size = Buffer.byteLength(JSON.stringify(result));
+      const max = this.opts.maxResultBytes ?? 256 * 1024;
+      if (size > max) {
+        outcome = "too_large";
+        await this.finish(t, "failed", {
+          reason: "ResultTooLarge",
+          message: `the result is ${size} bytes; the limit is ${max}`,
+          retryable: false,
+        });
+      } else {
+        await this.finish(t, "completed", { result });
+      }
+    } catch (err) {
+      if (entry.why === "cancelled") {
+        outcome = "cancelled";
+        tlog.info({ why: (entry.abort.signal.reason as Error)?.message }, "Cancelled task");
+      } else if (entry.why === "shutdown") {
+        outcome = "cancelled";
+        await this.finish(t, "failed", {
+          reason: "AgentShutdown",
+          message: `agent ${this.opts.name} shut down during the task`,
+          retryable: true,
+        });
+      } else if (timeout.aborted) {
+        outcome = "timeout";
+        const byDeadline = deadline <= timeoutMs;
+        // Past the deadline the controller fails the task itself; a plain timeout may succeed next time.
+        if (!byDeadline)
+          await this.finish(t, "failed", {
+            reason: "Timeout",
+            message: `the tool ran longer than ${timeoutMs} ms`,
+            retryable: true,
+          });
+      } else if (err instanceof ToolError) {
+        outcome = "failed";
+        await this.finish(t, "failed", { reason: err.reason, message: err.message, retryable: err.retryable });
+      } else {
+        outcome = "failed";
+        await this.finish(t, "failed", {
+          reason: "ToolFailed",
+          message: (err as Error)?.message ?? String(err),
+          retryable: true,
+        });
+      }
+    } finally {
+      end();
+      this.metrics.inFlight.dec();
+      this.metrics.executed.inc({ tool: tool.name, outcome });
+    }
+    tlog.info({ outcome }, "Executed task");
+  }
+}

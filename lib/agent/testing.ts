@@ -1,0 +1,39 @@
+/**
+ * Calls a tool the way the runtime does (schema validation, then the
+ * handler), without a cluster: for unit tests of tools.
+ */
+import type { Task } from "../api/resources.ts";
+import { silentLogger } from "../log.ts";
+import { invalidInput, type ToolDefinition, ToolError } from "./tool.ts";
+import { validate } from "./validation.ts";
+
+export async function callTool<I, O>(
+  tool: ToolDefinition<I, O>,
+  input: unknown,
+  opts: { signal?: AbortSignal } = {},
+): Promise<O> {
+  const invalid = validate(tool.inputSchema, input);
+  if (invalid) throw invalidInput(invalid);
+  const task: Task = {
+    metadata: { name: "unit", uid: "uid-1" },
+    spec: { requiredCapabilities: [tool.capability], tool: tool.name },
+  };
+  return tool.handler(input as I, {
+    task,
+    signal: opts.signal ?? new AbortController().signal,
+    attempt: 1,
+    idempotencyKey: "uid-1/1",
+    log: silentLogger,
+  });
+}
+
+/** The ToolError a call fails with (reason and retryable), or a thrown Error if it did not fail. */
+export async function toolError(p: Promise<unknown>): Promise<ToolError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ToolError) return err;
+    throw err;
+  }
+  throw new Error("expected the tool to fail");
+}

@@ -1,0 +1,67 @@
+/**
+ * How an agent declares a tool: one typed handler per tool, with the JSON
+ * Schema MCP clients will see and the runtime validates input against.
+ */
+import type { Task } from "../api/resources.ts";
+import type { Logger } from "../log.ts";
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface ToolContext {
+  /** The Task being executed. */
+  task: Task;
+  /** Aborted when the task is cancelled, reassigned, deleted, past its deadline or out of time. */
+  signal: AbortSignal;
+  /**
+   * Stable for one attempt of one task (task UID and attempt number): a tool
+   * with side effects can use it to do them at most once per attempt, since
+   * after a crash a task may run again.
+   */
+  idempotencyKey: string;
+  attempt: number;
+  log: Logger;
+}
+
+export interface ToolDefinition<Input = Record<string, unknown>, Output = unknown> {
+  name: string;
+  title?: string;
+  description: string;
+  /** The capability a Task for this tool requires. */
+  capability: string;
+  inputSchema: JsonSchema;
+  outputSchema?: JsonSchema;
+  /** Overrides the runtime's per-task timeout for this tool. */
+  timeoutMs?: number;
+  handler: (input: Input, ctx: ToolContext) => Promise<Output> | Output;
+}
+
+/** Declares a tool; the type parameters type the handler's input and output. */
+export function defineTool<Input = Record<string, unknown>, Output = unknown>(
+  def: ToolDefinition<Input, Output>,
+): ToolDefinition<Input, Output> {
+  if (def.inputSchema.type !== undefined && def.inputSchema.type !== "object") {
+    throw new Error(`tool ${def.name}: inputSchema.type must be "object"`);
+  }
+  return def;
+}
+
+/**
+ * A failure the tool itself reports. `reason` is a CamelCase word for
+ * machines, `message` a sentence for people; `retryable` says whether another
+ * attempt could succeed (bad input never does).
+ */
+export class ToolError extends Error {
+  override readonly name = "ToolError";
+  readonly retryable: boolean;
+  constructor(
+    readonly reason: string,
+    message: string,
+    opts: { retryable?: boolean } = {},
+  ) {
+    super(message);
+    this.retryable = opts.retryable ?? false;
+  }
+}
+
+/** Input that does not fit the tool: never retryable. */
+export const invalidInput = (message: string) => new ToolError("InvalidInput", message);

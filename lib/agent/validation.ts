@@ -1,0 +1,47 @@
+/**
+ * Validates tool input against its JSON Schema with Ajv, reporting the first
+ * problem with the field named the way a person reads it: payload.rows[0].name.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import type { JsonSchema } from "./tool.ts";
+
+// strict: false — tool schemas come from agent authors and may carry
+// annotations (examples, titles, vendor keywords) Ajv does not know.
+const ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false });
+const cache = new WeakMap<JsonSchema, ValidateFunction>();
+
+/** "/rows/0/name" → "rows[0].name" */
+export function pointerToPath(pointer: string): string {
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
+}
+
+function describe(err: ErrorObject, root: string): string {
+  let path = pointerToPath(err.instancePath);
+  if (err.keyword === "required")
+    path = path ? `${path}.${err.params.missingProperty}` : String(err.params.missingProperty);
+  if (err.keyword === "additionalProperties") {
+    path = path ? `${path}.${err.params.additionalProperty}` : String(err.params.additionalProperty);
+    return `${root}.${path}: is not allowed`;
+  }
+  const where = path ? `${root}.${path}` : root;
+  if (err.keyword === "required") return `${where}: is required`;
+  if (err.keyword === "enum")
+    return `${where}: must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+  return `${where}: ${err.message}`;
+}
+
+/** Returns undefined when the value fits, else a message naming the field. */
+export function validate(schema: JsonSchema, value: unknown, root = "payload"): string | undefined {
+  let fn = cache.get(schema);
+  if (!fn) {
+    fn = ajv.compile(schema);
+    cache.set(schema, fn);
+  }
+  if (fn(value)) return undefined;
+  const first = fn.errors?.[0];
+  return first ? describe(first, root) : `${root}: is invalid`;
+}
