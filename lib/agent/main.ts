@@ -11,13 +11,12 @@ import { startOpsServer } from "../http/ops-server.ts";
 import { KubeConnection } from "../kube/connection.ts";
 import { createLogger } from "../log.ts";
 import { AgentRuntime } from "./runtime.ts";
-import type { ToolDefinition } from "./tool.ts";
+import type { AnyTool } from "./tool.ts";
 
 export interface RunAgentOptions {
   /** The agent's default name prefix, when neither --name nor POD_NAME is set. */
   kind: string;
-  // biome-ignore lint/suspicious/noExplicitAny: tools have different input and output types
-  tools: ToolDefinition<any, any>[];
+  tools: AnyTool[];
   capabilities?: string[];
   argv?: string[];
 }

@@ -17,7 +17,8 @@ import { isConflict, isNotFound } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { type ToolContext, type ToolDefinition, ToolError } from "./tool.ts";
+import type { AnyTool, ToolContext, ToolDefinition } from "./tool.ts";
+import { ToolError } from "./tool.ts";
 import { validate } from "./validation.ts";
 
 /** Marks an agent that is shutting down: no new work, but its tasks stay with it. */
@@ -27,8 +28,7 @@ export interface AgentRuntimeOptions {
   name: string;
   namespace: string;
   conn: KubeConnection;
-  // biome-ignore lint/suspicious/noExplicitAny: tools have different input and output types
-  tools: ToolDefinition<any, any>[];
+  tools: AnyTool[];
   /** Capabilities beyond those the tools name. */
   capabilities?: string[];
   tags?: string[];
@@ -58,8 +58,7 @@ export class AgentRuntime {
   readonly metrics: AgentMetrics;
   private readonly clients;
   private readonly tasks: Informer<Task>;
-  // biome-ignore lint/suspicious/noExplicitAny: see AgentRuntimeOptions.tools
-  private readonly tools = new Map<string, ToolDefinition<any, any>>();
+  private readonly tools = new Map<string, AnyTool>();
   private readonly running = new Map<string, Running>();
   private readonly limit: ReturnType<typeof pLimit>;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;

@@ -35,6 +35,10 @@ export interface ToolDefinition<Input = Record<string, unknown>, Output = unknow
   handler: (input: Input, ctx: ToolContext) => Promise<Output> | Output;
 }
 
+/** A tool of any input and output type, as lists of tools hold them. */
+// biome-ignore lint/suspicious/noExplicitAny: each tool has its own input and output types
+export type AnyTool = ToolDefinition<any, any>;
+
 /** Declares a tool; the type parameters type the handler's input and output. */
 export function defineTool<Input = Record<string, unknown>, Output = unknown>(
   def: ToolDefinition<Input, Output>,

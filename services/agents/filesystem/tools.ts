@@ -7,7 +7,7 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { defineTool, invalidInput, type ToolDefinition, ToolError } from "../../../lib/agent/tool.ts";
+import { type AnyTool, defineTool, invalidInput, ToolError } from "../../../lib/agent/tool.ts";
 
 export const capability = "filesystem";
 
@@ -66,7 +66,7 @@ const pathProp = {
   description: "A path inside the agent's root folder",
 };
 
-export function filesystemTools(limits: FilesystemLimits): ToolDefinition[] {
+export function filesystemTools(limits: FilesystemLimits): AnyTool[] {
   const maxRead = limits.maxReadBytes ?? 1024 * 1024;
   const maxWrite = limits.maxWriteBytes ?? 1024 * 1024;
   const maxEntries = limits.maxEntries ?? 1000;
@@ -216,5 +216,5 @@ export function filesystemTools(limits: FilesystemLimits): ToolDefinition[] {
     },
   });
 
-  return [readFile, writeFile, listDir, statPath] as ToolDefinition[];
+  return [readFile, writeFile, listDir, statPath];
 }
