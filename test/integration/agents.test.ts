@@ -45,6 +45,10 @@ async function domain(prefix: string) {
   return { ns, phases };
 }
 
+const runtimes = new Map<string, AgentRuntime>();
+const runtimeMetrics = (ns: string, name: string) =>
+  (runtimes.get(`${ns}/${name}`) as AgentRuntime).metrics.registry.metrics();
+
 function inProcessAgent(ns: string, name: string, extraTools: AnyTool[] = [], opts = {}) {
   const runtime = new AgentRuntime({
     name,
@@ -56,6 +60,7 @@ function inProcessAgent(ns: string, name: string, extraTools: AnyTool[] = [], op
     ...opts,
   });
   cleanups.push(() => runtime.shutdown());
+  runtimes.set(`${ns}/${name}`, runtime);
   return runtime;
 }
 
@@ -118,7 +123,10 @@ describe("agent runtime", () => {
   test("registers its tools, then runs tasks Pending → Assigned → Running → Completed", async () => {
     const { ns, phases } = await domain("agent-happy");
     await inProcessAgent(ns, "dp-1").start();
-    const agent = await cluster.mcp.agents.get(ns, "dp-1");
+    const agent = await eventually(async () => {
+      const a = await cluster.mcp.agents.get(ns, "dp-1");
+      return a.status?.phase === "Ready" && a;
+    });
     expect(agent.spec.tools?.map((t) => t.name)).toEqual([
       "csv_to_json",
       "json_to_csv",
@@ -143,6 +151,9 @@ describe("agent runtime", () => {
     expect(convert.status?.completionTime).toBeDefined();
     expect((await finished(ns, "sum")).status?.result).toEqual({ rows: [{ total: 3 }], count: 1 });
     expect(phases.get("convert")).toEqual(["(new)", "Assigned", "Running", "Completed"]);
+    const metrics = await runtimeMetrics(ns, "dp-1");
+    expect(metrics).toMatch(/mcp_agent_tasks_total\{[^}]*tool="csv_to_json",outcome="completed"[^}]*\} 1/);
+    expect(metrics).toMatch(/mcp_agent_task_duration_seconds_count\{[^}]*tool="query_records"[^}]*\} 1/);
   });
 
   test("fails bad input at once, not retryable, naming the field", async () => {
@@ -200,6 +211,29 @@ describe("agent runtime", () => {
     await eventually(() => aborted !== "");
     expect(aborted).toBe("the task was deleted or reassigned");
     await eventually(() => runtime.inFlight === 0);
+  });
+
+  test("cancels a running handler when its deadline passes", async () => {
+    const { ns } = await domain("agent-deadline");
+    let aborted = false;
+    const wait = defineTool({
+      name: "wait",
+      description: "waits until cancelled",
+      capability: "data-processing",
+      inputSchema: { type: "object" },
+      handler: (_: unknown, ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener("abort", () => {
+            aborted = true;
+            reject(ctx.signal.reason);
+          }),
+        ),
+    });
+    await inProcessAgent(ns, "dp-1", [wait]).start();
+    await createTask(ns, "late", "wait", {}, { deadline: new Date(Date.now() + 1500).toISOString() });
+    const t = await finished(ns, "late");
+    expect(aborted).toBe(true);
+    expect(t.status?.error).toMatchObject({ reason: "DeadlineExceeded", retryable: false });
   });
 
   test("never touches a task assigned to another agent", async () => {
