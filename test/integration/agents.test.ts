@@ -1,7 +1,7 @@
 // The agent runtime with the controller and scheduler, on the real
 // apiserver: the happy path, bad input, oversized results, cancellation,
 // a kill -9 mid-task, a SIGTERM drain, and never touching others' tasks.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
@@ -12,6 +12,7 @@ import { freePort } from "../../lib/control-plane/local.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
+import { cleanupAfterEach } from "../harness/cleanup.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { startConductor } from "../harness/conductor.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -21,16 +22,12 @@ beforeAll(async () => {
   cluster = await testCluster();
 }, 120_000);
 
-let cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-});
+const cleanups = cleanupAfterEach();
 
 async function domain(prefix: string) {
   const ns = await cluster.newNamespace(prefix);
   const conductor = await startConductor(cluster, ns);
-  cleanups.push(() => conductor.stop());
+  cleanups.add(() => conductor.stop());
   // Every phase each task passes through, as seen on a watch.
   const phases = new Map<string, string[]>();
   const note = (t: Task) => {
@@ -41,8 +38,25 @@ async function domain(prefix: string) {
   };
   const watch = new Informer<Task>(cluster.mcp.tasks, { namespace: ns }).on({ add: note, update: note });
   await watch.start();
-  cleanups.push(() => watch.stop());
+  cleanups.add(() => watch.stop());
   return { ns, phases };
+}
+
+/** A tool that waits until cancelled and reports why, for cancellation tests. */
+function waitUntilCancelled(onAbort: (why: string) => void): AnyTool {
+  return defineTool({
+    name: "wait",
+    description: "waits until cancelled",
+    capability: "data-processing",
+    inputSchema: { type: "object" },
+    handler: (_: unknown, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          onAbort(String((ctx.signal.reason as Error)?.message));
+          reject(ctx.signal.reason);
+        }),
+      ),
+  });
 }
 
 const runtimes = new Map<string, AgentRuntime>();
@@ -59,15 +73,10 @@ function inProcessAgent(ns: string, name: string, extraTools: AnyTool[] = [], op
     log: silentLogger,
     ...opts,
   });
-  cleanups.push(() => runtime.shutdown());
+  cleanups.add(() => runtime.shutdown());
   runtimes.set(`${ns}/${name}`, runtime);
   return runtime;
 }
-
-const agentProcs: Subprocess[] = [];
-afterEach(() => {
-  for (const p of agentProcs.splice(0)) p.kill("SIGKILL");
-});
 
 async function agentProcess(ns: string, name: string, extraArgs: string[] = []): Promise<Subprocess> {
   const proc = Bun.spawn(
@@ -86,7 +95,9 @@ async function agentProcess(ns: string, name: string, extraArgs: string[] = []):
       stderr: "inherit",
     },
   );
-  agentProcs.push(proc);
+  cleanups.add(() => {
+    proc.kill("SIGKILL");
+  });
   await eventually(async () => (await cluster.mcp.agents.get(ns, name)).status?.phase === "Ready", {
     timeout: 15_000,
     message: `${name} Ready`,
@@ -190,18 +201,8 @@ describe("agent runtime", () => {
   test("cancels a running handler when its task is deleted", async () => {
     const { ns } = await domain("agent-cancel");
     let aborted = "";
-    const wait = defineTool({
-      name: "wait",
-      description: "waits until cancelled",
-      capability: "data-processing",
-      inputSchema: { type: "object" },
-      handler: (_: unknown, ctx) =>
-        new Promise((_, reject) =>
-          ctx.signal.addEventListener("abort", () => {
-            aborted = String((ctx.signal.reason as Error).message);
-            reject(ctx.signal.reason);
-          }),
-        ),
+    const wait = waitUntilCancelled((why) => {
+      aborted = why;
     });
     const runtime = inProcessAgent(ns, "dp-1", [wait]);
     await runtime.start();
@@ -216,18 +217,8 @@ describe("agent runtime", () => {
   test("cancels a running handler when its deadline passes", async () => {
     const { ns } = await domain("agent-deadline");
     let aborted = false;
-    const wait = defineTool({
-      name: "wait",
-      description: "waits until cancelled",
-      capability: "data-processing",
-      inputSchema: { type: "object" },
-      handler: (_: unknown, ctx) =>
-        new Promise((_, reject) =>
-          ctx.signal.addEventListener("abort", () => {
-            aborted = true;
-            reject(ctx.signal.reason);
-          }),
-        ),
+    const wait = waitUntilCancelled(() => {
+      aborted = true;
     });
     await inProcessAgent(ns, "dp-1", [wait]).start();
     await createTask(ns, "late", "wait", {}, { deadline: new Date(Date.now() + 1500).toISOString() });

@@ -1,8 +1,9 @@
 // The controller and scheduler against a real apiserver: placement rules,
 // retries with backoff, deadlines, dead agents, TTLs, events and domains.
 // Agents are plain objects whose heartbeats the test drives.
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type { Task } from "../../lib/api/resources.ts";
+import { cleanupAfterEach } from "../harness/cleanup.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { startConductor, TestAgents, type TestConductor } from "../harness/conductor.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -12,11 +13,7 @@ beforeAll(async () => {
   cluster = await testCluster();
 }, 120_000);
 
-let cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-});
+const cleanups = cleanupAfterEach();
 
 async function setup(
   prefix: string,
@@ -25,7 +22,7 @@ async function setup(
   const ns = await cluster.newNamespace(prefix);
   const conductor = await startConductor(cluster, ns, overrides);
   const agents = new TestAgents(cluster, ns);
-  cleanups.push(
+  cleanups.add(
     () => conductor.stop(),
     () => agents.stopAll(),
   );
