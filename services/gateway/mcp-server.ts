@@ -1,0 +1,123 @@
+/**
+ * The MCP side of the gateway: an SDK Server per session whose tools are
+ * the domain's agent tools, and whose tools/call creates a Task and returns
+ * its result. Arguments are validated against the tool's schema before any
+ * Task exists; a tool that failed returns isError, a broken gateway or
+ * apiserver is a JSON-RPC error.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+} from "@modelcontextprotocol/sdk/types.js";
+import { validate } from "../../lib/agent/validation.ts";
+import type { Task } from "../../lib/api/resources.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { TaskCalls } from "./task-calls.ts";
+import type { GatewayTool } from "./tool-registry.ts";
+
+export const serverInfo = { name: "mcp-conductor-gateway", version: "0.1.0" };
+
+export interface ToolSource {
+  tools(): GatewayTool[];
+  get(name: string): GatewayTool | undefined;
+}
+
+const progressByPhase: Record<string, number> = { Pending: 1, Assigned: 2, Running: 3 };
+
+export function resultContent(t: Task): CallToolResult {
+  const result = t.status?.result ?? {};
+  // A tool that returned a bare value is stored as { value }.
+  const keys = Object.keys(result);
+  const value = keys.length === 1 && keys[0] === "value" ? result.value : result;
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return {
+    content: [{ type: "text", text }],
+    ...(value !== null && typeof value === "object" && !Array.isArray(value)
+      ? { structuredContent: value as Record<string, unknown> }
+      : {}),
+  };
+}
+
+export function createMcpServer(opts: { tools: ToolSource; calls: TaskCalls; log: Logger }): Server {
+  const server = new Server(serverInfo, {
+    capabilities: { tools: { listChanged: true } },
+    instructions: "Tools of the agents in this domain. Each call runs as a durable Task on an agent.",
+  });
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: opts.tools.tools().map((t) => ({
+      name: t.name,
+      ...(t.title ? { title: t.title } : {}),
+      description: t.description,
+      inputSchema: t.inputSchema as { type: "object" },
+      ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: "object" } } : {}),
+    })),
+  }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const name = req.params.name;
+    const tool = opts.tools.get(name);
+    if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    const args = req.params.arguments ?? {};
+    const invalid = validate(tool.inputSchema, args, "arguments");
+    if (invalid) throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${invalid}`);
+
+    const log = opts.log.child({ mcpSession: extra.sessionId, requestId: String(extra.requestId), tool: name });
+    let task: Task;
+    try {
+      task = await opts.calls.create(tool, args, { session: extra.sessionId, requestId: String(extra.requestId) });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "Could not create the Task");
+      throw new McpError(ErrorCode.InternalError, "the gateway could not create a task for this call");
+    }
+    const tlog = log.child({ task: task.metadata.name });
+    tlog.info("Created Task for tool call");
+
+    const progressToken = req.params._meta?.progressToken;
+    let lastPhase = "";
+    const onChange = (t: Task) => {
+      const phase = t.status?.phase ?? "";
+      if (progressToken === undefined || phase === lastPhase || !(phase in progressByPhase)) return;
+      lastPhase = phase;
+      void extra
+        .sendNotification({
+          method: "notifications/progress",
+          params: {
+            progressToken,
+            progress: progressByPhase[phase] as number,
+            total: 4,
+            message: `task ${phase.toLowerCase()}`,
+          },
+        })
+        .catch(() => {});
+    };
+    const onAbort = () => {
+      tlog.info("Client cancelled the call; deleting its Task");
+      void opts.calls.cancel(task);
+    };
+    extra.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const outcome = await opts.calls.wait(task, onChange);
+      if (outcome.kind === "deleted")
+        throw new McpError(ErrorCode.InternalError, "the task for this call was deleted before it finished");
+      if (outcome.kind === "failed") {
+        const e = outcome.task.status?.error;
+        tlog.info({ reason: e?.reason }, "Tool call failed");
+        return {
+          isError: true,
+          content: [{ type: "text", text: e ? `${e.reason}: ${e.message}` : "the task failed" }],
+        };
+      }
+      tlog.info("Tool call completed");
+      return resultContent(outcome.task);
+    } finally {
+      extra.signal.removeEventListener("abort", onAbort);
+    }
+  });
+
+  return server;
+}

@@ -1,0 +1,124 @@
+/**
+ * Turns a tool call into a durable Task and waits for it to finish. One
+ * informer over the gateway's own Tasks (by label) serves every waiting call,
+ * so a thousand calls in flight cost one watch, not a thousand.
+ */
+import { randomBytes } from "node:crypto";
+import type { McpClients, Task } from "../../lib/api/resources.ts";
+import { Informer } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { GatewayTool } from "./tool-registry.ts";
+
+export const labels = {
+  createdBy: "mcp.io/created-by",
+  session: "mcp.io/mcp-session",
+  tool: "mcp.io/tool",
+} as const;
+export const annotations = { requestId: "mcp.io/mcp-request-id", client: "mcp.io/mcp-client" } as const;
+
+export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
+
+const isFinished = (t: Task) =>
+  t.status?.phase === "Completed" ||
+  (t.status?.phase === "Failed" && !!t.status.conditions?.some((c) => c.type === "Failed" && c.status === "True"));
+
+interface Waiter {
+  onChange: (t: Task) => void;
+  resolve: (o: TaskOutcome) => void;
+}
+
+export class TaskCalls {
+  readonly informer: Informer<Task>;
+  private readonly waiters = new Map<string, Waiter>();
+
+  constructor(
+    private readonly clients: McpClients,
+    private readonly namespace: string,
+    private readonly log: Logger,
+  ) {
+    this.informer = new Informer(clients.tasks, {
+      namespace,
+      labelSelector: `${labels.createdBy}=gateway`,
+      logger: log,
+    });
+    this.informer.on({
+      add: (t) => this.dispatch(t),
+      update: (t) => this.dispatch(t),
+      delete: (t) => {
+        const w = this.waiters.get(t.metadata.name ?? "");
+        if (w) {
+          this.waiters.delete(t.metadata.name ?? "");
+          w.resolve({ kind: "deleted" });
+        }
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    return this.informer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.informer.stop();
+  }
+
+  get inFlight(): number {
+    return this.waiters.size;
+  }
+
+  private dispatch(t: Task): void {
+    const w = this.waiters.get(t.metadata.name ?? "");
+    if (!w) return;
+    w.onChange(t);
+    if (isFinished(t)) {
+      this.waiters.delete(t.metadata.name ?? "");
+      w.resolve(t.status?.phase === "Completed" ? { kind: "completed", task: t } : { kind: "failed", task: t });
+    }
+  }
+
+  /** Creates the Task for a tool call. Its name is unguessable. */
+  async create(
+    tool: GatewayTool,
+    args: Record<string, unknown>,
+    meta: { session?: string; requestId: string; client?: string },
+  ): Promise<Task> {
+    const name = `call-${randomBytes(12).toString("hex")}`;
+    return this.clients.tasks.create(this.namespace, {
+      metadata: {
+        name,
+        labels: {
+          [labels.createdBy]: "gateway",
+          [labels.tool]: tool.name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63),
+          ...(meta.session ? { [labels.session]: meta.session.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) } : {}),
+        },
+        annotations: {
+          [annotations.requestId]: meta.requestId,
+          ...(meta.client ? { [annotations.client]: meta.client } : {}),
+        },
+      },
+      spec: { requiredCapabilities: [tool.capability], ...(tool.generic ? {} : { tool: tool.name }), payload: args },
+    });
+  }
+
+  /** Waits until the Task finishes or is deleted; onChange sees every update meanwhile. */
+  wait(task: Task, onChange: (t: Task) => void = () => {}): Promise<TaskOutcome> {
+    const name = task.metadata.name ?? "";
+    return new Promise((resolve) => {
+      this.waiters.set(name, { onChange, resolve });
+      // It may have finished before we started waiting.
+      const cached = this.informer.get(this.namespace, name);
+      if (cached) this.dispatch(cached);
+    });
+  }
+
+  async cancel(task: Task): Promise<void> {
+    try {
+      await this.clients.tasks.delete(this.namespace, task.metadata.name ?? "");
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message, task: task.metadata.name },
+        "Could not delete a cancelled call's Task",
+      );
+    }
+  }
+}

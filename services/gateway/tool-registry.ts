@@ -1,0 +1,99 @@
+/**
+ * Which MCP tools a domain offers, computed from its Agents: the union of
+ * the tools declared by Ready agents, by name. Two agents declaring the same
+ * name with different schemas or capabilities is a conflict: the tool is
+ * withheld and the conflict reported, never silently merged. A capability no
+ * Ready agent declares a tool for is offered as a generic tool whose
+ * arguments are the task payload.
+ */
+import { isDeepStrictEqual } from "node:util";
+import type { Agent } from "../../lib/api/resources.ts";
+
+export interface GatewayTool {
+  name: string;
+  title?: string;
+  description: string;
+  capability: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  /** The Ready agents that serve it. */
+  agents: string[];
+  /** True for a capability offered without a declared tool. */
+  generic: boolean;
+}
+
+export interface ToolConflict {
+  name: string;
+  agents: string[];
+  message: string;
+}
+
+export const genericToolName = (capability: string) => `capability.${capability}`;
+
+export function toolsFromAgents(agents: Agent[]): { tools: GatewayTool[]; conflicts: ToolConflict[] } {
+  const ready = agents
+    .filter((a) => a.status?.phase === "Ready")
+    .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+  const byName = new Map<string, { agent: string; tool: NonNullable<Agent["spec"]["tools"]>[number] }[]>();
+  const declaredCapabilities = new Set<string>();
+  for (const a of ready) {
+    for (const tool of a.spec.tools ?? []) {
+      declaredCapabilities.add(tool.capability);
+      const list = byName.get(tool.name) ?? [];
+      list.push({ agent: a.metadata.name ?? "", tool });
+      byName.set(tool.name, list);
+    }
+  }
+
+  const tools: GatewayTool[] = [];
+  const conflicts: ToolConflict[] = [];
+  for (const [name, decls] of byName) {
+    const first = decls[0]?.tool;
+    if (!first) continue;
+    const same = (t: typeof first) =>
+      t.capability === first.capability &&
+      isDeepStrictEqual(t.inputSchema, first.inputSchema) &&
+      isDeepStrictEqual(t.outputSchema, first.outputSchema);
+    const differing = decls.filter((d) => !same(d.tool));
+    if (differing.length) {
+      conflicts.push({
+        name,
+        agents: decls.map((d) => d.agent),
+        message: `agents ${decls.map((d) => d.agent).join(", ")} declare tool ${name} with different capabilities or schemas`,
+      });
+      continue;
+    }
+    tools.push({
+      name,
+      ...(first.title ? { title: first.title } : {}),
+      description: first.description ?? "",
+      capability: first.capability,
+      inputSchema: { type: "object", ...first.inputSchema },
+      ...(first.outputSchema ? { outputSchema: first.outputSchema } : {}),
+      agents: decls.map((d) => d.agent),
+      generic: false,
+    });
+  }
+
+  const generic = new Map<string, string[]>();
+  for (const a of ready) {
+    for (const cap of a.spec.capabilities) {
+      if (declaredCapabilities.has(cap)) continue;
+      generic.set(cap, [...(generic.get(cap) ?? []), a.metadata.name ?? ""]);
+    }
+  }
+  for (const [cap, names] of generic) {
+    const name = genericToolName(cap);
+    if (byName.has(name)) continue;
+    tools.push({
+      name,
+      description: `Runs a task needing the "${cap}" capability; the arguments are its payload.`,
+      capability: cap,
+      inputSchema: { type: "object", additionalProperties: true },
+      agents: names,
+      generic: true,
+    });
+  }
+  tools.sort((a, b) => a.name.localeCompare(b.name));
+  return { tools, conflicts };
+}

@@ -1,0 +1,223 @@
+// The gateway with the official MCP SDK client over Streamable HTTP, against
+// the real apiserver with the controller, scheduler and an agent running.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { AgentRuntime } from "../../lib/agent/runtime.ts";
+import { defineTool, ToolError } from "../../lib/agent/tool.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
+import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
+import { labels } from "../../services/gateway/task-calls.ts";
+import { type TestCluster, testCluster } from "../harness/cluster.ts";
+import { startConductor, type TestConductor } from "../harness/conductor.ts";
+import { eventually } from "../harness/eventually.ts";
+
+let cluster: TestCluster;
+let ns: string;
+let conductor: TestConductor;
+let agent: AgentRuntime;
+let gateway: Gateway;
+let server: ReturnType<typeof serveGateway>;
+let client: Client;
+
+const slow = defineTool({
+  name: "slow",
+  description: "Sleeps for ms milliseconds.",
+  capability: "data-processing",
+  inputSchema: {
+    type: "object",
+    properties: { ms: { type: "integer", minimum: 0, maximum: 60000 } },
+    required: ["ms"],
+  },
+  handler: async ({ ms }: { ms: number }, ctx) => {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, ms);
+      ctx.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        reject(ctx.signal.reason);
+      });
+    });
+    return { sleptMs: ms };
+  },
+});
+const boom = defineTool({
+  name: "boom",
+  description: "Always fails.",
+  capability: "data-processing",
+  inputSchema: { type: "object" },
+  handler: () => {
+    throw new ToolError("Exploded", "the tool blew up on purpose");
+  },
+});
+
+const url = () => new URL(`http://127.0.0.1:${server.port}/mcp`);
+const gatewayTasks = async () =>
+  (await cluster.mcp.tasks.list(ns, { labelSelector: `${labels.createdBy}=gateway` })).items;
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  ns = await cluster.newNamespace("gateway");
+  conductor = await startConductor(cluster, ns);
+  agent = new AgentRuntime({
+    name: "dp-1",
+    namespace: ns,
+    conn: cluster.conn,
+    tools: [...dataTools, slow, boom],
+    heartbeatIntervalMs: 500,
+    log: silentLogger,
+  });
+  await agent.start();
+  gateway = new Gateway({ conn: cluster.conn, namespace: ns, log: silentLogger });
+  await gateway.start();
+  server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+  await eventually(() => gateway.tools().length === 6, { message: "the agent's tools in the registry" });
+  client = new Client({ name: "test-client", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(url()));
+}, 120_000);
+
+afterAll(async () => {
+  await client?.close();
+  await server?.stop(true);
+  await gateway?.stop();
+  await agent?.shutdown();
+  await conductor?.stop();
+});
+
+describe("gateway over Streamable HTTP with the SDK client", () => {
+  test("lists the agents' tools with their schemas", async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual([
+      "boom",
+      "csv_to_json",
+      "json_to_csv",
+      "query_records",
+      "slow",
+      "validate_json",
+    ]);
+    const csv = tools.find((t) => t.name === "csv_to_json");
+    expect(csv?.inputSchema).toMatchObject({
+      type: "object",
+      required: ["csv"],
+      properties: { csv: { type: "string" } },
+    });
+    expect(csv?.description).toContain("CSV");
+  });
+
+  test("calls a tool through a durable Task and returns its result", async () => {
+    const res = await client.callTool({ name: "csv_to_json", arguments: { csv: "city,pop\nOslo,700000\n" } });
+    expect(res.isError).toBeUndefined();
+    expect(res.structuredContent).toEqual({ rows: [{ city: "Oslo", pop: "700000" }], count: 1 });
+    expect(JSON.parse((res.content as { text: string }[])[0]?.text ?? "")).toEqual(res.structuredContent);
+    const task = (await gatewayTasks()).find((t) => t.spec.tool === "csv_to_json");
+    expect(task?.status).toMatchObject({ phase: "Completed", assignedAgent: "dp-1" });
+    expect(task?.metadata.labels?.[labels.session]).toBe(
+      client.transport?.sessionId?.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) ?? "missing",
+    );
+  });
+
+  test("a tool that fails returns isError with its reason", async () => {
+    const res = await client.callTool({ name: "boom", arguments: {} });
+    expect(res.isError).toBe(true);
+    expect((res.content as { text: string }[])[0]?.text).toBe("Exploded: the tool blew up on purpose");
+  });
+
+  test("bad arguments and unknown tools are JSON-RPC errors and create no Task", async () => {
+    const before = (await gatewayTasks()).length;
+    const bad = await client
+      .callTool({ name: "query_records", arguments: { rows: "nope" } })
+      .catch((e: unknown) => e as { code: number; message: string });
+    expect(bad).toMatchObject({ code: -32602 });
+    expect((bad as { message: string }).message).toContain("arguments.rows: must be array");
+    const unknown = await client
+      .callTool({ name: "no_such_tool", arguments: {} })
+      .catch((e: unknown) => e as { code: number; message: string });
+    expect(unknown).toMatchObject({ code: -32602 });
+    expect((unknown as { message: string }).message).toContain("Unknown tool: no_such_tool");
+    expect((await gatewayTasks()).length).toBe(before);
+  });
+
+  test("sends progress while the task runs", async () => {
+    const seen: string[] = [];
+    const res = await client.callTool({ name: "slow", arguments: { ms: 300 } }, undefined, {
+      onprogress: (p) => {
+        seen.push(p.message ?? "");
+      },
+    });
+    expect(res.structuredContent).toEqual({ sleptMs: 300 });
+    expect(seen).toContain("task running");
+  });
+
+  test("a cancelled call deletes its Task, which stops the agent's work", async () => {
+    const abort = new AbortController();
+    const call = client
+      .callTool({ name: "slow", arguments: { ms: 30_000 } }, undefined, { signal: abort.signal })
+      .catch((e: unknown) => e);
+    const running = await eventually(async () =>
+      (await gatewayTasks()).find((t) => t.spec.tool === "slow" && t.status?.phase === "Running"),
+    );
+    abort.abort();
+    await call;
+    await eventually(async () => !(await gatewayTasks()).some((t) => t.metadata.name === running.metadata.name), {
+      message: "the Task deleted",
+    });
+    await eventually(() => agent.inFlight === 0, { message: "the agent stopped the work" });
+  });
+
+  test("tells clients when the tool list changes", async () => {
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    const extra = new AgentRuntime({
+      name: "ocr-1",
+      namespace: ns,
+      conn: cluster.conn,
+      tools: [
+        defineTool({
+          name: "ocr",
+          description: "Reads text from an image.",
+          capability: "ocr",
+          inputSchema: { type: "object" },
+          handler: () => ({ text: "" }),
+        }),
+      ],
+      heartbeatIntervalMs: 500,
+      log: silentLogger,
+    });
+    await extra.start();
+    try {
+      await eventually(() => changed > 0, { message: "notifications/tools/list_changed" });
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("ocr");
+    } finally {
+      await extra.shutdown();
+    }
+  });
+
+  test("answers malformed JSON and a missing session with HTTP errors", async () => {
+    const bad = await fetch(url(), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: "{not json",
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    const noSession = await fetch(url(), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(noSession.status).toBe(400);
+    const unknownSession = await fetch(url(), {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+        "Mcp-Session-Id": "nope",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(unknownSession.status).toBe(404);
+  });
+});
