@@ -8,25 +8,52 @@ import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Agent } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createMcpServer, type ToolSource } from "./mcp-server.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import {
+  bearerAuth,
+  metadataPath,
+  originCheck,
+  protectedResourceMetadata,
+  rateLimit,
+  type TokenTable,
+} from "./security.ts";
 import { TaskCalls } from "./task-calls.ts";
 import { type GatewayTool, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
+
+export interface GatewaySecurity {
+  /** Client identity → bearer token; without tokens, no authentication (for local use). */
+  tokens?: TokenTable;
+  authorizationServers?: string[];
+  /** Origins a browser may call from; patterns may end in ":*". */
+  allowedOrigins?: string[];
+  /** Host header values accepted, when set. */
+  allowedHosts?: string[];
+  ratePerSecond?: number;
+  burst?: number;
+  maxBodyBytes?: number;
+}
 
 export interface GatewayOptions {
   conn: KubeConnection;
   namespace: string;
   log: Logger;
+  security?: GatewaySecurity;
 }
 
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   server: Server;
+  client: string;
 }
+
+export const defaultAllowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "https://localhost:*"];
 
 const jsonRpcError = (status: number, code: number, message: string) =>
   new Response(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }), {
@@ -34,11 +61,16 @@ const jsonRpcError = (status: number, code: number, message: string) =>
     headers: { "Content-Type": "application/json" },
   });
 
+type Env = { Variables: { client: string } };
+
 export class Gateway implements ToolSource {
-  readonly app = new Hono();
+  readonly app = new Hono<Env>();
+  readonly metrics: GatewayMetrics;
   private readonly agents: Informer<Agent>;
   private readonly calls: TaskCalls;
   private readonly sessions = new Map<string, Session>();
+  /** Every connected MCP server (HTTP sessions and stdio), to tell them when tools change. */
+  private readonly servers = new Set<Server>();
   private current: { tools: GatewayTool[]; byName: Map<string, GatewayTool>; conflicts: ToolConflict[]; key: string } =
     {
       tools: [],
@@ -55,7 +87,11 @@ export class Gateway implements ToolSource {
     this.agents = new Informer(clients.agents, { namespace: opts.namespace, logger: this.log });
     const refresh = () => this.refreshTools();
     this.agents.on({ add: refresh, update: refresh, delete: refresh });
-    this.routes();
+    this.metrics = new GatewayMetrics(opts.namespace, {
+      inFlight: () => this.calls.inFlight,
+      sessions: () => this.sessions.size,
+    });
+    this.routes(opts.security ?? {});
   }
 
   tools(): GatewayTool[] {
@@ -85,6 +121,19 @@ export class Gateway implements ToolSource {
     await Promise.all([this.agents.stop(), this.calls.stop()]);
   }
 
+  /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
+  createServer(client: string): Server {
+    const server = createMcpServer({
+      tools: this,
+      calls: this.calls,
+      log: this.log.child({ client }),
+      metrics: this.metrics,
+    });
+    this.servers.add(server);
+    server.onclose = () => this.servers.delete(server);
+    return server;
+  }
+
   private refreshTools(): void {
     const { tools, conflicts } = toolsFromAgents(this.agents.list());
     const key = JSON.stringify(tools.map((t) => [t.name, t.title, t.description, t.inputSchema, t.outputSchema]));
@@ -95,35 +144,66 @@ export class Gateway implements ToolSource {
     }
     this.current = { tools, byName: new Map(tools.map((t) => [t.name, t])), conflicts, key };
     if (changed) {
-      for (const s of this.sessions.values()) void s.server.sendToolListChanged().catch(() => {});
+      for (const server of this.servers) void server.sendToolListChanged().catch(() => {});
     }
   }
 
-  private routes(): void {
+  private routes(sec: GatewaySecurity): void {
+    const auth = sec.tokens?.size ? { tokens: sec.tokens, authorizationServers: sec.authorizationServers } : undefined;
+    if (!auth) this.log.warn("No gateway tokens configured: /mcp accepts every caller");
+    this.app.use("*", async (c, next) => {
+      await next();
+      this.metrics.httpRequests.inc({ method: c.req.method, status: String(c.res.status) });
+    });
+    this.app.get(metadataPath, (c) => c.json(protectedResourceMetadata(c, auth ?? { tokens: new Map() })));
+    this.app.use(
+      "/mcp",
+      originCheck({ allowedOrigins: sec.allowedOrigins ?? defaultAllowedOrigins, allowedHosts: sec.allowedHosts }),
+    );
+    this.app.use(
+      "/mcp",
+      bodyLimit({
+        maxSize: sec.maxBodyBytes ?? 1024 * 1024,
+        onError: (c) =>
+          c.json({ jsonrpc: "2.0", error: { code: -32000, message: "Request body too large" }, id: null }, 413),
+      }),
+    );
+    if (auth) this.app.use("/mcp", bearerAuth(auth));
+    this.app.use("/mcp", rateLimit({ ratePerSecond: sec.ratePerSecond ?? 50, burst: sec.burst ?? 100 }));
+
     this.app.all("/mcp", async (c) => {
+      const client = c.get("client") ?? "anonymous";
+      const authInfo = { token: "", clientId: client, scopes: [] };
+      let body: unknown;
+      if (c.req.method === "POST") {
+        try {
+          body = await c.req.json();
+        } catch {
+          return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
+        }
+        for (const m of Array.isArray(body) ? body : [body]) {
+          const method = (m as { method?: unknown })?.method;
+          if (typeof method === "string") this.metrics.rpcRequests.inc({ method: method.slice(0, 64) });
+        }
+      }
       const sessionId = c.req.header("mcp-session-id");
       if (sessionId) {
         const s = this.sessions.get(sessionId);
-        if (!s) return jsonRpcError(404, -32001, "Session not found");
-        return s.transport.handleRequest(c.req.raw);
+        // Another client's session is as unknown to this one as a made-up id.
+        if (!s || s.client !== client) return jsonRpcError(404, -32001, "Session not found");
+        return s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
       }
       if (c.req.method !== "POST") return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
-      }
       const messages = Array.isArray(body) ? body : [body];
       if (!messages.some((m) => isInitializeRequest(m))) {
         return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       }
-      const server = createMcpServer({ tools: this, calls: this.calls, log: this.log });
+      const server = this.createServer(client);
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
-          this.sessions.set(id, { transport, server });
-          this.log.info({ mcpSession: id }, "Opened MCP session");
+          this.sessions.set(id, { transport, server, client });
+          this.log.info({ mcpSession: id, client }, "Opened MCP session");
         },
         onsessionclosed: (id) => {
           this.sessions.delete(id);
@@ -134,8 +214,11 @@ export class Gateway implements ToolSource {
         if (transport.sessionId) this.sessions.delete(transport.sessionId);
       };
       await server.connect(transport);
-      return transport.handleRequest(c.req.raw, { parsedBody: body });
+      return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
     });
+    this.app.get("/metrics", async (c) =>
+      c.body(await this.metrics.registry.metrics(), 200, { "Content-Type": this.metrics.registry.contentType }),
+    );
     this.app.get("/healthz", (c) => c.text("ok"));
     this.app.get("/livez", (c) => c.text("ok"));
     this.app.get("/readyz", (c) => (this.ready ? c.text("ok") : c.text("not ready", 503)));

@@ -16,6 +16,7 @@ import {
 import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { TaskCalls } from "./task-calls.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
@@ -42,7 +43,12 @@ export function resultContent(t: Task): CallToolResult {
   };
 }
 
-export function createMcpServer(opts: { tools: ToolSource; calls: TaskCalls; log: Logger }): Server {
+export function createMcpServer(opts: {
+  tools: ToolSource;
+  calls: TaskCalls;
+  log: Logger;
+  metrics?: GatewayMetrics;
+}): Server {
   const server = new Server(serverInfo, {
     capabilities: { tools: { listChanged: true } },
     instructions: "Tools of the agents in this domain. Each call runs as a durable Task on an agent.",
@@ -61,16 +67,29 @@ export function createMcpServer(opts: { tools: ToolSource; calls: TaskCalls; log
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const name = req.params.name;
     const tool = opts.tools.get(name);
-    if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    const count = (outcome: string) => opts.metrics?.toolCalls.inc({ tool: tool ? name : "(unknown)", outcome });
+    if (!tool) {
+      count("invalid_params");
+      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    }
     const args = req.params.arguments ?? {};
     const invalid = validate(tool.inputSchema, args, "arguments");
-    if (invalid) throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${invalid}`);
+    if (invalid) {
+      count("invalid_params");
+      throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${invalid}`);
+    }
+    const endTimer = opts.metrics?.toolCallDuration.startTimer({ tool: name });
 
     const log = opts.log.child({ mcpSession: extra.sessionId, requestId: String(extra.requestId), tool: name });
     let task: Task;
     try {
-      task = await opts.calls.create(tool, args, { session: extra.sessionId, requestId: String(extra.requestId) });
+      task = await opts.calls.create(tool, args, {
+        session: extra.sessionId,
+        requestId: String(extra.requestId),
+        client: extra.authInfo?.clientId,
+      });
     } catch (err) {
+      count("internal_error");
       log.error({ err: (err as Error).message }, "Could not create the Task");
       throw new McpError(ErrorCode.InternalError, "the gateway could not create a task for this call");
     }
@@ -102,19 +121,24 @@ export function createMcpServer(opts: { tools: ToolSource; calls: TaskCalls; log
     extra.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const outcome = await opts.calls.wait(task, onChange);
-      if (outcome.kind === "deleted")
+      if (outcome.kind === "deleted") {
+        count(extra.signal.aborted ? "cancelled" : "internal_error");
         throw new McpError(ErrorCode.InternalError, "the task for this call was deleted before it finished");
+      }
       if (outcome.kind === "failed") {
         const e = outcome.task.status?.error;
+        count("tool_error");
         tlog.info({ reason: e?.reason }, "Tool call failed");
         return {
           isError: true,
           content: [{ type: "text", text: e ? `${e.reason}: ${e.message}` : "the task failed" }],
         };
       }
+      count("completed");
       tlog.info("Tool call completed");
       return resultContent(outcome.task);
     } finally {
+      endTimer?.();
       extra.signal.removeEventListener("abort", onAbort);
     }
   });

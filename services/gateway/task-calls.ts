@@ -13,8 +13,10 @@ export const labels = {
   createdBy: "mcp.io/created-by",
   session: "mcp.io/mcp-session",
   tool: "mcp.io/tool",
+  /** The authenticated MCP client that made the call. */
+  client: "mcp.io/mcp-client",
 } as const;
-export const annotations = { requestId: "mcp.io/mcp-request-id", client: "mcp.io/mcp-client" } as const;
+export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
 
 export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
 
@@ -88,13 +90,11 @@ export class TaskCalls {
         name,
         labels: {
           [labels.createdBy]: "gateway",
+          ...(meta.client ? { [labels.client]: meta.client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63) } : {}),
           [labels.tool]: tool.name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63),
           ...(meta.session ? { [labels.session]: meta.session.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) } : {}),
         },
-        annotations: {
-          [annotations.requestId]: meta.requestId,
-          ...(meta.client ? { [annotations.client]: meta.client } : {}),
-        },
+        annotations: { [annotations.requestId]: meta.requestId },
       },
       spec: { requiredCapabilities: [tool.capability], ...(tool.generic ? {} : { tool: tool.name }), payload: args },
     });

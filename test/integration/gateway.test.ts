@@ -1,11 +1,14 @@
 // The gateway with the official MCP SDK client over Streamable HTTP, against
 // the real apiserver with the controller, scheduler and an agent running.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { defineTool, ToolError } from "../../lib/agent/tool.ts";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
@@ -220,4 +223,154 @@ describe("gateway over Streamable HTTP with the SDK client", () => {
     });
     expect(unknownSession.status).toBe(404);
   });
+
+  test("counts calls in its metrics", async () => {
+    const text = await (await fetch(new URL("/metrics", url()))).text();
+    expect(text).toMatch(/mcp_gateway_tool_calls_total\{[^}]*tool="csv_to_json",outcome="completed"[^}]*\} 1/);
+    expect(text).toMatch(/mcp_gateway_tool_calls_total\{[^}]*tool="boom",outcome="tool_error"[^}]*\} 1/);
+    expect(text).toMatch(/mcp_gateway_rpc_messages_total\{[^}]*method="tools\/call"[^}]*\} \d+/);
+    expect(text).toContain(`mcp_gateway_tasks_in_flight{domain="${ns}"} 0`);
+  });
+});
+
+describe("gateway with bearer tokens", () => {
+  let secured: Gateway;
+  let securedServer: ReturnType<typeof serveGateway>;
+  const securedUrl = () => new URL(`http://127.0.0.1:${securedServer.port}/mcp`);
+  const connect = async (token?: string) => {
+    const c = new Client({ name: "secured-client", version: "1.0.0" });
+    await c.connect(
+      new StreamableHTTPClientTransport(
+        securedUrl(),
+        token ? { requestInit: { headers: { Authorization: `Bearer ${token}` } } } : {},
+      ),
+    );
+    return c;
+  };
+
+  beforeAll(async () => {
+    secured = new Gateway({
+      conn: cluster.conn,
+      namespace: ns,
+      log: silentLogger,
+      security: {
+        tokens: new Map([
+          ["alice", "alice-token"],
+          ["bob", "bob-token"],
+        ]),
+        maxBodyBytes: 4096,
+      },
+    });
+    await secured.start();
+    securedServer = serveGateway(secured, { port: 0, hostname: "127.0.0.1" });
+  });
+  afterAll(async () => {
+    await securedServer?.stop(true);
+    await secured?.stop();
+  });
+
+  test("a known token gets through, and its Task records the client", async () => {
+    const alice = await connect("alice-token");
+    try {
+      const res = await alice.callTool({ name: "json_to_csv", arguments: { rows: [{ a: 1 }] } });
+      expect(res.structuredContent).toEqual({ csv: "a\n1\n", count: 1 });
+      const t = (await gatewayTasks()).find((x) => x.spec.tool === "json_to_csv");
+      expect(t?.metadata.labels?.[labels.client]).toBe("alice");
+    } finally {
+      await alice.close();
+    }
+  });
+
+  test("no token or a wrong one is refused with 401, and creates no Task", async () => {
+    const before = (await gatewayTasks()).length;
+    // The SDK client surfaces the 401 body; the status itself is checked with fetch.
+    expect(await connect().catch((e: unknown) => String(e))).toContain("Unauthorized: a bearer token is required");
+    expect(await connect("mallory-token").catch((e: unknown) => String(e))).toContain("Unauthorized: invalid token");
+    const raw = await fetch(securedUrl(), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    expect(raw.status).toBe(401);
+    expect(raw.headers.get("www-authenticate")).toContain("resource_metadata=");
+    expect((await gatewayTasks()).length).toBe(before);
+  });
+
+  test("one client cannot use another's session", async () => {
+    const alice = await connect("alice-token");
+    try {
+      const res = await fetch(securedUrl(), {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json, text/event-stream",
+          Authorization: "Bearer bob-token",
+          "Mcp-Session-Id": alice.transport?.sessionId ?? "",
+          "Mcp-Protocol-Version": "2025-11-25",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" }),
+      });
+      expect(res.status).toBe(404);
+    } finally {
+      await alice.close();
+    }
+  });
+
+  test("an oversized body gets 413 and creates no Task", async () => {
+    const before = (await gatewayTasks()).length;
+    const res = await fetch(securedUrl(), {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+        Authorization: "Bearer alice-token",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "csv_to_json", arguments: { csv: "x".repeat(10_000) } },
+      }),
+    });
+    expect(res.status).toBe(413);
+    expect((await gatewayTasks()).length).toBe(before);
+  });
+
+  test("a foreign Origin gets 403", async () => {
+    const res = await fetch(securedUrl(), {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Origin: "https://evil.example",
+        Authorization: "Bearer alice-token",
+      },
+      body: "{}",
+    });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe("gateway over stdio", () => {
+  test("a client that launches the gateway as a command lists and calls the same tools", async () => {
+    const stdio = new Client({ name: "desktop-client", version: "1.0.0" });
+    await stdio.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [join(repoRoot, "services", "gateway", "stdio.ts"), `--namespace=${ns}`],
+        env: { ...(process.env as Record<string, string>), KUBECONFIG: cluster.kubeconfigPath },
+        stderr: "ignore",
+      }),
+    );
+    try {
+      const names = (await stdio.listTools()).tools.map((t) => t.name);
+      expect(names).toContain("csv_to_json");
+      const res = await stdio.callTool({
+        name: "query_records",
+        arguments: { rows: [{ n: 2 }, { n: 5 }], aggregate: [{ op: "max", field: "n", as: "top" }] },
+      });
+      expect(res.structuredContent).toEqual({ rows: [{ top: 5 }], count: 1 });
+    } finally {
+      await stdio.close();
+    }
+  }, 30_000);
 });

@@ -1,0 +1,58 @@
+/** The gateway's Prometheus metrics, every series labelled with the domain. */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<"method" | "status">;
+  readonly rpcRequests: Counter<"method">;
+  readonly toolCalls: Counter<"tool" | "outcome">;
+  readonly toolCallDuration: Histogram<"tool">;
+  readonly tasksInFlight: Gauge;
+  readonly sessions: Gauge;
+
+  constructor(domain: string, collect: { inFlight: () => number; sessions: () => number }) {
+    this.registry.setDefaultLabels({ domain });
+    const registers = [this.registry];
+    this.httpRequests = new Counter({
+      name: "mcp_gateway_http_requests_total",
+      help: "HTTP requests by method and status",
+      labelNames: ["method", "status"],
+      registers,
+    });
+    this.rpcRequests = new Counter({
+      name: "mcp_gateway_rpc_messages_total",
+      help: "JSON-RPC messages received, by MCP method",
+      labelNames: ["method"],
+      registers,
+    });
+    this.toolCalls = new Counter({
+      name: "mcp_gateway_tool_calls_total",
+      help: "tools/call by tool and outcome (completed, tool_error, invalid_params, internal_error, cancelled)",
+      labelNames: ["tool", "outcome"],
+      registers,
+    });
+    this.toolCallDuration = new Histogram({
+      name: "mcp_gateway_tool_call_duration_seconds",
+      help: "tools/call latency, from the request to the Task's result",
+      labelNames: ["tool"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.tasksInFlight = new Gauge({
+      name: "mcp_gateway_tasks_in_flight",
+      help: "Tool calls waiting for their Task",
+      registers,
+      collect() {
+        this.set(collect.inFlight());
+      },
+    });
+    this.sessions = new Gauge({
+      name: "mcp_gateway_sessions",
+      help: "Open MCP sessions",
+      registers,
+      collect() {
+        this.set(collect.sessions());
+      },
+    });
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * The gateway over stdio, for desktop clients that launch a command: the
+ * same tools and the same Task-backed calls as the HTTP endpoint, for one
+ * local user. Logs go to stderr; stdout carries only MCP.
+ *   bun services/gateway/stdio.ts --namespace mcp-system
+ */
+import { parseArgs } from "node:util";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import pino from "pino";
+import { KubeConnection } from "../../lib/kube/connection.ts";
+import { Gateway } from "./gateway.ts";
+
+const { values } = parseArgs({
+  options: { namespace: { type: "string", default: process.env.NAMESPACE ?? "mcp-system" } },
+});
+const log = pino({ name: "gateway-stdio", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2));
+const gateway = new Gateway({ conn: KubeConnection.fromOptions(), namespace: values.namespace, log });
+await gateway.start();
+const server = gateway.createServer("stdio");
+await server.connect(new StdioServerTransport());
+const stop = async () => {
+  await server.close();
+  await gateway.stop();
+  process.exit(0);
+};
+process.stdin.on("close", stop);
+process.on("SIGTERM", stop);
