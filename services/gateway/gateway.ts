@@ -127,6 +127,7 @@ export class Gateway implements ToolSource {
       tools: this,
       calls: this.calls,
       log: this.log.child({ client }),
+      client,
       metrics: this.metrics,
     });
     this.servers.add(server);

@@ -16,6 +16,7 @@ import {
 import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import type { Logger } from "../../lib/log.ts";
+import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { TaskCalls } from "./task-calls.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -47,11 +48,17 @@ export function createMcpServer(opts: {
   tools: ToolSource;
   calls: TaskCalls;
   log: Logger;
+  /** The client this server answers to; its tasks are labelled with it. */
+  client: string;
   metrics?: GatewayMetrics;
 }): Server {
   const server = new Server(serverInfo, {
-    capabilities: { tools: { listChanged: true } },
+    capabilities: {
+      tools: { listChanged: true },
+      tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+    },
     instructions: "Tools of the agents in this domain. Each call runs as a durable Task on an agent.",
+    taskStore: new KubeTaskStore(opts.calls, opts.client, resultContent),
   });
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -60,6 +67,7 @@ export function createMcpServer(opts: {
       ...(t.title ? { title: t.title } : {}),
       description: t.description,
       inputSchema: t.inputSchema as { type: "object" },
+      execution: { taskSupport: "optional" as const },
       ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: "object" } } : {}),
     })),
   }));
@@ -86,7 +94,8 @@ export function createMcpServer(opts: {
       task = await opts.calls.create(tool, args, {
         session: extra.sessionId,
         requestId: String(extra.requestId),
-        client: extra.authInfo?.clientId,
+        client: opts.client,
+        ttlSeconds: req.params.task?.ttl != null ? Math.ceil(req.params.task.ttl / 1000) : undefined,
       });
     } catch (err) {
       count("internal_error");
@@ -95,6 +104,12 @@ export function createMcpServer(opts: {
     }
     const tlog = log.child({ task: task.metadata.name });
     tlog.info("Created Task for tool call");
+    if (req.params.task) {
+      // A task-augmented call answers at once; tasks/get and tasks/result follow the Task.
+      count("task_created");
+      endTimer?.();
+      return { task: toMcpTask(task) };
+    }
 
     const progressToken = req.params._meta?.progressToken;
     let lastPhase = "";

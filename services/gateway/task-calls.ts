@@ -18,6 +18,9 @@ export const labels = {
 } as const;
 export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
 
+/** The label value that records a client identity. */
+export const clientLabelValue = (client: string) => client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63);
+
 export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
 
 const isFinished = (t: Task) =>
@@ -35,7 +38,7 @@ export class TaskCalls {
 
   constructor(
     private readonly clients: McpClients,
-    private readonly namespace: string,
+    readonly namespace: string,
     private readonly log: Logger,
   ) {
     this.informer = new Informer(clients.tasks, {
@@ -79,10 +82,36 @@ export class TaskCalls {
   }
 
   /** Creates the Task for a tool call. Its name is unguessable. */
+  get(name: string): Promise<Task> {
+    return this.clients.tasks.get(this.namespace, name);
+  }
+
+  /**
+   * Cancels a call made as an MCP task: the Task fails for good with reason
+   * Cancelled, which stops its agent's work and is what tasks/get reports.
+   */
+  async cancelTask(task: Task, message: string): Promise<Task> {
+    const now = new Date().toISOString();
+    const status = task.status ?? {};
+    return this.clients.tasks.replaceStatus({
+      ...task,
+      status: {
+        ...status,
+        phase: "Failed",
+        completionTime: now,
+        error: { reason: "Cancelled", message, retryable: false },
+        conditions: [
+          ...(status.conditions ?? []).filter((c) => c.type !== "Failed"),
+          { type: "Failed", status: "True", reason: "Cancelled", message, lastTransitionTime: now },
+        ],
+      },
+    });
+  }
+
   async create(
     tool: GatewayTool,
     args: Record<string, unknown>,
-    meta: { session?: string; requestId: string; client?: string },
+    meta: { session?: string; requestId: string; client?: string; ttlSeconds?: number },
   ): Promise<Task> {
     const name = `call-${randomBytes(12).toString("hex")}`;
     return this.clients.tasks.create(this.namespace, {
@@ -90,13 +119,18 @@ export class TaskCalls {
         name,
         labels: {
           [labels.createdBy]: "gateway",
-          ...(meta.client ? { [labels.client]: meta.client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63) } : {}),
+          ...(meta.client ? { [labels.client]: clientLabelValue(meta.client) } : {}),
           [labels.tool]: tool.name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63),
           ...(meta.session ? { [labels.session]: meta.session.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) } : {}),
         },
         annotations: { [annotations.requestId]: meta.requestId },
       },
-      spec: { requiredCapabilities: [tool.capability], ...(tool.generic ? {} : { tool: tool.name }), payload: args },
+      spec: {
+        requiredCapabilities: [tool.capability],
+        ...(tool.generic ? {} : { tool: tool.name }),
+        payload: args,
+        ...(meta.ttlSeconds !== undefined ? { ttlSecondsAfterFinished: meta.ttlSeconds } : {}),
+      },
     });
   }
 

@@ -5,7 +5,11 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { defineTool, ToolError } from "../../lib/agent/tool.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
@@ -334,6 +338,94 @@ describe("gateway with bearer tokens", () => {
     });
     expect(res.status).toBe(413);
     expect((await gatewayTasks()).length).toBe(before);
+  });
+
+  test("a task-augmented call returns at once and is finished through tasks/get and tasks/result", async () => {
+    const alice = await connect("alice-token");
+    try {
+      const created = await alice.request(
+        { method: "tools/call", params: { name: "slow", arguments: { ms: 400 }, task: { ttl: 600_000 } } },
+        CreateTaskResultSchema,
+      );
+      const taskId = created.task.taskId;
+      expect(taskId).toMatch(/^call-[0-9a-f]{24}$/);
+      expect(created.task.status).toBe("working");
+      // backed by the Task object of that name
+      expect((await cluster.mcp.tasks.get(ns, taskId)).spec).toMatchObject({
+        tool: "slow",
+        ttlSecondsAfterFinished: 600,
+      });
+      const done = await eventually(async () => {
+        const t = await alice.experimental.tasks.getTask(taskId);
+        return t.status === "completed" && t;
+      });
+      expect(done.statusMessage).toBeUndefined();
+      const result = await alice.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+      expect(result.structuredContent).toEqual({ sleptMs: 400 });
+      expect((await alice.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).toContain(taskId);
+
+      // another client can neither see nor fetch it
+      const bob = await connect("bob-token");
+      try {
+        expect((await bob.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).not.toContain(taskId);
+        const err = await bob.experimental.tasks.getTask(taskId).catch((e: unknown) => e as { code: number });
+        expect(err).toMatchObject({ code: -32602 });
+      } finally {
+        await bob.close();
+      }
+    } finally {
+      await alice.close();
+    }
+  });
+
+  test("tasks/cancel stops the work and the task reads cancelled", async () => {
+    const alice = await connect("alice-token");
+    try {
+      const { task } = await alice.request(
+        { method: "tools/call", params: { name: "slow", arguments: { ms: 30_000 }, task: { ttl: 60_000 } } },
+        CreateTaskResultSchema,
+      );
+      await eventually(async () => (await cluster.mcp.tasks.get(ns, task.taskId)).status?.phase === "Running");
+      const cancelled = await alice.experimental.tasks.cancelTask(task.taskId);
+      expect(cancelled.status).toBe("cancelled");
+      await eventually(() => agent.inFlight === 0, { message: "the agent stopped the work" });
+      expect((await cluster.mcp.tasks.get(ns, task.taskId)).status?.error).toMatchObject({
+        reason: "Cancelled",
+        retryable: false,
+      });
+    } finally {
+      await alice.close();
+    }
+  });
+
+  test("a restarted gateway still answers for tasks started before the restart", async () => {
+    const alice = await connect("alice-token");
+    const { task } = await alice.request(
+      { method: "tools/call", params: { name: "slow", arguments: { ms: 1500 }, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    await alice.close().catch(() => {});
+    // The gateway goes away with everything in its memory; a new one starts.
+    await securedServer.stop(true);
+    await secured.stop();
+    secured = new Gateway({
+      conn: cluster.conn,
+      namespace: ns,
+      log: silentLogger,
+      security: { tokens: new Map([["alice", "alice-token"]]) },
+    });
+    await secured.start();
+    securedServer = serveGateway(secured, { port: 0, hostname: "127.0.0.1" });
+    const again = await connect("alice-token");
+    try {
+      const result = await eventually(async () => {
+        const t = await again.experimental.tasks.getTask(task.taskId);
+        return t.status === "completed" && again.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+      });
+      expect(result.structuredContent).toEqual({ sleptMs: 1500 });
+    } finally {
+      await again.close();
+    }
   });
 
   test("a foreign Origin gets 403", async () => {
