@@ -30,9 +30,25 @@ export interface ToolSource {
 
 const progressByPhase: Record<string, number> = { Pending: 1, Assigned: 2, Running: 3 };
 
+const isContentBlock = (b: unknown) =>
+  !!b && typeof b === "object" && typeof (b as { type?: unknown }).type === "string";
+
+/**
+ * The MCP result for a Completed Task. A tool may return MCP content itself
+ * ({ content: [...], structuredContent? }: images, audio, resources); any
+ * other result becomes JSON text plus structuredContent. A bare value is
+ * stored as { value } and returned as itself.
+ */
 export function resultContent(t: Task): CallToolResult {
   const result = t.status?.result ?? {};
-  // A tool that returned a bare value is stored as { value }.
+  if (Array.isArray(result.content) && result.content.every(isContentBlock)) {
+    return {
+      content: result.content as CallToolResult["content"],
+      ...(result.structuredContent && typeof result.structuredContent === "object"
+        ? { structuredContent: result.structuredContent as Record<string, unknown> }
+        : {}),
+    };
+  }
   const keys = Object.keys(result);
   const value = keys.length === 1 && keys[0] === "value" ? result.value : result;
   const text = typeof value === "string" ? value : JSON.stringify(value);

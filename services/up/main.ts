@@ -2,9 +2,9 @@
  * `up`: runs the conductor. It uses the cluster $KUBECONFIG (or
  * ~/.kube/config) points at when that cluster answers; otherwise it starts a
  * local control plane on loopback. Then it installs the mcp.io CRDs, creates
- * the default domain namespace, starts the scheduler and the controller for
- * that domain, and prints how to reach everything. Ctrl-C stops what it
- * started.
+ * the default domain namespace, starts the scheduler, the controller and the
+ * MCP gateway for that domain and one example agent, and prints how to
+ * reach everything. Ctrl-C stops what it started.
  *
  *   bun services/up/main.ts [--local] [--namespace mcp-system]
  */
@@ -79,6 +79,8 @@ try {
 // The conductor's services, as child processes that log to this terminal.
 const schedulerPort = await freePort();
 const controllerMetricsPort = await freePort();
+const gatewayPort = await freePort();
+const agentMetricsPort = await freePort();
 const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
 const bun = process.execPath;
 const children = [
@@ -97,8 +99,33 @@ const children = [
     ],
     { env, stdout: "ignore", stderr: "inherit" },
   ),
+  Bun.spawn(
+    [
+      bun,
+      join(repoRoot, "services", "gateway", "main.ts"),
+      `--namespace=${args.namespace}`,
+      `--port=${gatewayPort}`,
+      "--host=127.0.0.1",
+    ],
+    { env, stdout: "ignore", stderr: "inherit" },
+  ),
+  // One example agent, so there are tools to call.
+  Bun.spawn(
+    [
+      bun,
+      join(repoRoot, "services", "agents", "data-processor", "main.ts"),
+      `--namespace=${args.namespace}`,
+      "--name=data-processor-local",
+      `--metrics-port=${agentMetricsPort}`,
+    ],
+    { env, stdout: "ignore", stderr: "inherit" },
+  ),
 ];
-for (const url of [`http://127.0.0.1:${controllerMetricsPort}/readyz`]) {
+for (const url of [
+  `http://127.0.0.1:${controllerMetricsPort}/readyz`,
+  `http://127.0.0.1:${gatewayPort}/readyz`,
+  `http://127.0.0.1:${agentMetricsPort}/readyz`,
+]) {
   for (let i = 0; ; i++) {
     const ok = await fetch(url).then(
       (r) => r.ok,
@@ -118,6 +145,8 @@ Ready.
   Domain           namespace ${args.namespace}
   Scheduler        127.0.0.1:${schedulerPort} (gRPC, reflection on)
   Controller       http://127.0.0.1:${controllerMetricsPort}/metrics
+  MCP gateway      http://127.0.0.1:${gatewayPort}/mcp (Streamable HTTP; no tokens locally)
+  Agent            data-processor-local (csv_to_json, json_to_csv, query_records, validate_json)
   Try              export KUBECONFIG=${target.kubeconfig}
                    ${kubectl} apply -f ${join(repoRoot, "deploy", "samples")}
                    ${kubectl} get mcp -n ${args.namespace}

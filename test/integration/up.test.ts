@@ -6,6 +6,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { grpcurlBinary, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -73,7 +75,7 @@ describe("up", () => {
     const heartbeat = JSON.stringify({ status: { lastHeartbeat: new Date().toISOString() } });
     kubectl("patch", "agent", "data-processor-7d8f4", "--subresource=status", "--type=merge", "-p", heartbeat);
     const scheduler = /Scheduler\s+(\S+)/.exec(ready)?.[1] ?? "";
-    const body = JSON.stringify({ namespace: "mcp-system", task: { requiredCapabilities: ["data-processing"] } });
+    const body = JSON.stringify({ namespace: "mcp-system", task: { requiredCapabilities: ["model-inference"] } });
     const whatIf = await eventually(async () => {
       const p = Bun.spawn(
         [grpcurlBinary(), "-plaintext", "-d", body, scheduler, "mcp.conductor.scheduler.v1.SchedulerService/WhatIf"],
@@ -86,9 +88,22 @@ describe("up", () => {
     });
     expect(JSON.parse(whatIf).placement.chosenAgent).toBe("data-processor-7d8f4");
     const metricsUrl = /Controller\s+(\S+)/.exec(ready)?.[1] ?? "";
+    // the sample agent and the example agent that up runs
     await eventually(async () =>
-      (await (await fetch(metricsUrl)).text()).includes('mcp_agents{phase="Ready",domain="mcp-system"} 1'),
+      (await (await fetch(metricsUrl)).text()).includes('mcp_agents{phase="Ready",domain="mcp-system"} 2'),
     );
+
+    // End to end through processes: an MCP client calls the example agent's tool through the gateway.
+    const mcpUrl = /MCP gateway\s+(\S+)/.exec(ready)?.[1] ?? "";
+    const client = new Client({ name: "up-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl)));
+    try {
+      await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "csv_to_json"));
+      const res = await client.callTool({ name: "csv_to_json", arguments: { csv: "a\n1\n" } });
+      expect(res.structuredContent).toEqual({ rows: [{ a: "1" }], count: 1 });
+    } finally {
+      await client.close();
+    }
 
     up.proc.kill("SIGINT");
     expect(await up.proc.exited).toBe(0);
