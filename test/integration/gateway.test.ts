@@ -1,6 +1,8 @@
 // The gateway with the official MCP SDK client over Streamable HTTP, against
 // the real apiserver with the controller, scheduler and an agent running.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -13,8 +15,12 @@ import {
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { defineTool, ToolError } from "../../lib/agent/tool.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { freePort } from "../../lib/control-plane/local.ts";
 import { silentLogger } from "../../lib/log.ts";
+import { codeRunnerTools } from "../../services/agents/code-runner/tools.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
+import { filesystemTools } from "../../services/agents/filesystem/tools.ts";
+import { httpTools } from "../../services/agents/http-client/tools.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
@@ -465,4 +471,129 @@ describe("gateway over stdio", () => {
       await stdio.close();
     }
   }, 30_000);
+});
+
+describe("every example agent through the gateway", () => {
+  test("data-processor, filesystem, http-client and code-runner tools answer over MCP", async () => {
+    const root = mkdtempSync(join(tmpdir(), "gw-fs-"));
+    writeFileSync(join(root, "notes.txt"), "remember the milk");
+    const web = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({ from: "web" }) });
+    const agents = [
+      new AgentRuntime({
+        name: "fs-1",
+        namespace: ns,
+        conn: cluster.conn,
+        tools: filesystemTools({ root }),
+        heartbeatIntervalMs: 500,
+        log: silentLogger,
+      }),
+      new AgentRuntime({
+        name: "http-1",
+        namespace: ns,
+        conn: cluster.conn,
+        tools: httpTools({ allowedHosts: [`127.0.0.1:${web.port}`] }),
+        heartbeatIntervalMs: 500,
+        log: silentLogger,
+      }),
+      new AgentRuntime({
+        name: "code-1",
+        namespace: ns,
+        conn: cluster.conn,
+        tools: codeRunnerTools(),
+        heartbeatIntervalMs: 500,
+        log: silentLogger,
+      }),
+    ];
+    for (const a of agents) await a.start();
+    try {
+      await eventually(
+        async () =>
+          (await client.listTools()).tools.some((t) => t.name === "run_code") &&
+          (await client.listTools()).tools.some((t) => t.name === "http_get"),
+      );
+      const calls = {
+        csv_to_json: { csv: "k\nv\n" },
+        read_file: { path: "notes.txt" },
+        http_get: { url: `http://127.0.0.1:${web.port}/` },
+        run_code: { language: "python", code: "print(6 * 7)" },
+      };
+      const out: Record<string, unknown> = {};
+      for (const [name, args] of Object.entries(calls))
+        out[name] = (await client.callTool({ name, arguments: args })).structuredContent;
+      expect(out.csv_to_json).toEqual({ rows: [{ k: "v" }], count: 1 });
+      expect(out.read_file).toMatchObject({ content: "remember the milk" });
+      expect(JSON.parse((out.http_get as { body: string }).body)).toEqual({ from: "web" });
+      expect(out.run_code).toMatchObject({ exitCode: 0, stdout: "42\n" });
+    } finally {
+      for (const a of agents) await a.shutdown();
+      await web.stop(true);
+    }
+  }, 60_000);
+});
+
+describe("gateway process restart", () => {
+  test("kill -9 mid-call: the task still completes and its result is fetched from the restarted gateway", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gw-tokens-"));
+    writeFileSync(join(dir, "carol"), "carol-token");
+    const port = await freePort();
+    const start = () =>
+      Bun.spawn(
+        [
+          process.execPath,
+          join(repoRoot, "services", "gateway", "main.ts"),
+          `--namespace=${ns}`,
+          `--port=${port}`,
+          "--host=127.0.0.1",
+          `--tokens-dir=${dir}`,
+        ],
+        {
+          env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, LOG_LEVEL: "warn" },
+          stdout: "ignore",
+          stderr: "inherit",
+        },
+      );
+    const ready = () =>
+      eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, { timeout: 15_000 });
+    const connect = async () => {
+      const c = new Client({ name: "carol", version: "1.0.0" });
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), {
+          requestInit: { headers: { Authorization: "Bearer carol-token" } },
+        }),
+      );
+      return c;
+    };
+    let gw = start();
+    try {
+      await ready();
+      const first = await connect();
+      const { task } = await first.request(
+        { method: "tools/call", params: { name: "slow", arguments: { ms: 2500 }, task: { ttl: 60_000 } } },
+        CreateTaskResultSchema,
+      );
+      // and a plain call in flight at the moment of the kill
+      const plain = first.callTool({ name: "slow", arguments: { ms: 2500 } }).catch((e: unknown) => e);
+      await eventually(async () => (await cluster.mcp.tasks.get(ns, task.taskId)).status?.phase === "Running");
+      gw.kill("SIGKILL");
+      await gw.exited;
+      expect(await plain).toBeInstanceOf(Error); // that connection died with the gateway
+      gw = start();
+      await ready();
+      const second = await connect();
+      try {
+        const result = await second.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+        expect(result.structuredContent).toEqual({ sleptMs: 2500 });
+        // the plain call's Task also ran to completion on the agent
+        const plainTask = (await gatewayTasks()).filter(
+          (t) => t.metadata.labels?.[labels.client] === "carol" && t.metadata.name !== task.taskId,
+        );
+        expect(plainTask.map((t) => t.status?.phase)).toEqual(["Completed"]);
+      } finally {
+        await second.close();
+      }
+      await first.close().catch(() => {});
+    } finally {
+      gw.kill("SIGKILL");
+    }
+  }, 60_000);
 });
