@@ -3,11 +3,15 @@
  * problem with the field named the way a person reads it: payload.rows[0].name.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import Ajv2020 from "ajv/dist/2020.js";
 import type { JsonSchema } from "./tool.ts";
 
 // strict: false — tool schemas come from agent authors and may carry
 // annotations (examples, titles, vendor keywords) Ajv does not know.
 const ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false });
+// Schemas that declare JSON Schema 2020-12 (as MCP's SEP-1613 allows) get the 2020 dialect.
+const ajv2020 = new Ajv2020({ allErrors: false, strict: false, validateFormats: false });
+const dialectOf = (schema: JsonSchema) => (String(schema.$schema ?? "").includes("2020-12") ? ajv2020 : ajv);
 const cache = new WeakMap<JsonSchema, ValidateFunction>();
 
 /** "/rows/0/name" → "rows[0].name" */
@@ -38,7 +42,7 @@ function describe(err: ErrorObject, root: string): string {
 export function validate(schema: JsonSchema, value: unknown, root = "payload"): string | undefined {
   let fn = cache.get(schema);
   if (!fn) {
-    fn = ajv.compile(schema);
+    fn = dialectOf(schema).compile(schema);
     cache.set(schema, fn);
   }
   if (fn(value)) return undefined;

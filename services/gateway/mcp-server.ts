@@ -12,6 +12,7 @@ import {
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
+  SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
@@ -28,7 +29,8 @@ export interface ToolSource {
   get(name: string): GatewayTool | undefined;
 }
 
-const progressByPhase: Record<string, number> = { Pending: 1, Assigned: 2, Running: 3 };
+/** Progress of a call, out of 4: created, Pending, Assigned, Running, finished. */
+const progressByPhase: Record<string, number> = { Created: 0, Pending: 1, Assigned: 2, Running: 3, Finished: 4 };
 
 const isContentBlock = (b: unknown) =>
   !!b && typeof b === "object" && typeof (b as { type?: unknown }).type === "string";
@@ -71,11 +73,15 @@ export function createMcpServer(opts: {
   const server = new Server(serverInfo, {
     capabilities: {
       tools: { listChanged: true },
+      // Accepted so clients may set a level; the gateway itself sends no log messages yet.
+      logging: {},
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     },
     instructions: "Tools of the agents in this domain. Each call runs as a durable Task on an agent.",
     taskStore: new KubeTaskStore(opts.calls, opts.client, resultContent),
   });
+
+  server.setRequestHandler(SetLevelRequestSchema, async () => ({}));
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: opts.tools.tools().map((t) => ({
@@ -129,22 +135,27 @@ export function createMcpServer(opts: {
 
     const progressToken = req.params._meta?.progressToken;
     let lastPhase = "";
-    const onChange = (t: Task) => {
-      const phase = t.status?.phase ?? "";
-      if (progressToken === undefined || phase === lastPhase || !(phase in progressByPhase)) return;
-      lastPhase = phase;
+    const report = (step: string) => {
+      if (progressToken === undefined || step === lastPhase || !(step in progressByPhase)) return;
+      lastPhase = step;
       void extra
         .sendNotification({
           method: "notifications/progress",
           params: {
             progressToken,
-            progress: progressByPhase[phase] as number,
+            progress: progressByPhase[step] as number,
             total: 4,
-            message: `task ${phase.toLowerCase()}`,
+            message: `task ${step.toLowerCase()}`,
           },
         })
         .catch(() => {});
     };
+    const onChange = (t: Task) => {
+      const phase = t.status?.phase ?? "";
+      // Finished is reported once the result is in hand, below.
+      if (phase !== "Completed" && phase !== "Failed") report(phase);
+    };
+    report("Created");
     const onAbort = () => {
       tlog.info("Client cancelled the call; deleting its Task");
       void opts.calls.cancel(task);
@@ -159,6 +170,7 @@ export function createMcpServer(opts: {
       if (outcome.kind === "failed") {
         const e = outcome.task.status?.error;
         count("tool_error");
+        report("Finished");
         tlog.info({ reason: e?.reason }, "Tool call failed");
         return {
           isError: true,
@@ -166,6 +178,7 @@ export function createMcpServer(opts: {
         };
       }
       count("completed");
+      report("Finished");
       tlog.info("Tool call completed");
       return resultContent(outcome.task);
     } finally {

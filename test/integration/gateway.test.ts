@@ -178,6 +178,11 @@ describe("gateway over Streamable HTTP with the SDK client", () => {
     await eventually(() => agent.inFlight === 0, { message: "the agent stopped the work" });
   });
 
+  test("a call longer than Bun's default 10 s idle timeout is not cut", async () => {
+    const res = await client.callTool({ name: "slow", arguments: { ms: 11_000 } }, undefined, { timeout: 30_000 });
+    expect(res.structuredContent).toEqual({ sleptMs: 11_000 });
+  }, 30_000);
+
   test("tells clients when the tool list changes", async () => {
     let changed = 0;
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {

@@ -1,0 +1,119 @@
+// The gateway as third-party MCP clients see it: the MCP Inspector CLI and
+// the @modelcontextprotocol/conformance server suite, both run under Bun,
+// against a gateway whose tools are served by a conformance agent through
+// the whole path (Task, controller, scheduler, agent).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { AgentRuntime } from "../../lib/agent/runtime.ts";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
+import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
+import { conformanceTools } from "../fixtures/conformance-tools.ts";
+import type { TestCluster } from "../harness/cluster.ts";
+import { testCluster } from "../harness/cluster.ts";
+import { startConductor, type TestConductor } from "../harness/conductor.ts";
+import { eventually } from "../harness/eventually.ts";
+
+let cluster: TestCluster;
+let conductor: TestConductor;
+let agent: AgentRuntime;
+let gateway: Gateway;
+let server: ReturnType<typeof serveGateway>;
+const url = () => `http://127.0.0.1:${server.port}/mcp`;
+const pkg = (p: string) => join(repoRoot, "node_modules", "@modelcontextprotocol", p);
+
+async function run(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  const ns = await cluster.newNamespace("mcp-clients");
+  conductor = await startConductor(cluster, ns);
+  agent = new AgentRuntime({
+    name: "conformance-1",
+    namespace: ns,
+    conn: cluster.conn,
+    tools: [...conformanceTools, ...dataTools],
+    maxConcurrentTasks: 20,
+    heartbeatIntervalMs: 500,
+    log: silentLogger,
+  });
+  await agent.start();
+  gateway = new Gateway({ conn: cluster.conn, namespace: ns, log: silentLogger });
+  await gateway.start();
+  server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+  await eventually(() => gateway.get("test_simple_text") && gateway.get("csv_to_json"), {
+    message: "tools registered",
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop(true);
+  await gateway?.stop();
+  await agent?.shutdown();
+  await conductor?.stop();
+});
+
+describe("MCP Inspector CLI", () => {
+  const inspector = () => join(pkg("inspector"), "clients", "launcher", "build", "index.js");
+
+  test("lists the tools", async () => {
+    const res = await run([inspector(), "--cli", url(), "--method", "tools/list"]);
+    expect(res.code).toBe(0);
+    const names = (JSON.parse(res.stdout) as { tools: { name: string }[] }).tools.map((t) => t.name);
+    expect(names).toContain("csv_to_json");
+    expect(names).toContain("test_simple_text");
+  });
+
+  test("calls a tool with arguments", async () => {
+    const res = await run([
+      inspector(),
+      "--cli",
+      url(),
+      "--method",
+      "tools/call",
+      "--tool-name",
+      "csv_to_json",
+      "--tool-arg",
+      "csv=city,pop\nOslo,700000",
+    ]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout).structuredContent).toEqual({ rows: [{ city: "Oslo", pop: "700000" }], count: 1 });
+  });
+});
+
+describe("MCP conformance suite (server)", () => {
+  test("passes every scenario but the expected failures it names", async () => {
+    const out = join(cluster.cp.dataDir, "conformance");
+    const res = await run(
+      [
+        join(pkg("conformance"), "dist", "index.js"),
+        "server",
+        "--url",
+        url(),
+        "--suite",
+        "all",
+        "--expected-failures",
+        join(repoRoot, "test", "conformance", "expected-failures.yml"),
+        "-o",
+        out,
+      ],
+      240_000,
+    );
+    const total = /Total: (\d+) passed, (\d+) failed/.exec(res.stdout);
+    console.log(`conformance 0.1.16: ${total?.[0] ?? "no total"}`);
+    expect(res.stdout).toContain("Baseline check passed");
+    expect(res.code).toBe(0);
+    expect(Number(total?.[1])).toBeGreaterThanOrEqual(16);
+  }, 300_000);
+});
