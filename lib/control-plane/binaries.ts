@@ -25,6 +25,13 @@ function runBuildScript(script: string): string {
 }
 
 let grpcurl: string | undefined;
+let inspector: string | undefined;
+
+/** The launcher of the pinned MCP Inspector, installed by hack/tools/install-inspector.sh. */
+export function inspectorLauncher(): string {
+  inspector ??= runBuildScript(join(repoRoot, "hack", "tools", "install-inspector.sh"));
+  return inspector;
+}
 
 /** The pinned grpcurl, built by hack/tools/build.sh. */
 export function grpcurlBinary(): string {

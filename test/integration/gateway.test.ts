@@ -24,14 +24,13 @@ import { httpTools } from "../../services/agents/http-client/tools.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
-import { startConductor, type TestConductor } from "../harness/conductor.ts";
 import { eventually } from "../harness/eventually.ts";
+import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
 
 let cluster: TestCluster;
 let ns: string;
-let conductor: TestConductor;
+let stack: GatewayStack;
 let agent: AgentRuntime;
-let gateway: Gateway;
 let server: ReturnType<typeof serveGateway>;
 let client: Client;
 
@@ -72,30 +71,15 @@ const gatewayTasks = async () =>
 beforeAll(async () => {
   cluster = await testCluster();
   ns = await cluster.newNamespace("gateway");
-  conductor = await startConductor(cluster, ns);
-  agent = new AgentRuntime({
-    name: "dp-1",
-    namespace: ns,
-    conn: cluster.conn,
-    tools: [...dataTools, slow, boom],
-    heartbeatIntervalMs: 500,
-    log: silentLogger,
-  });
-  await agent.start();
-  gateway = new Gateway({ conn: cluster.conn, namespace: ns, log: silentLogger });
-  await gateway.start();
-  server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-  await eventually(() => gateway.tools().length === 6, { message: "the agent's tools in the registry" });
+  stack = await startGatewayStack(cluster, ns, [...dataTools, slow, boom], { agentName: "dp-1" });
+  ({ agent, server } = stack);
   client = new Client({ name: "test-client", version: "1.0.0" });
   await client.connect(new StreamableHTTPClientTransport(url()));
 }, 120_000);
 
 afterAll(async () => {
   await client?.close();
-  await server?.stop(true);
-  await gateway?.stop();
-  await agent?.shutdown();
-  await conductor?.stop();
+  await stack?.stop();
 });
 
 describe("gateway over Streamable HTTP with the SDK client", () => {

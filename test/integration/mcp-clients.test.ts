@@ -4,23 +4,16 @@
 // the whole path (Task, controller, scheduler, agent).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AgentRuntime } from "../../lib/agent/runtime.ts";
-import { repoRoot } from "../../lib/control-plane/binaries.ts";
-import { silentLogger } from "../../lib/log.ts";
+import { inspectorLauncher, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
-import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { conformanceTools } from "../fixtures/conformance-tools.ts";
 import type { TestCluster } from "../harness/cluster.ts";
 import { testCluster } from "../harness/cluster.ts";
-import { startConductor, type TestConductor } from "../harness/conductor.ts";
-import { eventually } from "../harness/eventually.ts";
+import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
 
 let cluster: TestCluster;
-let conductor: TestConductor;
-let agent: AgentRuntime;
-let gateway: Gateway;
-let server: ReturnType<typeof serveGateway>;
-const url = () => `http://127.0.0.1:${server.port}/mcp`;
+let stack: GatewayStack;
+const url = () => stack.url.toString();
 const pkg = (p: string) => join(repoRoot, "node_modules", "@modelcontextprotocol", p);
 
 async function run(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -37,35 +30,18 @@ async function run(args: string[], timeoutMs = 120_000): Promise<{ code: number;
 
 beforeAll(async () => {
   cluster = await testCluster();
-  const ns = await cluster.newNamespace("mcp-clients");
-  conductor = await startConductor(cluster, ns);
-  agent = new AgentRuntime({
-    name: "conformance-1",
-    namespace: ns,
-    conn: cluster.conn,
-    tools: [...conformanceTools, ...dataTools],
-    maxConcurrentTasks: 20,
-    heartbeatIntervalMs: 500,
-    log: silentLogger,
-  });
-  await agent.start();
-  gateway = new Gateway({ conn: cluster.conn, namespace: ns, log: silentLogger });
-  await gateway.start();
-  server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-  await eventually(() => gateway.get("test_simple_text") && gateway.get("csv_to_json"), {
-    message: "tools registered",
-  });
+  stack = await startGatewayStack(cluster, await cluster.newNamespace("mcp-clients"), [
+    ...conformanceTools,
+    ...dataTools,
+  ]);
 }, 120_000);
 
 afterAll(async () => {
-  await server?.stop(true);
-  await gateway?.stop();
-  await agent?.shutdown();
-  await conductor?.stop();
+  await stack?.stop();
 });
 
 describe("MCP Inspector CLI", () => {
-  const inspector = () => join(pkg("inspector"), "clients", "launcher", "build", "index.js");
+  const inspector = () => inspectorLauncher();
 
   test("lists the tools", async () => {
     const res = await run([inspector(), "--cli", url(), "--method", "tools/list"]);

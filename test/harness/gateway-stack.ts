@@ -1,0 +1,57 @@
+/**
+ * The whole path for gateway tests in one namespace: controller and
+ * scheduler, one in-process agent with the given tools, and a gateway
+ * served on a loopback port.
+ */
+import { AgentRuntime } from "../../lib/agent/runtime.ts";
+import type { AnyTool } from "../../lib/agent/tool.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
+import type { TestCluster } from "./cluster.ts";
+import { startConductor, type TestConductor } from "./conductor.ts";
+import { eventually } from "./eventually.ts";
+
+export interface GatewayStack {
+  conductor: TestConductor;
+  agent: AgentRuntime;
+  gateway: Gateway;
+  server: ReturnType<typeof serveGateway>;
+  url: URL;
+  stop(): Promise<void>;
+}
+
+export async function startGatewayStack(
+  cluster: TestCluster,
+  ns: string,
+  tools: AnyTool[],
+  opts: { agentName?: string } = {},
+): Promise<GatewayStack> {
+  const conductor = await startConductor(cluster, ns);
+  const agent = new AgentRuntime({
+    name: opts.agentName ?? "agent-1",
+    namespace: ns,
+    conn: cluster.conn,
+    tools,
+    maxConcurrentTasks: 20,
+    heartbeatIntervalMs: 500,
+    log: silentLogger,
+  });
+  await agent.start();
+  const gateway = new Gateway({ conn: cluster.conn, namespace: ns, log: silentLogger });
+  await gateway.start();
+  const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+  await eventually(() => tools.every((t) => gateway.get(t.name)), { message: "the agent's tools in the registry" });
+  return {
+    conductor,
+    agent,
+    gateway,
+    server,
+    url: new URL(`http://127.0.0.1:${server.port}/mcp`),
+    async stop() {
+      await server.stop(true);
+      await gateway.stop();
+      await agent.shutdown();
+      await conductor.stop();
+    },
+  };
+}
