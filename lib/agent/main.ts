@@ -35,6 +35,10 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRuntime> {
       "task-timeout-seconds": { type: "string", default: env.AGENT_TASK_TIMEOUT_SECONDS ?? "300" },
       "shutdown-grace-seconds": { type: "string", default: env.AGENT_SHUTDOWN_GRACE_SECONDS ?? "25" },
       "metrics-port": { type: "string", default: env.AGENT_METRICS_PORT ?? "8080" },
+      // What the agent offers, as Kubernetes quantities (in a pod: its resource limits).
+      cpu: { type: "string", default: env.AGENT_CPU },
+      memory: { type: "string", default: env.AGENT_MEMORY },
+      gpu: { type: "string", default: env.AGENT_GPU ?? "false" },
     },
   });
   const num = (key: keyof typeof values, min: number) => {
@@ -56,6 +60,11 @@ export async function runAgent(o: RunAgentOptions): Promise<AgentRuntime> {
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean),
+    resources: {
+      ...(values.cpu ? { cpu: String(values.cpu) } : {}),
+      ...(values.memory ? { memory: String(values.memory) } : {}),
+      gpu: String(values.gpu) === "true",
+    },
     maxConcurrentTasks: num("max-concurrent-tasks", 1),
     heartbeatIntervalMs: num("heartbeat-interval-seconds", 0.1) * 1000,
     taskTimeoutMs: num("task-timeout-seconds", 0.1) * 1000,

@@ -252,7 +252,12 @@ describe("agent runtime", () => {
 describe("agent processes", () => {
   test("kill -9 mid-task: the task is reassigned and completes on another agent", async () => {
     const { ns, phases } = await domain("agent-kill");
-    const a = await agentProcess(ns, "agent-a");
+    const a = await agentProcess(ns, "agent-a", ["--cpu=500m", "--memory=1Gi"]);
+    expect((await cluster.mcp.agents.get(ns, "agent-a")).spec.resources).toEqual({
+      cpu: "500m",
+      memory: "1Gi",
+      gpu: false,
+    });
     const b = await agentProcess(ns, "agent-b");
     await createTask(ns, "long", "sleep", { ms: 3000 });
     const running = await eventually(async () => {
