@@ -18,7 +18,8 @@ export function readCrds(dir = crdDir): KubeObject[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".yaml"))
     .sort()
-    .flatMap((f) => parseManifests(readFileSync(join(dir, f), "utf8")));
+    .flatMap((f) => parseManifests(readFileSync(join(dir, f), "utf8")))
+    .filter((o) => o.kind === "CustomResourceDefinition");
 }
 
 export async function installCrds(conn: KubeConnection, opts: { timeoutMs?: number } = {}): Promise<string[]> {
