@@ -29,7 +29,6 @@ try {
 }
 
 const srv = await startSchedulerServer({ host: values.host, port, log, candidates });
-console.log(`scheduler listening on ${values.host}:${srv.port}`);
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     log.info({ signal: sig }, "Shutting down");
