@@ -13,7 +13,7 @@ import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
 import type { KubeConnection } from "../kube/connection.ts";
-import { isConflict, isNotFound } from "../kube/errors.ts";
+import { isConflict, isForbidden, isNotFound } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -247,7 +247,9 @@ export class AgentRuntime {
         return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });
       } catch (err) {
         if (isNotFound(err)) return undefined;
-        if (!isConflict(err)) throw err;
+        // A stale write fails with 409, or with 403 where the admission policy
+        // already sees the task assigned elsewhere: either way, look again.
+        if (!isConflict(err) && !isForbidden(err)) throw err;
         current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
         if (
           current.status?.assignedAgent !== this.opts.name ||
@@ -256,6 +258,7 @@ export class AgentRuntime {
         ) {
           return undefined;
         }
+        if (isForbidden(err)) throw err;
       }
     }
     throw new Error("too many conflicting writes");
