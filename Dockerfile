@@ -1,0 +1,26 @@
+# One image for every service; each Deployment chooses its entry point
+# (bun services/<name>/main.ts). Built on the official Bun image, run as a
+# non-root user with a read-only root filesystem in the cluster.
+FROM oven/bun:1.4.5-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Bun reads package-lock.json; only runtime dependencies go into the image.
+RUN bun install --production
+
+FROM oven/bun:1.4.5-slim
+# python3 for the code-runner's Python snippets; util-linux for prlimit and setsid.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 util-linux \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY lib ./lib
+COPY services ./services
+COPY proto ./proto
+COPY deploy/crds ./deploy/crds
+ENV NODE_ENV=production \
+    # the root filesystem is read-only: no transpiler cache on disk
+    BUN_RUNTIME_TRANSPILER_CACHE_PATH=0
+USER 65532:65532
+CMD ["bun", "services/gateway/main.ts"]
