@@ -2,7 +2,9 @@
 // server-side dry run, apply for real (server-side) on the local control
 // plane without Pod Security warnings, and stay independent side by side.
 import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { distDir, renderOverlay } from "../../hack/render-dist.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 
@@ -77,5 +79,9 @@ describe("kustomize overlays", () => {
       "mcp.io/domain": "content",
       "pod-security.kubernetes.io/enforce": "restricted",
     });
+  });
+
+  test.each(overlays)("dist/%s.yaml is the current rendering, for installs without kustomize", (domain) => {
+    expect(readFileSync(join(distDir, `${domain}.yaml`), "utf8")).toBe(renderOverlay(domain));
   });
 });
