@@ -100,6 +100,21 @@ export class Controller {
           ["agents", this.agentQueue.length],
           ["placement", this.placementQueue.length],
         ]),
+      readyByCapability: () => {
+        const m = new Map<string, number>();
+        for (const a of this.agents.list()) {
+          for (const c of a.spec.capabilities) m.set(c, (m.get(c) ?? 0) + (a.status?.phase === "Ready" ? 1 : 0));
+        }
+        return m;
+      },
+      oldestPendingSeconds: () => {
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const t of this.tasks.list()) {
+          if (t.status?.phase !== "Pending" && t.status?.phase !== undefined) continue;
+          oldest = Math.min(oldest, Date.parse(t.metadata.creationTimestamp ?? "") || oldest);
+        }
+        return Number.isFinite(oldest) ? Math.max(0, (this.now() - oldest) / 1000) : 0;
+      },
     });
     this.tasks.on({
       add: (t) => this.onTask(t, undefined),

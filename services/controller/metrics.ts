@@ -17,6 +17,8 @@ export class ControllerMetrics implements ReconcileObserver {
   readonly queueDepth: Gauge<"queue">;
   readonly leader: Gauge;
   readonly taskTransitions: Counter<"reason">;
+  readonly readyAgentsByCapability: Gauge<"capability">;
+  readonly oldestPending: Gauge;
 
   constructor(
     domain: string,
@@ -24,6 +26,8 @@ export class ControllerMetrics implements ReconcileObserver {
       taskPhases: () => Map<string, number>;
       agentPhases: () => Map<string, number>;
       queueDepths: () => Map<string, number>;
+      readyByCapability: () => Map<string, number>;
+      oldestPendingSeconds: () => number;
     },
   ) {
     this.registry.setDefaultLabels({ domain });
@@ -89,6 +93,24 @@ export class ControllerMetrics implements ReconcileObserver {
       registers,
     });
     this.leader = new Gauge({ name: "mcp_controller_leader", help: "1 when this replica is the leader", registers });
+    this.readyAgentsByCapability = new Gauge({
+      name: "mcp_capability_ready_agents",
+      help: "Ready agents offering each capability (0: tasks needing it wait)",
+      labelNames: ["capability"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [capability, n] of collect.readyByCapability()) this.set({ capability }, n);
+      },
+    });
+    this.oldestPending = new Gauge({
+      name: "mcp_tasks_oldest_pending_seconds",
+      help: "Age of the oldest Pending task (0 when none waits)",
+      registers,
+      collect() {
+        this.set(collect.oldestPendingSeconds());
+      },
+    });
     this.taskTransitions = new Counter({
       name: "mcp_task_transitions_total",
       help: "Lifecycle transitions made by the controller, by reason",
