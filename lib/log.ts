@@ -11,16 +11,21 @@ export interface LoggerOptions {
   /** The service name, on every line. */
   service: string;
   level?: string;
+  /** A file descriptor to write to: 1 (stdout, the default) or 2 (stderr, when stdout carries a protocol). */
+  fd?: 1 | 2;
 }
 
-export function createLogger({ service, level }: LoggerOptions): Logger {
-  return pino({
-    name: service,
-    level: level ?? process.env.LOG_LEVEL ?? "info",
-    base: { service },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+export function createLogger({ service, level, fd = 1 }: LoggerOptions): Logger {
+  return pino(
+    {
+      name: service,
+      level: level ?? process.env.LOG_LEVEL ?? "info",
+      base: { service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination(fd),
+  );
 }
 
 /** A logger that writes nothing, for tests and library defaults. */

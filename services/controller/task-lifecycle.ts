@@ -16,13 +16,14 @@
  * phase is an attempt that failed and may be retried.
  */
 import type { Agent, Task, TaskSpecRetryPolicy } from "../../lib/api/resources.ts";
+import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { findCondition } from "../../lib/controller/conditions.ts";
 
 export const conditionTypes = {
   /** True once placed on an agent; False with the reason while no agent fits. */
   scheduled: "Scheduled",
   /** True when the Task failed for good. */
-  failed: "Failed",
+  failed: finalFailureCondition,
   /** One per attempt that failed: Attempt1, Attempt2, … */
   attempt: (n: number) => `Attempt${n}`,
 } as const;
@@ -61,12 +62,9 @@ export function backoffMs(policy: TaskSpecRetryPolicy | undefined, failedAttempt
   return Math.min(raw, max);
 }
 
-export const maxAttempts = (t: Task): number => (t.spec.retryPolicy?.maxRetries ?? defaults.maxRetries) + 1;
+export { isFinished };
 
-export function isFinished(t: Task): boolean {
-  if (t.status?.phase === "Completed") return true;
-  return t.status?.phase === "Failed" && findCondition(t.status.conditions, conditionTypes.failed)?.status === "True";
-}
+export const maxAttempts = (t: Task): number => (t.spec.retryPolicy?.maxRetries ?? defaults.maxRetries) + 1;
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
 

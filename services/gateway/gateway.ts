@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Agent } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
+import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -217,12 +218,7 @@ export class Gateway implements ToolSource {
       await server.connect(transport);
       return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
     });
-    this.app.get("/metrics", async (c) =>
-      c.body(await this.metrics.registry.metrics(), 200, { "Content-Type": this.metrics.registry.contentType }),
-    );
-    this.app.get("/healthz", (c) => c.text("ok"));
-    this.app.get("/livez", (c) => c.text("ok"));
-    this.app.get("/readyz", (c) => (this.ready ? c.text("ok") : c.text("not ready", 503)));
+    this.app.route("/", opsApp({ registry: this.metrics.registry, ready: () => this.ready }));
   }
 }
 

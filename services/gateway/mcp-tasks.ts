@@ -16,6 +16,7 @@ import {
   type Result,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../lib/api/resources.ts";
+import { isFinallyFailed } from "../../lib/api/task-state.ts";
 import { isNotFound } from "../../lib/kube/errors.ts";
 import { clientLabelValue, labels, type TaskCalls } from "./task-calls.ts";
 
@@ -25,9 +26,7 @@ type Outcome = "working" | "completed" | "cancelled";
 
 function outcomeOf(t: Task): Outcome {
   if (t.status?.phase === "Completed") return "completed";
-  const final =
-    t.status?.phase === "Failed" && t.status.conditions?.some((c) => c.type === "Failed" && c.status === "True");
-  if (!final) return "working";
+  if (!isFinallyFailed(t)) return "working";
   // A tool that failed still answered: its task completed, with an isError result.
   return t.status?.error?.reason === "Cancelled" ? "cancelled" : "completed";
 }

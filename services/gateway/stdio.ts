@@ -6,14 +6,14 @@
  */
 import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import pino from "pino";
 import { KubeConnection } from "../../lib/kube/connection.ts";
+import { createLogger } from "../../lib/log.ts";
 import { Gateway } from "./gateway.ts";
 
 const { values } = parseArgs({
   options: { namespace: { type: "string", default: process.env.NAMESPACE ?? "mcp-system" } },
 });
-const log = pino({ name: "gateway-stdio", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2));
+const log = createLogger({ service: "gateway-stdio", level: process.env.LOG_LEVEL ?? "warn", fd: 2 });
 const gateway = new Gateway({ conn: KubeConnection.fromOptions(), namespace: values.namespace, log });
 await gateway.start();
 const server = gateway.createServer("stdio");

@@ -5,6 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { McpClients, Task } from "../../lib/api/resources.ts";
+import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
+import { setCondition } from "../../lib/controller/conditions.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -22,10 +24,6 @@ export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
 export const clientLabelValue = (client: string) => client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63);
 
 export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
-
-const isFinished = (t: Task) =>
-  t.status?.phase === "Completed" ||
-  (t.status?.phase === "Failed" && !!t.status.conditions?.some((c) => c.type === "Failed" && c.status === "True"));
 
 interface Waiter {
   onChange: (t: Task) => void;
@@ -91,19 +89,21 @@ export class TaskCalls {
    * Cancelled, which stops its agent's work and is what tasks/get reports.
    */
   async cancelTask(task: Task, message: string): Promise<Task> {
-    const now = new Date().toISOString();
+    const now = new Date();
     const status = task.status ?? {};
     return this.clients.tasks.replaceStatus({
       ...task,
       status: {
         ...status,
         phase: "Failed",
-        completionTime: now,
+        completionTime: now.toISOString(),
         error: { reason: "Cancelled", message, retryable: false },
-        conditions: [
-          ...(status.conditions ?? []).filter((c) => c.type !== "Failed"),
-          { type: "Failed", status: "True", reason: "Cancelled", message, lastTransitionTime: now },
-        ],
+        conditions: setCondition(
+          status.conditions,
+          { type: finalFailureCondition, status: "True", reason: "Cancelled", message },
+          now,
+          task.metadata.generation,
+        ),
       },
     });
   }
