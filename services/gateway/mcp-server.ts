@@ -135,10 +135,12 @@ export function createMcpServer(opts: {
 
     const progressToken = req.params._meta?.progressToken;
     let lastPhase = "";
-    const report = (step: string) => {
+    // Resolves once written, so the last step can go out before the result (a
+    // client drops progress that arrives after its response).
+    const report = async (step: string): Promise<void> => {
       if (progressToken === undefined || step === lastPhase || !(step in progressByPhase)) return;
       lastPhase = step;
-      void extra
+      await extra
         .sendNotification({
           method: "notifications/progress",
           params: {
@@ -153,9 +155,9 @@ export function createMcpServer(opts: {
     const onChange = (t: Task) => {
       const phase = t.status?.phase ?? "";
       // Finished is reported once the result is in hand, below.
-      if (phase !== "Completed" && phase !== "Failed") report(phase);
+      if (phase !== "Completed" && phase !== "Failed") void report(phase);
     };
-    report("Created");
+    void report("Created");
     const onAbort = () => {
       tlog.info("Client cancelled the call; deleting its Task");
       void opts.calls.cancel(task);
@@ -170,7 +172,7 @@ export function createMcpServer(opts: {
       if (outcome.kind === "failed") {
         const e = outcome.task.status?.error;
         count("tool_error");
-        report("Finished");
+        await report("Finished");
         tlog.info({ reason: e?.reason }, "Tool call failed");
         return {
           isError: true,
@@ -178,7 +180,7 @@ export function createMcpServer(opts: {
         };
       }
       count("completed");
-      report("Finished");
+      await report("Finished");
       tlog.info("Tool call completed");
       return resultContent(outcome.task);
     } finally {

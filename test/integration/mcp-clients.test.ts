@@ -88,6 +88,11 @@ describe("MCP conformance suite (server)", () => {
     );
     const total = /Total: (\d+) passed, (\d+) failed/.exec(res.stdout);
     console.log(`conformance 0.1.16: ${total?.[0] ?? "no total"}`);
+    if (res.code !== 0) {
+      // what went wrong, in the CI log: the per-scenario summary, the baseline verdict and stderr
+      const summary = res.stdout.slice(res.stdout.indexOf("=== SUMMARY ==="));
+      console.log(`${summary}\n--- stderr ---\n${res.stderr.slice(-4000)}`);
+    }
     expect(res.stdout).toContain("Baseline check passed");
     expect(res.code).toBe(0);
     expect(Number(total?.[1])).toBeGreaterThanOrEqual(16);

@@ -63,18 +63,33 @@ function takeSlot(): number {
   }
 }
 
-/** Kills every process owned by `uid` (only ever a sandbox uid). */
-function killUid(uid: number): void {
+/** Kills every process owned by `uid` (only ever a sandbox uid); returns how many it signalled. */
+function killUidOnce(uid: number): number {
+  let killed = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const status = readFileSync(`/proc/${entry}/status`, "utf8");
       const m = /^Uid:\s+(\d+)/m.exec(status);
-      if (m && Number(m[1]) === uid) process.kill(Number(entry), "SIGKILL");
+      const state = /^State:\s+(\S)/m.exec(status)?.[1];
+      if (m && Number(m[1]) === uid && state !== "Z") {
+        process.kill(Number(entry), "SIGKILL");
+        killed++;
+      }
     } catch {
       // gone already
     }
   }
+  return killed;
+}
+
+/**
+ * A process that escaped the group kill (setsid in the snippet) can fork while
+ * /proc is being read, so sweep until a pass finds nothing; RLIMIT_NPROC bounds
+ * how many there can be, so this ends.
+ */
+function killUid(uid: number): void {
+  for (let pass = 0; pass < 50 && killUidOnce(uid) > 0; pass++);
 }
 
 async function collect(
