@@ -7,6 +7,13 @@ COPY package.json package-lock.json ./
 # Bun reads package-lock.json; only runtime dependencies go into the image.
 RUN bun install --production
 
+# The stdio bridge as one self-contained file: a stdio MCPServer's pod copies
+# it into its own container (which need not have Bun) and runs the server behind it.
+FROM deps AS bridge
+COPY lib ./lib
+COPY services/stdio-bridge ./services/stdio-bridge
+RUN bun build --compile services/stdio-bridge/main.ts --outfile /app/bin/mcp-stdio-bridge
+
 FROM oven/bun:1.4.5-slim
 # python3 for the code-runner's Python snippets; util-linux for prlimit and setsid.
 RUN apt-get update \
@@ -19,6 +26,7 @@ COPY lib ./lib
 COPY services ./services
 COPY proto ./proto
 COPY deploy/crds ./deploy/crds
+COPY --from=bridge /app/bin/mcp-stdio-bridge ./bin/mcp-stdio-bridge
 ENV NODE_ENV=production \
     # the root filesystem is read-only: no transpiler cache on disk
     BUN_RUNTIME_TRANSPILER_CACHE_PATH=0

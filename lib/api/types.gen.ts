@@ -171,6 +171,10 @@ export interface MCPServerSpec {
    */
   env?: MCPServerSpecEnvItem[];
   /**
+   * Put before the names of this server's tools and prompts in the gateway, so servers cannot clash; unset means the server's name and two underscores ("github__search"), the empty string means no prefix.
+   */
+  toolPrefix?: string;
+  /**
    * HTTP headers the gateway sends to a remote server.
    */
   headers?: {

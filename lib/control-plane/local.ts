@@ -251,7 +251,12 @@ export class LocalControlPlane {
 
   async startControllerManager(): Promise<void> {
     const kubeconfig = join(this.dataDir, "kube-controller-manager.kubeconfig");
-    writeFileSync(kubeconfig, this.kubeconfig({ cert: this.pki.clientCert("system:kube-controller-manager") }));
+    // One identity for every controller (no per-controller service accounts), so it needs
+    // what they all need together: system:masters, as a test control plane may.
+    writeFileSync(
+      kubeconfig,
+      this.kubeconfig({ cert: this.pki.clientCert("system:kube-controller-manager", ["system:masters"]) }),
+    );
     this.controllerManager = this.spawn("kube-controller-manager", [
       this.binaries.kubeControllerManager,
       `--kubeconfig=${kubeconfig}`,

@@ -27,6 +27,13 @@ export interface ControllerConfig {
   /** Parallel status writes in one placement pass. */
   placementWriteConcurrency: number;
   metricsPort: number;
+  mcpServers: {
+    /** The conductor image, whose stdio bridge a stdio MCPServer's pod copies in. */
+    bridgeImage: string;
+    /** How often the controller shakes hands with each MCPServer to keep Reachable true. */
+    probeIntervalSeconds: number;
+    probeTimeoutSeconds: number;
+  };
   leaderElection: {
     enabled: boolean;
     leaseName: string;
@@ -47,6 +54,11 @@ export const defaultConfig = (): ControllerConfig => ({
   defaultTtlSecondsAfterFinished: 3600,
   placementWriteConcurrency: 32,
   metricsPort: 8081,
+  mcpServers: {
+    bridgeImage: "ghcr.io/mcp-conductor/mcp-conductor:0.1.0",
+    probeIntervalSeconds: 30,
+    probeTimeoutSeconds: 5,
+  },
   leaderElection: {
     enabled: true,
     leaseName: "mcp-conductor-controller",
@@ -74,6 +86,9 @@ const settings: { key: string; path: string[]; kind: "string" | "int" | "bool" }
   { key: "defaultTtlSecondsAfterFinished", path: ["defaultTtlSecondsAfterFinished"], kind: "int" },
   { key: "placementWriteConcurrency", path: ["placementWriteConcurrency"], kind: "int" },
   { key: "metricsPort", path: ["metricsPort"], kind: "int" },
+  { key: "bridgeImage", path: ["mcpServers", "bridgeImage"], kind: "string" },
+  { key: "probeIntervalSeconds", path: ["mcpServers", "probeIntervalSeconds"], kind: "int" },
+  { key: "probeTimeoutSeconds", path: ["mcpServers", "probeTimeoutSeconds"], kind: "int" },
   { key: "leaderElect", path: ["leaderElection", "enabled"], kind: "bool" },
   { key: "leaseName", path: ["leaderElection", "leaseName"], kind: "string" },
   { key: "leaseDurationSeconds", path: ["leaderElection", "leaseDurationSeconds"], kind: "int" },
@@ -159,5 +174,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
   if (le.retryPeriodSeconds >= le.renewDeadlineSeconds)
     throw new ConfigError("retryPeriodSeconds must be less than renewDeadlineSeconds");
   if (c.concurrency < 1) throw new ConfigError("concurrency must be at least 1");
+  if (c.mcpServers.probeIntervalSeconds < 1)
+    throw new ConfigError("mcpServers.probeIntervalSeconds must be at least 1");
+  if (c.mcpServers.probeTimeoutSeconds < 1) throw new ConfigError("mcpServers.probeTimeoutSeconds must be at least 1");
   return c;
 }

@@ -23,6 +23,8 @@ import { describeNoFit } from "../../lib/scheduling/policy.ts";
 import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import { agentHealth } from "./agent-health.ts";
 import type { ControllerConfig } from "./config.ts";
+import type { Prober } from "./mcp-probe.ts";
+import { McpServerOperator } from "./mcp-server-operator.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { type AgentPhaseView, conditionTypes, decideTask, reasons } from "./task-lifecycle.ts";
 
@@ -49,6 +51,8 @@ export interface ControllerOptions {
   now?: () => number;
   /** Called when leadership is lost; by default the process exits so it restarts clean. */
   onLostLeadership?: () => void;
+  /** The MCP handshake with MCPServers; a real one by default. */
+  mcpProber?: Prober;
 }
 
 const fieldManager = "mcp-conductor-controller";
@@ -57,6 +61,7 @@ export class Controller {
   readonly tasks: Informer<Task>;
   readonly agents: Informer<Agent>;
   readonly metrics: ControllerMetrics;
+  readonly mcpServers: McpServerOperator;
   private readonly clients;
   private readonly taskQueue = new WorkQueue();
   private readonly agentQueue = new WorkQueue();
@@ -99,6 +104,7 @@ export class Controller {
           ["tasks", this.taskQueue.length],
           ["agents", this.agentQueue.length],
           ["placement", this.placementQueue.length],
+          ["mcpservers", this.mcpServers.queueDepth],
         ]),
       readyByCapability: () => {
         const m = new Map<string, number>();
@@ -115,6 +121,18 @@ export class Controller {
         }
         return Number.isFinite(oldest) ? Math.max(0, (this.now() - oldest) / 1000) : 0;
       },
+    });
+    this.mcpServers = new McpServerOperator({
+      conn: opts.conn,
+      namespace: ns,
+      log: this.log,
+      events: this.events,
+      workload: { bridgeImage: this.cfg.mcpServers.bridgeImage },
+      probeIntervalMs: this.cfg.mcpServers.probeIntervalSeconds * 1000,
+      probeTimeoutMs: this.cfg.mcpServers.probeTimeoutSeconds * 1000,
+      concurrency: this.cfg.concurrency,
+      observer: this.metrics,
+      prober: opts.mcpProber,
     });
     this.tasks.on({
       add: (t) => this.onTask(t, undefined),
@@ -151,11 +169,11 @@ export class Controller {
   }
 
   get ready(): boolean {
-    return this.tasks.hasSynced && this.agents.hasSynced;
+    return this.tasks.hasSynced && this.agents.hasSynced && this.mcpServers.hasSynced;
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.tasks.start(), this.agents.start()]);
+    await Promise.all([this.tasks.start(), this.agents.start(), this.mcpServers.startCaches()]);
     this.log.info({ tasks: this.tasks.size, agents: this.agents.size }, "Caches synced");
     if (this.elector) this.elector.start();
     else this.startLeading();
@@ -166,7 +184,7 @@ export class Controller {
     await Promise.all(this.workers);
     await Promise.all([...this.writes]);
     await this.elector?.stop();
-    await Promise.all([this.tasks.stop(), this.agents.stop()]);
+    await Promise.all([this.tasks.stop(), this.agents.stop(), this.mcpServers.stop()]);
     await this.events.flush();
   }
 
@@ -202,6 +220,7 @@ export class Controller {
         observer,
       }),
     ];
+    this.mcpServers.startReconciling();
     // Level-triggered: look at everything once on becoming leader.
     for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
     for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
@@ -213,6 +232,7 @@ export class Controller {
     this.taskQueue.shutdown();
     this.agentQueue.shutdown();
     this.placementQueue.shutdown();
+    this.mcpServers.stopReconciling();
   }
 
   private enqueuePlacement(): void {

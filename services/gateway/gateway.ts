@@ -15,6 +15,7 @@ import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
+import { type BreakerOptions, Federation } from "./federation.ts";
 import { createMcpServer, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import {
@@ -26,7 +27,7 @@ import {
   type TokenTable,
 } from "./security.ts";
 import { TaskCalls } from "./task-calls.ts";
-import { type GatewayTool, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
+import { federatedTool, type GatewayTool, mergeTools, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
 
 export interface GatewaySecurity {
   /** Client identity → bearer token; without tokens, no authentication (for local use). */
@@ -46,6 +47,8 @@ export interface GatewayOptions {
   namespace: string;
   log: Logger;
   security?: GatewaySecurity;
+  /** The circuit breaker of federated MCPServers. */
+  federation?: { breaker?: Partial<BreakerOptions>; callTimeoutMs?: number };
 }
 
 interface Session {
@@ -69,6 +72,9 @@ export class Gateway implements ToolSource {
   readonly metrics: GatewayMetrics;
   private readonly agents: Informer<Agent>;
   private readonly calls: TaskCalls;
+  readonly federation: Federation;
+  /** The resource URIs each connected MCP server (session) subscribed to. */
+  private readonly subscriptions = new Map<Server, Set<string>>();
   private readonly sessions = new Map<string, Session>();
   /** Every connected MCP server (HTTP sessions and stdio), to tell them when tools change. */
   private readonly servers = new Set<Server>();
@@ -80,14 +86,35 @@ export class Gateway implements ToolSource {
       key: "[]",
     };
   private readonly log: Logger;
+  /** The domain this gateway serves. */
+  readonly namespace: string;
 
   constructor(opts: GatewayOptions) {
+    this.namespace = opts.namespace;
     this.log = opts.log.child({ domain: opts.namespace });
     const clients = mcpClients(opts.conn);
     this.calls = new TaskCalls(clients, opts.namespace, this.log);
     this.agents = new Informer(clients.agents, { namespace: opts.namespace, logger: this.log });
     const refresh = () => this.refreshTools();
     this.agents.on({ add: refresh, update: refresh, delete: refresh });
+    this.federation = new Federation({
+      conn: opts.conn,
+      namespace: opts.namespace,
+      log: this.log,
+      breaker: opts.federation?.breaker,
+      callTimeoutMs: opts.federation?.callTimeoutMs,
+    });
+    this.federation.onChange((kind) => {
+      if (kind === "tools") return this.refreshTools();
+      for (const server of this.servers) {
+        const sent = kind === "resources" ? server.sendResourceListChanged() : server.sendPromptListChanged();
+        void Promise.resolve(sent).catch(() => {});
+      }
+    });
+    this.federation.onResourceUpdated((uri) => {
+      for (const [server, uris] of this.subscriptions)
+        if (uris.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
+    });
     this.metrics = new GatewayMetrics(opts.namespace, {
       inFlight: () => this.calls.inFlight,
       sessions: () => this.sessions.size,
@@ -108,18 +135,18 @@ export class Gateway implements ToolSource {
   }
 
   get ready(): boolean {
-    return this.agents.hasSynced && this.calls.informer.hasSynced;
+    return this.agents.hasSynced && this.calls.informer.hasSynced && this.federation.hasSynced;
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.agents.start(), this.calls.start()]);
+    await Promise.all([this.agents.start(), this.calls.start(), this.federation.start()]);
     this.refreshTools();
   }
 
   async stop(): Promise<void> {
     for (const s of this.sessions.values()) await s.transport.close();
     this.sessions.clear();
-    await Promise.all([this.agents.stop(), this.calls.stop()]);
+    await Promise.all([this.agents.stop(), this.calls.stop(), this.federation.stop()]);
   }
 
   /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
@@ -130,14 +157,29 @@ export class Gateway implements ToolSource {
       log: this.log.child({ client }),
       client,
       metrics: this.metrics,
+      federation: this.federation,
+      subscriptions: {
+        add: (uri) => {
+          const set = this.subscriptions.get(server) ?? new Set<string>();
+          this.subscriptions.set(server, set);
+          set.add(uri);
+        },
+        remove: (uri) => this.subscriptions.get(server)?.delete(uri),
+      },
     });
     this.servers.add(server);
-    server.onclose = () => this.servers.delete(server);
+    server.onclose = () => {
+      this.servers.delete(server);
+      this.subscriptions.delete(server);
+    };
     return server;
   }
 
   private refreshTools(): void {
-    const { tools, conflicts } = toolsFromAgents(this.agents.list());
+    const fromAgents = toolsFromAgents(this.agents.list());
+    const merged = mergeTools(fromAgents.tools, this.federation.tools().map(federatedTool));
+    const tools = merged.tools;
+    const conflicts = [...fromAgents.conflicts, ...merged.conflicts];
     const key = JSON.stringify(tools.map((t) => [t.name, t.title, t.description, t.inputSchema, t.outputSchema]));
     const changed = key !== this.current.key;
     for (const c of conflicts) {

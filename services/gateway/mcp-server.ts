@@ -9,14 +9,23 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CompleteRequestSchema,
   ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
   SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { TaskCalls } from "./task-calls.ts";
@@ -69,15 +78,25 @@ export function createMcpServer(opts: {
   /** The client this server answers to; its tasks are labelled with it. */
   client: string;
   metrics?: GatewayMetrics;
+  /** The federated MCPServers: their resources, prompts and completions, and calls to their tools. */
+  federation?: Federation;
+  /** Records this session's resource subscriptions, so updates reach it. */
+  subscriptions?: { add(uri: string): void; remove(uri: string): void };
 }): Server {
+  const federation = opts.federation;
   const server = new Server(serverInfo, {
     capabilities: {
       tools: { listChanged: true },
+      // Resources, prompts and completions come from federated MCPServers.
+      resources: { listChanged: true, subscribe: true },
+      prompts: { listChanged: true },
+      completions: {},
       // Accepted so clients may set a level; the gateway itself sends no log messages yet.
       logging: {},
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     },
-    instructions: "Tools of the agents in this domain. Each call runs as a durable Task on an agent.",
+    instructions:
+      "Tools of the agents in this domain (each call runs as a durable Task on an agent) and of the domain's MCP servers.",
     taskStore: new KubeTaskStore(opts.calls, opts.client, resultContent),
   });
 
@@ -89,7 +108,9 @@ export function createMcpServer(opts: {
       ...(t.title ? { title: t.title } : {}),
       description: t.description,
       inputSchema: t.inputSchema as { type: "object" },
-      execution: { taskSupport: "optional" as const },
+      // A federated tool runs on its server, not as a Task, so it cannot be an MCP task here.
+      execution: { taskSupport: t.federated ? ("forbidden" as const) : ("optional" as const) },
+      ...(t.federated?.annotations ? { annotations: t.federated.annotations } : {}),
       ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: "object" } } : {}),
     })),
   }));
@@ -103,6 +124,37 @@ export function createMcpServer(opts: {
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
     const args = req.params.arguments ?? {};
+    if (tool.federated) {
+      if (!federation) throw new McpError(ErrorCode.InternalError, "federation is not enabled");
+      if (req.params.task) {
+        count("invalid_params");
+        throw new McpError(
+          ErrorCode.InvalidParams,
+          `Tool ${name} runs on an MCP server and cannot be called as a task`,
+        );
+      }
+      const progressToken = req.params._meta?.progressToken;
+      const endTimer = opts.metrics?.toolCallDuration.startTimer({ tool: name });
+      try {
+        const result = await federation.callTool(tool.federated, args, {
+          signal: extra.signal,
+          onprogress:
+            progressToken === undefined
+              ? undefined
+              : (p) =>
+                  void extra
+                    .sendNotification({ method: "notifications/progress", params: { progressToken, ...p } })
+                    .catch(() => {}),
+        });
+        count(result.isError ? "tool_error" : "completed");
+        return result;
+      } catch (err) {
+        count(err instanceof McpError && err.code === ErrorCode.InvalidParams ? "invalid_params" : "internal_error");
+        throw err;
+      } finally {
+        endTimer?.();
+      }
+    }
     const invalid = validate(tool.inputSchema, args, "arguments");
     if (invalid) {
       count("invalid_params");
@@ -188,6 +240,37 @@ export function createMcpServer(opts: {
       extra.signal.removeEventListener("abort", onAbort);
     }
   });
+
+  const needFederation = () => {
+    if (!federation) throw new McpError(ErrorCode.MethodNotFound, "this gateway federates no MCP servers");
+    return federation;
+  };
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({
+    resources: federation?.resources() ?? [],
+  }));
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({
+    resourceTemplates: federation?.resourceTemplates() ?? [],
+  }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (req) => needFederation().readResource(req.params.uri));
+  server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    opts.subscriptions?.add(req.params.uri);
+    await needFederation()
+      .subscribe(req.params.uri)
+      .catch((err: Error) => opts.log.warn({ uri: req.params.uri, err: err.message }, "Could not subscribe upstream"));
+    return {};
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+    opts.subscriptions?.remove(req.params.uri);
+    await needFederation().unsubscribe(req.params.uri);
+    return {};
+  });
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({
+    prompts: (federation?.prompts() ?? []).map((p) => ({ ...p.prompt, name: p.name })),
+  }));
+  server.setRequestHandler(GetPromptRequestSchema, async (req) =>
+    needFederation().getPrompt(req.params.name, req.params.arguments),
+  );
+  server.setRequestHandler(CompleteRequestSchema, async (req) => needFederation().complete(req.params));
 
   return server;
 }

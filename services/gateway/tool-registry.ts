@@ -20,6 +20,8 @@ export interface GatewayTool {
   agents: string[];
   /** True for a capability offered without a declared tool. */
   generic: boolean;
+  /** Set for a federated tool: the MCPServer that serves it, under its own name. */
+  federated?: { server: string; upstreamName: string; annotations?: Record<string, unknown> };
 }
 
 export interface ToolConflict {
@@ -93,6 +95,57 @@ export function toolsFromAgents(agents: Agent[]): { tools: GatewayTool[]; confli
       agents: names,
       generic: true,
     });
+  }
+  tools.sort((a, b) => a.name.localeCompare(b.name));
+  return { tools, conflicts };
+}
+
+/** A federated server's tool as the gateway offers it. */
+export function federatedTool(t: {
+  name: string;
+  server: string;
+  upstreamName: string;
+  tool: {
+    title?: string;
+    description?: string;
+    inputSchema: Record<string, unknown>;
+    outputSchema?: Record<string, unknown>;
+    annotations?: Record<string, unknown>;
+  };
+}): GatewayTool {
+  return {
+    name: t.name,
+    ...(t.tool.title ? { title: t.tool.title } : {}),
+    description: t.tool.description ?? "",
+    capability: "",
+    inputSchema: t.tool.inputSchema,
+    ...(t.tool.outputSchema ? { outputSchema: t.tool.outputSchema } : {}),
+    agents: [],
+    generic: false,
+    federated: { server: t.server, upstreamName: t.upstreamName, annotations: t.tool.annotations },
+  };
+}
+
+/**
+ * The agents' tools and the federated servers' tools together. A name both
+ * offer (possible only with an empty or clashing prefix) is withheld from
+ * both and reported, as a clash between agents is.
+ */
+export function mergeTools(
+  agentTools: GatewayTool[],
+  federated: GatewayTool[],
+): { tools: GatewayTool[]; conflicts: ToolConflict[] } {
+  const conflicts: ToolConflict[] = [];
+  const byName = new Map<string, GatewayTool[]>();
+  for (const t of [...agentTools, ...federated]) byName.set(t.name, [...(byName.get(t.name) ?? []), t]);
+  const tools: GatewayTool[] = [];
+  for (const [name, list] of byName) {
+    if (list.length === 1) {
+      tools.push(list[0] as GatewayTool);
+      continue;
+    }
+    const owners = list.map((t) => (t.federated ? `server ${t.federated.server}` : `agents ${t.agents.join(", ")}`));
+    conflicts.push({ name, agents: owners, message: `tool ${name} is offered by ${owners.join(" and ")}` });
   }
   tools.sort((a, b) => a.name.localeCompare(b.name));
   return { tools, conflicts };

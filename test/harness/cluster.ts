@@ -18,6 +18,12 @@ export interface TestCluster {
   newNamespace(prefix: string): Promise<string>;
   /** Runs the pinned kubectl with the admin kubeconfig. */
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * Starts kube-controller-manager beside the shared control plane, once
+   * (Deployments make ReplicaSets and Pods, the garbage collector follows
+   * owner references); later tests of the run keep it.
+   */
+  ensureControllerManager(): Promise<void>;
 }
 
 const key = Symbol.for("mcp-conductor.test-cluster");
@@ -34,7 +40,12 @@ async function startCluster(): Promise<TestCluster> {
     throw err;
   }
   let counter = 0;
+  let controllerManager: Promise<void> | undefined;
   return {
+    ensureControllerManager() {
+      controllerManager ??= cp.startControllerManager();
+      return controllerManager;
+    },
     cp,
     kubeconfigPath,
     conn,

@@ -9,6 +9,7 @@ import { createLogger, silentLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { type ControllerConfig, defaultConfig } from "../../services/controller/config.ts";
 import { Controller } from "../../services/controller/controller.ts";
+import type { Prober } from "../../services/controller/mcp-probe.ts";
 import { kubeCandidateSource, type SchedulerServer, startSchedulerServer } from "../../services/scheduler/server.ts";
 import type { TestCluster } from "./cluster.ts";
 import { eventually } from "./eventually.ts";
@@ -23,6 +24,7 @@ export async function startConductor(
   cluster: TestCluster,
   namespace: string,
   overrides: Partial<ControllerConfig> = {},
+  opts: { mcpProber?: Prober } = {},
 ): Promise<TestConductor> {
   const scheduler = await startSchedulerServer({ log: silentLogger, candidates: kubeCandidateSource(cluster.conn) });
   const client = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
@@ -40,6 +42,7 @@ export async function startConductor(
     config,
     conn: cluster.conn,
     scheduler: client,
+    mcpProber: opts.mcpProber,
     log: process.env.TEST_LOG ? createLogger({ service: "controller", level: "debug" }) : silentLogger,
   });
   await controller.start();

@@ -6,7 +6,7 @@
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import type { AnyTool } from "../../lib/agent/tool.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { Gateway, type GatewaySecurity, serveGateway } from "../../services/gateway/gateway.ts";
+import { Gateway, type GatewayOptions, type GatewaySecurity, serveGateway } from "../../services/gateway/gateway.ts";
 import type { TestCluster } from "./cluster.ts";
 import { startConductor, type TestConductor } from "./conductor.ts";
 import { eventually } from "./eventually.ts";
@@ -24,7 +24,7 @@ export async function startGatewayStack(
   cluster: TestCluster,
   ns: string,
   tools: AnyTool[],
-  opts: { agentName?: string; security?: GatewaySecurity } = {},
+  opts: { agentName?: string; security?: GatewaySecurity; federation?: GatewayOptions["federation"] } = {},
 ): Promise<GatewayStack> {
   const conductor = await startConductor(cluster, ns);
   const agent = new AgentRuntime({
@@ -45,6 +45,7 @@ export async function startGatewayStack(
     // conformance runner sends 130 requests in under a second, so the default
     // limit would turn a fast machine's run into 429s. The limiter has tests of its own.
     security: opts.security ?? { ratePerSecond: 10_000, burst: 10_000 },
+    federation: opts.federation,
   });
   await gateway.start();
   const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });

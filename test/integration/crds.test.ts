@@ -122,6 +122,17 @@ const invalid: InvalidCase[] = [
   },
   { name: "url not http(s)", obj: server({ url: "ftp://mcp.example.com" }), field: "spec.url" },
   {
+    name: "stdio server without a command",
+    obj: server({ image: "example/mcp:1", transport: "stdio" }),
+    field: "spec.command",
+    says: "needs spec.command",
+  },
+  {
+    name: "tool prefix with a space",
+    obj: server({ image: "example/mcp:1", toolPrefix: "a b" }),
+    field: "spec.toolPrefix",
+  },
+  {
     name: "env with value and valueFrom",
     obj: server({
       image: "example/mcp:1",

@@ -1,0 +1,31 @@
+/**
+ * An MCP handshake with a server, the way a client makes one: initialize
+ * over Streamable HTTP, then close the session. Reachable means exactly this
+ * succeeded; an open port that does not speak MCP is not reachable.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { ProbeResult } from "./mcp-server-workload.ts";
+
+export type Prober = (url: string, headers: Record<string, string>, timeoutMs: number) => Promise<ProbeResult>;
+
+export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
+  const client = new Client({ name: "mcp-conductor-controller", version: "0.1.0" });
+  let transport: StreamableHTTPClientTransport;
+  try {
+    transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  } catch (err) {
+    return { ok: false, url, message: `invalid URL: ${(err as Error).message}` };
+  }
+  try {
+    await client.connect(transport, { timeout: timeoutMs });
+    const info = client.getServerVersion();
+    const message = `${info?.name ?? "unnamed"} ${info?.version ?? ""}`.trim();
+    await transport.terminateSession().catch(() => {});
+    return { ok: true, url, message };
+  } catch (err) {
+    return { ok: false, url, message: (err as Error).message || String(err) };
+  } finally {
+    await client.close().catch(() => {});
+  }
+};

@@ -1,0 +1,243 @@
+/**
+ * The MCPServer operator: a level-triggered reconciler that turns each
+ * managed MCPServer into its Deployment and Service (server-side apply with
+ * our field manager, forced, so hand edits of fields we own are put back),
+ * shakes hands with every server over MCP, and writes what it saw as status.
+ * It watches the Deployments and Services it made, so drift and rollout
+ * progress reach it as events; deletion is Kubernetes' garbage collector's
+ * work, through owner references.
+ */
+import type { MCPServer } from "../../lib/api/resources.ts";
+import { mcpClients } from "../../lib/api/resources.ts";
+import type { EventRecorder } from "../../lib/controller/events.ts";
+import { type ReconcileObserver, type ReconcileResult, runWorkers } from "../../lib/controller/reconcile.ts";
+import { WorkQueue } from "../../lib/controller/workqueue.ts";
+import type { KubeConnection } from "../../lib/kube/connection.ts";
+import { isNotFound } from "../../lib/kube/errors.ts";
+import { Informer, objectKey } from "../../lib/kube/informer.ts";
+import { type KubeObject, ResourceClient } from "../../lib/kube/resource-client.ts";
+import type { Logger } from "../../lib/log.ts";
+import { type Prober, probeMcpServer } from "./mcp-probe.ts";
+import {
+  type DeploymentView,
+  desiredDeployment,
+  desiredService,
+  isManaged,
+  managedBy,
+  managedByLabel,
+  mcpServerStatus,
+  type ProbeResult,
+  serverLabel,
+  serverUrl,
+  statusDiffers,
+  type WorkloadOptions,
+} from "./mcp-server-workload.ts";
+
+export const operatorFieldManager = "mcp-conductor-controller";
+
+export interface McpServerOperatorOptions {
+  conn: KubeConnection;
+  namespace: string;
+  log: Logger;
+  events: EventRecorder;
+  workload: WorkloadOptions;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  concurrency: number;
+  observer?: ReconcileObserver;
+  prober?: Prober;
+}
+
+const deploymentType = { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true };
+const serviceType = { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true };
+
+export class McpServerOperator {
+  readonly servers: Informer<MCPServer>;
+  readonly deployments: Informer<DeploymentView>;
+  readonly services: Informer<KubeObject>;
+  private readonly clients;
+  private readonly deploymentClient: ResourceClient<DeploymentView>;
+  private readonly serviceClient: ResourceClient<KubeObject>;
+  private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+  private readonly probes = new Map<string, { result: ProbeResult; at: number }>();
+  private readonly prober: Prober;
+  private readonly log: Logger;
+  private workers: Promise<void> | undefined;
+
+  constructor(private readonly opts: McpServerOperatorOptions) {
+    this.log = opts.log.child({ controller: "mcpserver" });
+    this.prober = opts.prober ?? probeMcpServer;
+    this.clients = mcpClients(opts.conn);
+    this.deploymentClient = new ResourceClient<DeploymentView>(opts.conn, deploymentType);
+    this.serviceClient = new ResourceClient<KubeObject>(opts.conn, serviceType);
+    const ours = `${managedByLabel}=${managedBy},${serverLabel}`;
+    this.servers = new Informer(this.clients.mcpServers, { namespace: opts.namespace, logger: this.log });
+    this.deployments = new Informer(this.deploymentClient, {
+      namespace: opts.namespace,
+      labelSelector: ours,
+      logger: this.log,
+    });
+    this.services = new Informer(this.serviceClient, {
+      namespace: opts.namespace,
+      labelSelector: ours,
+      logger: this.log,
+    });
+    const enqueue = (s: MCPServer) => this.queue.add(objectKey(s));
+    this.servers.on({
+      add: enqueue,
+      // Status writes of our own come back as updates; only spec (generation) and labels matter.
+      update: (s, old) => {
+        if (s.metadata.generation !== old.metadata.generation || s.metadata.deletionTimestamp) enqueue(s);
+      },
+      delete: (s) => this.probes.delete(objectKey(s)),
+    });
+    const owner = (o: KubeObject) => {
+      const name = o.metadata.labels?.[serverLabel];
+      if (name) this.queue.add(`${opts.namespace}/${name}`);
+    };
+    this.deployments.on({ add: owner, update: owner, delete: owner });
+    this.services.on({ add: owner, update: owner, delete: owner });
+  }
+
+  get hasSynced(): boolean {
+    return this.servers.hasSynced && this.deployments.hasSynced && this.services.hasSynced;
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  async startCaches(): Promise<void> {
+    await Promise.all([this.servers.start(), this.deployments.start(), this.services.start()]);
+  }
+
+  /** Starts reconciling (as the leader): everything once, then what changes. */
+  startReconciling(): void {
+    this.workers = runWorkers({
+      name: "mcpserver",
+      queue: this.queue,
+      reconcile: (k, l) => this.reconcile(k, l),
+      concurrency: this.opts.concurrency,
+      log: this.log,
+      observer: this.opts.observer,
+    });
+    for (const s of this.servers.list()) this.queue.add(objectKey(s));
+  }
+
+  stopReconciling(): void {
+    this.queue.shutdown();
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutdown();
+    await this.workers;
+    await Promise.all([this.servers.stop(), this.deployments.stop(), this.services.stop()]);
+  }
+
+  private async reconcile(key: string, log: Logger): Promise<ReconcileResult | undefined> {
+    const cached = this.servers.getByKey(key);
+    if (!cached || cached.metadata.deletionTimestamp) return; // owner references take the rest away
+    const s = cached;
+    const slog = log.child({ mcpServer: s.metadata.name });
+    let deployment = this.deployments.get(this.opts.namespace, s.metadata.name ?? "");
+    if (isManaged(s)) {
+      const applied = await this.apply(s, slog);
+      deployment = applied ?? deployment;
+    } else {
+      await this.removeWorkload(s, slog);
+      deployment = undefined;
+    }
+
+    const url = serverUrl(s);
+    const probe = await this.probe(s, url, deployment, slog);
+    const now = new Date();
+    const status = mcpServerStatus(s, { deployment, probe }, now);
+    if (statusDiffers(s.status, status)) {
+      const before = s.status?.phase;
+      await this.clients.mcpServers.replaceStatus({ ...s, status }, { fieldManager: operatorFieldManager });
+      if (before !== status.phase) this.recordPhase(s, status.phase, status.conditions ?? [], slog);
+    }
+    // Keep shaking hands: Reachable is only as fresh as the last probe.
+    const needsProbe = !isManaged(s) || status.conditions?.some((c) => c.type === "Available" && c.status === "True");
+    return needsProbe ? { requeueAfterMs: this.opts.probeIntervalMs } : undefined;
+  }
+
+  /** Applies the Deployment and Service; returns the Deployment as the apiserver now has it. */
+  private async apply(s: MCPServer, log: Logger): Promise<DeploymentView | undefined> {
+    const ns = this.opts.namespace;
+    const name = s.metadata.name ?? "";
+    const existed = !!this.deployments.get(ns, name);
+    const opts = { fieldManager: operatorFieldManager, force: true };
+    const d = await this.deploymentClient.patch(ns, name, desiredDeployment(s, this.opts.workload), "apply", opts);
+    await this.serviceClient.patch(ns, name, desiredService(s), "apply", opts);
+    if (!existed) {
+      log.info("Created the Deployment and Service");
+      this.opts.events.record(s, "Normal", "WorkloadCreated", `Created Deployment and Service ${name}`);
+    }
+    return d;
+  }
+
+  /** A server that became remote (spec.url) keeps no workload of ours. */
+  private async removeWorkload(s: MCPServer, log: Logger): Promise<void> {
+    const ns = this.opts.namespace;
+    const name = s.metadata.name ?? "";
+    const mine = (o: KubeObject | undefined) =>
+      !!o?.metadata.ownerReferences?.some((r) => r.uid === s.metadata.uid && r.kind === "MCPServer");
+    for (const [informer, client] of [
+      [this.deployments, this.deploymentClient],
+      [this.services, this.serviceClient],
+    ] as const) {
+      const o = informer.get(ns, name);
+      if (!mine(o)) continue;
+      try {
+        await client.delete(ns, name, { uid: o?.metadata.uid });
+        log.info({ kind: client.type.kind }, "Removed the workload of a server that is now remote");
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+  }
+
+  /** The last handshake, renewed when it is older than the probe interval or was for another URL. */
+  private async probe(
+    s: MCPServer,
+    url: string,
+    deployment: DeploymentView | undefined,
+    log: Logger,
+  ): Promise<ProbeResult | undefined> {
+    const key = objectKey(s);
+    if (isManaged(s) && !((deployment?.status?.readyReplicas ?? 0) > 0)) {
+      this.probes.delete(key);
+      return undefined;
+    }
+    const last = this.probes.get(key);
+    if (last && last.result.url === url && Date.now() - last.at < this.opts.probeIntervalMs - 50) return last.result;
+    const headers = Object.fromEntries(
+      Object.entries(s.spec.headers ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
+    );
+    const result = await this.prober(url, headers, this.opts.probeTimeoutMs);
+    if (!result.ok && last?.result.ok !== false) log.warn({ url, err: result.message }, "MCP handshake failed");
+    this.probes.set(key, { result, at: Date.now() });
+    return result;
+  }
+
+  private recordPhase(
+    s: MCPServer,
+    phase: string | undefined,
+    conditions: { type: string; message?: string }[],
+    log: Logger,
+  ) {
+    const reach = conditions.find((c) => c.type === "Reachable")?.message ?? "";
+    log.info({ phase }, "MCPServer phase changed");
+    if (phase === "Ready") this.opts.events.record(s, "Normal", "Ready", `Serving MCP at ${serverUrl(s)} (${reach})`);
+    else if (phase === "Failed") {
+      const why = conditions.find((c) => c.type === "Progressing" && c.message)?.message;
+      this.opts.events.record(
+        s,
+        "Warning",
+        "Failed",
+        reach && reach !== "waiting for a ready replica" ? reach : (why ?? ""),
+      );
+    }
+  }
+}

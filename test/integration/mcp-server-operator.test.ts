@@ -1,0 +1,244 @@
+// The MCPServer operator on the real control plane with kube-controller-manager:
+// Deployments make ReplicaSets and Pods, a stand-in kubelet makes the Pods
+// Ready, the garbage collector follows owner references, and the MCP
+// handshake is a real one with the reference server on loopback (only the
+// in-cluster DNS name is mapped to it).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { MCPServer } from "../../lib/api/resources.ts";
+import { isNotFound } from "../../lib/kube/errors.ts";
+import type { KubeObject } from "../../lib/kube/resource-client.ts";
+import { probeMcpServer } from "../../services/controller/mcp-probe.ts";
+import { type TestCluster, testCluster } from "../harness/cluster.ts";
+import { startConductor, type TestConductor } from "../harness/conductor.ts";
+import { eventually } from "../harness/eventually.ts";
+import { type EverythingServer, startEverythingServer } from "../harness/everything-server.ts";
+import { type FakeKubelet, startFakeKubelet } from "../harness/fake-kubelet.ts";
+
+let cluster: TestCluster;
+let ns: string;
+let conductor: TestConductor;
+let everything: EverythingServer;
+let kubelet: FakeKubelet;
+
+// biome-ignore lint/suspicious/noExplicitAny: Deployments and Services are read as plain JSON
+type Json = any;
+
+const get = (path: string) => cluster.conn.request<Json>("GET", path);
+const deployment = (name: string) => get(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+const service = (name: string) => get(`/api/v1/namespaces/${ns}/services/${name}`);
+const gone = async (p: Promise<unknown>) =>
+  p.then(
+    () => false,
+    (e) => isNotFound(e),
+  );
+const condition = (s: MCPServer | undefined, type: string) => s?.status?.conditions?.find((c) => c.type === type);
+const server = (name: string) => cluster.mcp.mcpServers.get(ns, name);
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  await cluster.ensureControllerManager();
+  ns = await cluster.newNamespace("mcpserver");
+  everything = await startEverythingServer();
+  kubelet = await startFakeKubelet(cluster.conn, ns);
+  // The in-cluster name of every managed server resolves to the reference server.
+  const prober = (url: string, headers: Record<string, string>, timeoutMs: number) =>
+    probeMcpServer(
+      url.replace(/^http:\/\/[^/]+\.svc:\d+/, `http://127.0.0.1:${everything.port}`),
+      headers,
+      timeoutMs,
+    ).then((r) => ({ ...r, url }));
+  conductor = await startConductor(
+    cluster,
+    ns,
+    { mcpServers: { bridgeImage: "example/conductor:test", probeIntervalSeconds: 1, probeTimeoutSeconds: 3 } },
+    { mcpProber: prober },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await kubelet?.stop();
+  await conductor?.stop();
+  await everything?.stop();
+});
+
+describe("MCPServer operator", () => {
+  test("a managed server becomes a Deployment and a Service with the right fields, then Ready", async () => {
+    const started = performance.now();
+    await cluster.mcp.mcpServers.create(ns, {
+      metadata: { name: "files" },
+      spec: {
+        image: "example/files-mcp:1",
+        port: 9000,
+        replicas: 1,
+        args: ["--root", "/data"],
+        env: [
+          { name: "MODE", value: "read-only" },
+          { name: "TOKEN", valueFrom: { secretKeyRef: { name: "files-token", key: "token" } } },
+        ],
+        resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+      },
+    });
+    const d = await eventually(() => deployment("files"), { interval: 20, message: "the Deployment" });
+    const svc = await eventually(() => service("files"), { interval: 20, message: "the Service" });
+    console.log(`MCPServer → Deployment and Service: ${Math.round(performance.now() - started)} ms`);
+    const owner = await server("files");
+    expect(d.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "MCPServer", name: "files", uid: owner.metadata.uid, controller: true }),
+    ]);
+    expect(svc.metadata.ownerReferences[0].uid).toBe(owner.metadata.uid);
+    expect(d.metadata.labels).toMatchObject({
+      "mcp.io/mcp-server": "files",
+      "app.kubernetes.io/managed-by": "mcp-conductor",
+    });
+    const c = d.spec.template.spec.containers[0];
+    expect(c).toMatchObject({
+      image: "example/files-mcp:1",
+      args: ["--root", "/data"],
+      ports: [{ name: "mcp", containerPort: 9000, protocol: "TCP" }],
+      resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+      securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+      readinessProbe: { tcpSocket: { port: "mcp" } },
+      livenessProbe: { tcpSocket: { port: "mcp" } },
+    });
+    expect(c.env).toEqual([
+      { name: "MODE", value: "read-only" },
+      { name: "TOKEN", valueFrom: { secretKeyRef: { name: "files-token", key: "token" } } },
+    ]);
+    expect(svc.spec.ports).toEqual([{ name: "mcp", port: 9000, targetPort: "mcp", protocol: "TCP" }]);
+    expect(svc.spec.selector).toEqual({ "mcp.io/mcp-server": "files" });
+
+    // The kubelet stand-in makes the pod Ready; status follows the Deployment, then the handshake.
+    const ready = await eventually(
+      async () => {
+        const s = await server("files");
+        return s.status?.phase === "Ready" && s;
+      },
+      { timeout: 30_000, message: "the MCPServer Ready" },
+    );
+    expect(ready.status).toMatchObject({
+      replicas: 1,
+      readyReplicas: 1,
+      url: `http://files.${ns}.svc:9000/mcp`,
+      observedGeneration: ready.metadata.generation,
+    });
+    expect(condition(ready, "Available")).toMatchObject({
+      status: "True",
+      observedGeneration: ready.metadata.generation,
+    });
+    expect(condition(ready, "Progressing")).toMatchObject({ status: "False", reason: "RolloutComplete" });
+    expect(condition(ready, "Reachable")).toMatchObject({ status: "True", reason: "HandshakeSucceeded" });
+    expect(condition(ready, "Reachable")?.message).toContain("everything");
+  }, 60_000);
+
+  test("a spec change rolls out, and status tracks the new generation", async () => {
+    const s = await server("files");
+    await cluster.mcp.mcpServers.replace({ ...s, spec: { ...s.spec, image: "example/files-mcp:2", replicas: 2 } });
+    const d = await eventually(
+      async () => {
+        const d = await deployment("files");
+        return d.spec.template.spec.containers[0].image === "example/files-mcp:2" && d.spec.replicas === 2 && d;
+      },
+      { message: "the new image and replicas in the Deployment" },
+    );
+    expect(d.spec.replicas).toBe(2);
+    const after = await eventually(
+      async () => {
+        const s = await server("files");
+        return s.status?.observedGeneration === s.metadata.generation && s.status?.readyReplicas === 2 && s;
+      },
+      { timeout: 30_000, message: "status at the new generation with 2 ready" },
+    );
+    expect(after.status?.phase).toBe("Ready");
+  }, 60_000);
+
+  test("drift is put back: a hand-edited Deployment and a deleted Service", async () => {
+    await cluster.conn.request("PATCH", `/apis/apps/v1/namespaces/${ns}/deployments/files`, {
+      body: { spec: { replicas: 5, template: { spec: { containers: [{ name: "server", image: "evil/image:1" }] } } } },
+      contentType: "application/strategic-merge-patch+json",
+      query: { fieldManager: "someone-with-kubectl" },
+    });
+    await cluster.conn.request("DELETE", `/api/v1/namespaces/${ns}/services/files`);
+    const d = await eventually(
+      async () => {
+        const d = await deployment("files");
+        return d.spec.replicas === 2 && d.spec.template.spec.containers[0].image === "example/files-mcp:2" && d;
+      },
+      { message: "the Deployment back to the MCPServer's spec" },
+    );
+    expect(d.spec.replicas).toBe(2);
+    const svc = await eventually(() => service("files"), { message: "the Service back" });
+    expect(svc.spec.ports[0].port).toBe(9000);
+  }, 30_000);
+
+  test("a stdio server runs behind the bridge from the conductor image", async () => {
+    await cluster.mcp.mcpServers.create(ns, {
+      metadata: { name: "stdio-srv" },
+      spec: { image: "example/stdio-mcp:1", transport: "stdio", command: ["node", "server.js"], args: ["--verbose"] },
+    });
+    const d = await eventually(() => deployment("stdio-srv"), { message: "the stdio Deployment" });
+    const spec = d.spec.template.spec;
+    expect(spec.initContainers[0]).toMatchObject({
+      image: "example/conductor:test",
+      command: ["cp", "/app/bin/mcp-stdio-bridge", "/mcp-bridge/mcp-stdio-bridge"],
+    });
+    expect(spec.containers[0].command).toEqual([
+      "/mcp-bridge/mcp-stdio-bridge",
+      "--port",
+      "8080",
+      "--path",
+      "/mcp",
+      "--",
+      "node",
+      "server.js",
+      "--verbose",
+    ]);
+  }, 30_000);
+
+  test("deleting the MCPServer deletes its Deployment and Service", async () => {
+    await cluster.mcp.mcpServers.delete(ns, "files");
+    await eventually(async () => (await gone(deployment("files"))) && (await gone(service("files"))), {
+      timeout: 30_000,
+      message: "the garbage collector removing the Deployment and Service",
+    });
+    expect(await gone(deployment("files"))).toBe(true);
+  }, 40_000);
+
+  test("a remote server gets no workload; it is Ready when it answers MCP", async () => {
+    await cluster.mcp.mcpServers.create(ns, {
+      metadata: { name: "ref" },
+      spec: { url: everything.url.toString(), headers: { "X-Team": "platform" } },
+    });
+    const s = await eventually(
+      async () => {
+        const s = await server("ref");
+        return s.status?.phase === "Ready" && s;
+      },
+      { message: "the remote server Ready" },
+    );
+    expect(s.status?.url).toBe(everything.url.toString());
+    expect(s.status?.replicas).toBeUndefined();
+    expect(condition(s, "Reachable")).toMatchObject({ status: "True" });
+    expect(await gone(deployment("ref"))).toBe(true);
+  }, 30_000);
+
+  test("a remote server that does not answer is Failed, says why, and gets a Warning Event", async () => {
+    await cluster.mcp.mcpServers.create(ns, { metadata: { name: "nowhere" }, spec: { url: "http://127.0.0.1:9/mcp" } });
+    const s = await eventually(
+      async () => {
+        const s = await server("nowhere");
+        return s.status?.phase === "Failed" && s;
+      },
+      { message: "the unreachable server Failed" },
+    );
+    expect(condition(s, "Reachable")).toMatchObject({ status: "False", reason: "HandshakeFailed" });
+    expect(condition(s, "Reachable")?.message ?? "").not.toBe("");
+    const events = await eventually(async () => {
+      const list = await get(`/api/v1/namespaces/${ns}/events`);
+      const mine = list.items.filter(
+        (e: KubeObject & Json) => e.involvedObject?.name === "nowhere" && e.type === "Warning",
+      );
+      return mine.length > 0 && mine;
+    });
+    expect(events[0].reason).toBe("Failed");
+  }, 30_000);
+});
