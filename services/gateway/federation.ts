@@ -279,7 +279,7 @@ export class Federation {
    */
   private async withServer<T>(name: string, fn: (c: Client) => Promise<T>): Promise<T> {
     const u = this.upstreams.get(name);
-    if (!u || u.state !== "ready" || !u.client) throw new ServerUnavailableError(name, "not connected");
+    if (u?.state !== "ready" || !u.client) throw new ServerUnavailableError(name, "not connected");
     try {
       const out = await fn(u.client);
       u.failures = 0;

@@ -563,6 +563,12 @@ describe("gateway process restart", () => {
       // and a plain call in flight at the moment of the kill
       const plain = first.callTool({ name: "slow", arguments: { ms: 2500 } }).catch((e: unknown) => e);
       await eventually(async () => (await cluster.mcp.tasks.get(ns, task.taskId)).status?.phase === "Running");
+      // the plain call's Task exists before the kill (on a loaded machine its create may trail)
+      await eventually(async () =>
+        (await gatewayTasks()).some(
+          (t) => t.metadata.labels?.[labels.client] === "carol" && t.metadata.name !== task.taskId,
+        ),
+      );
       gw.kill("SIGKILL");
       await gw.exited;
       expect(await plain).toBeInstanceOf(Error); // that connection died with the gateway
@@ -576,7 +582,12 @@ describe("gateway process restart", () => {
         const plainTask = (await gatewayTasks()).filter(
           (t) => t.metadata.labels?.[labels.client] === "carol" && t.metadata.name !== task.taskId,
         );
-        expect(plainTask.map((t) => t.status?.phase)).toEqual(["Completed"]);
+        expect(plainTask).toHaveLength(1);
+        await eventually(
+          async () =>
+            (await cluster.mcp.tasks.get(ns, plainTask[0]?.metadata.name ?? "")).status?.phase === "Completed",
+          { message: "the plain call's Task completed" },
+        );
       } finally {
         await second.close();
       }

@@ -1,0 +1,209 @@
+/**
+ * The MCPServer operator on a real local control plane (no
+ * kube-controller-manager: this measures the operator's own writes).
+ *
+ * 1. Apply → Deployment and Service: SERVERS (100) MCPServers created one at
+ *    a time; for each, the time from its create to a watch seeing both its
+ *    Deployment and its Service. Baseline in the same run: a bare client that
+ *    creates the MCPServer, then applies the same Deployment and Service
+ *    itself, observed the same way.
+ * 2. Restart: RESTART_SERVERS (1,000) MCPServers exist, no controller runs;
+ *    then a controller starts and the clock runs until every one has its
+ *    Deployment, Service and a status at its generation. Baseline: a bare
+ *    client doing the same writes (apply, apply, status) with the same
+ *    concurrency.
+ * Prints figures; asserts nothing.
+ *   SERVERS=100 RESTART_SERVERS=1000 bun bench/mcp-servers.ts
+ */
+import pLimit from "p-limit";
+import { installCrds } from "../lib/api/install.ts";
+import { type MCPServer, mcpClients } from "../lib/api/resources.ts";
+import { LocalControlPlane } from "../lib/control-plane/local.ts";
+import { KubeConnection } from "../lib/kube/connection.ts";
+import { Informer } from "../lib/kube/informer.ts";
+import { type KubeObject, ResourceClient } from "../lib/kube/resource-client.ts";
+import { silentLogger } from "../lib/log.ts";
+import { defaultConfig } from "../services/controller/config.ts";
+import { Controller } from "../services/controller/controller.ts";
+import { desiredDeployment, desiredService, mcpServerStatus } from "../services/controller/mcp-server-workload.ts";
+import { fmt, summarize, table } from "./stats.ts";
+
+const SERVERS = Number(process.env.SERVERS ?? 100);
+const RESTART_SERVERS = Number(process.env.RESTART_SERVERS ?? 1000);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
+
+const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const cp = await LocalControlPlane.start();
+const conn = KubeConnection.fromOptions({ kubeconfigYaml: cp.kubeconfig() });
+await installCrds(conn);
+const mcp = mcpClients(conn);
+const deployments = new ResourceClient<KubeObject>(conn, {
+  group: "apps",
+  version: "v1",
+  plural: "deployments",
+  kind: "Deployment",
+  namespaced: true,
+});
+const services = new ResourceClient<KubeObject>(conn, {
+  group: "",
+  version: "v1",
+  plural: "services",
+  kind: "Service",
+  namespaced: true,
+});
+const workload = { bridgeImage: "example/conductor:bench" };
+const spec = (i: number): MCPServer["spec"] => ({ image: `example/mcp:${i % 7}`, port: 8080, replicas: 1 });
+
+async function namespace(name: string) {
+  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });
+  return name;
+}
+
+/** Notes when each server's Deployment and Service are first seen. */
+async function workloadWatch(ns: string) {
+  const seen = new Map<string, { d?: number; s?: number }>();
+  const note = (kind: "d" | "s") => (o: KubeObject) => {
+    const e = seen.get(o.metadata.name ?? "") ?? {};
+    e[kind] ??= performance.now();
+    seen.set(o.metadata.name ?? "", e);
+  };
+  const di = new Informer(deployments, { namespace: ns }).on({ add: note("d") });
+  const si = new Informer(services, { namespace: ns }).on({ add: note("s") });
+  await Promise.all([di.start(), si.start()]);
+  return {
+    both: (name: string) => {
+      const e = seen.get(name);
+      return e?.d !== undefined && e.s !== undefined ? Math.max(e.d, e.s) : undefined;
+    },
+    stop: () => Promise.all([di.stop(), si.stop()]),
+  };
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10 * 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+function controllerFor(ns: string) {
+  return new Controller({
+    config: {
+      ...defaultConfig(),
+      namespace: ns,
+      domain: ns,
+      identity: `bench-${ns}`,
+      concurrency: CONCURRENCY,
+      mcpServers: { bridgeImage: workload.bridgeImage, probeIntervalSeconds: 3600, probeTimeoutSeconds: 1 },
+      leaderElection: { ...defaultConfig().leaderElection, enabled: false },
+    },
+    conn,
+    scheduler: { placeBatch: async () => [] },
+    log: silentLogger,
+    // managed servers without ready replicas are never probed; this is never called
+    mcpProber: async (url) => ({ ok: false, url, message: "not probed in the benchmark" }),
+  });
+}
+
+/** The same writes the operator makes for one server, by a bare client. */
+async function bareReconcile(s: MCPServer) {
+  const ns = s.metadata.namespace ?? "";
+  const name = s.metadata.name ?? "";
+  const opts = { fieldManager: "bench-bare", force: true };
+  await deployments.patch(ns, name, desiredDeployment(s, workload), "apply", opts);
+  await services.patch(ns, name, desiredService(s), "apply", opts);
+  return mcp.mcpServers.replaceStatus({ ...s, status: mcpServerStatus(s, {}, new Date()) });
+}
+
+// ---- 1. apply → Deployment and Service, one server at a time ----
+
+async function applyLatency(mode: "operator" | "bare"): Promise<number[]> {
+  const ns = await namespace(`bench-apply-${mode}`);
+  const controller = mode === "operator" ? controllerFor(ns) : undefined;
+  await controller?.start();
+  const watch = await workloadWatch(ns);
+  const samples: number[] = [];
+  for (let i = 0; i < SERVERS; i++) {
+    const name = `srv-${i}`;
+    const t0 = performance.now();
+    const s = await mcp.mcpServers.create(ns, { metadata: { name }, spec: spec(i) });
+    if (mode === "bare") await bareReconcile(s);
+    await until(() => watch.both(name) !== undefined, `${name}'s workload`, 30_000);
+    samples.push((watch.both(name) as number) - t0);
+  }
+  await watch.stop();
+  await controller?.stop();
+  return samples;
+}
+
+log(`apply → Deployment and Service, ${SERVERS} servers, operator`);
+const op = summarize(await applyLatency("operator"));
+log("the same with a bare client");
+const bare = summarize(await applyLatency("bare"));
+
+// ---- 2. a controller (re)starting over RESTART_SERVERS servers ----
+
+async function restart(mode: "operator" | "bare"): Promise<number> {
+  const ns = await namespace(`bench-restart-${mode}`);
+  const created: MCPServer[] = [];
+  const limit = pLimit(32);
+  await Promise.all(
+    Array.from({ length: RESTART_SERVERS }, (_, i) =>
+      limit(async () => {
+        created.push(await mcp.mcpServers.create(ns, { metadata: { name: `srv-${i}` }, spec: spec(i) }));
+      }),
+    ),
+  );
+  log(`${mode}: ${RESTART_SERVERS} MCPServers exist; starting`);
+  const done = new Set<string>();
+  const note = (s: MCPServer) => {
+    if (s.status?.observedGeneration === s.metadata.generation) done.add(s.metadata.name ?? "");
+  };
+  const inf = new Informer(mcp.mcpServers, { namespace: ns }).on({ add: note, update: note });
+  await inf.start();
+  const watch = await workloadWatch(ns);
+  const t0 = performance.now();
+  let controller: Controller | undefined;
+  if (mode === "operator") {
+    controller = controllerFor(ns);
+    await controller.start();
+  } else {
+    const l = pLimit(CONCURRENCY);
+    await Promise.all(created.map((s) => l(() => bareReconcile(s))));
+  }
+  await until(
+    () => done.size === RESTART_SERVERS && created.every((s) => watch.both(s.metadata.name ?? "") !== undefined),
+    "every server reconciled",
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await controller?.stop();
+  await inf.stop();
+  await watch.stop();
+  return seconds;
+}
+
+const restartOp = await restart("operator");
+const restartBare = await restart("bare");
+
+console.log(`\nMCPServer apply → Deployment and Service seen, ${SERVERS} servers one at a time (ms)`);
+console.log(
+  table([
+    ["", "p50", "p99", "mean"],
+    ["operator", fmt(op.p50, 1), fmt(op.p99, 1), fmt(op.mean, 1)],
+    ["bare client", fmt(bare.p50, 1), fmt(bare.p99, 1), fmt(bare.mean, 1)],
+    ["ratio", fmt(op.p50 / bare.p50, 2), fmt(op.p99 / bare.p99, 2), fmt(op.mean / bare.mean, 2)],
+  ]),
+);
+console.log(`\nReconciling ${RESTART_SERVERS} MCPServers from a cold start (concurrency ${CONCURRENCY})`);
+console.log(
+  table([
+    ["", "seconds", "servers/s"],
+    ["operator", fmt(restartOp, 2), fmt(RESTART_SERVERS / restartOp, 0)],
+    ["bare client", fmt(restartBare, 2), fmt(RESTART_SERVERS / restartBare, 0)],
+    ["ratio", fmt(restartOp / restartBare, 2), ""],
+  ]),
+);
+await cp.stop();
+process.exit(0);
