@@ -108,6 +108,7 @@ export class AgentRuntime {
         capability: t.capability,
         inputSchema: { type: "object", ...t.inputSchema },
         ...(t.outputSchema ? { outputSchema: t.outputSchema } : {}),
+        ...(t.taskSupport ? { taskSupport: t.taskSupport } : {}),
       })),
       tags: this.opts.tags ?? [],
       ...(this.opts.resources ? { resources: this.opts.resources } : {}),

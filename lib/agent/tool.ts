@@ -30,6 +30,8 @@ export interface ToolDefinition<Input = Record<string, unknown>, Output = unknow
   capability: string;
   inputSchema: JsonSchema;
   outputSchema?: JsonSchema;
+  /** Whether MCP clients may (optional, the default) or must (required) call it as a task, or never (forbidden). */
+  taskSupport?: "forbidden" | "optional" | "required";
   /** Overrides the runtime's per-task timeout for this tool. */
   timeoutMs?: number;
   handler: (input: Input, ctx: ToolContext) => Promise<Output> | Output;

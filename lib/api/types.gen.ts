@@ -68,6 +68,10 @@ export interface AgentSpecToolsItem {
   outputSchema?: {
     [k: string]: unknown | undefined;
   };
+  /**
+   * Whether a call may run as an MCP task: forbidden (always answered in the call), optional (a task when the client supports tasks), required.
+   */
+  taskSupport?: "forbidden" | "optional" | "required";
 }
 /**
  * JSON Schema of the tool's arguments (an object schema).

@@ -208,7 +208,8 @@ export class Federation {
 
   async readResource(uri: string): Promise<ReadResourceResult> {
     const owner = this.ownerOf(uri);
-    if (!owner) throw new McpError(-32002, `Resource not found: ${uri}`);
+    // SEP-2164: an unknown resource is invalid params, naming the URI.
+    if (!owner) throw new McpError(ErrorCode.InvalidParams, `Resource not found: ${uri}`, { uri });
     return this.withServer(owner, (c) => c.readResource({ uri }));
   }
 

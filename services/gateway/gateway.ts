@@ -15,9 +15,10 @@ import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
-import { type BreakerOptions, Federation } from "./federation.ts";
-import { createMcpServer, type ToolSource } from "./mcp-server.ts";
+import { type BreakerOptions, type CatalogKind, Federation } from "./federation.ts";
+import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { isModernRequest, ModernHandler } from "./modern.ts";
 import {
   bearerAuth,
   metadataPath,
@@ -73,6 +74,10 @@ export class Gateway implements ToolSource {
   private readonly agents: Informer<Agent>;
   private readonly calls: TaskCalls;
   readonly federation: Federation;
+  /** The 2026-07-28 era on the same endpoint, and its listen streams' callbacks. */
+  private readonly modern: ModernHandler;
+  private readonly listChanged = new Set<(kind: CatalogKind) => void>();
+  private readonly resourceUpdated = new Set<(uri: string) => void>();
   /** The resource URIs each connected MCP server (session) subscribed to. */
   private readonly subscriptions = new Map<Server, Set<string>>();
   private readonly sessions = new Map<string, Session>();
@@ -106,18 +111,36 @@ export class Gateway implements ToolSource {
     });
     this.federation.onChange((kind) => {
       if (kind === "tools") return this.refreshTools();
+      for (const fn of this.listChanged) fn(kind);
       for (const server of this.servers) {
         const sent = kind === "resources" ? server.sendResourceListChanged() : server.sendPromptListChanged();
         void Promise.resolve(sent).catch(() => {});
       }
     });
     this.federation.onResourceUpdated((uri) => {
+      for (const fn of this.resourceUpdated) fn(uri);
       for (const [server, uris] of this.subscriptions)
         if (uris.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
     });
     this.metrics = new GatewayMetrics(opts.namespace, {
       inFlight: () => this.calls.inFlight,
       sessions: () => this.sessions.size,
+    });
+    this.modern = new ModernHandler({
+      tools: this,
+      calls: this.calls,
+      federation: this.federation,
+      log: this.log,
+      metrics: this.metrics,
+      instructions: gatewayInstructions,
+      onListChanged: (fn) => {
+        this.listChanged.add(fn);
+        return () => this.listChanged.delete(fn);
+      },
+      onResourceUpdated: (fn) => {
+        this.resourceUpdated.add(fn);
+        return () => this.resourceUpdated.delete(fn);
+      },
     });
     this.routes(opts.security ?? {});
   }
@@ -189,6 +212,7 @@ export class Gateway implements ToolSource {
     this.current = { tools, byName: new Map(tools.map((t) => [t.name, t])), conflicts, key };
     if (changed) {
       for (const server of this.servers) void server.sendToolListChanged().catch(() => {});
+      for (const fn of this.listChanged) fn("tools");
     }
   }
 
@@ -225,10 +249,15 @@ export class Gateway implements ToolSource {
         } catch {
           return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
         }
+        // 2026-07-28 requests are stateless and answered on their own; the rest are 2025 sessions.
+        if (isModernRequest(c.req.raw.headers, body)) return this.modern.handle(c.req.raw, body, client);
         for (const m of Array.isArray(body) ? body : [body]) {
           const method = (m as { method?: unknown })?.method;
           if (typeof method === "string") this.metrics.rpcRequests.inc({ method: method.slice(0, 64) });
         }
+      } else if ((c.req.header("mcp-protocol-version") ?? "") >= "2026") {
+        // 2026-07-28 has no GET stream (subscriptions/listen replaces it) and no sessions to DELETE.
+        return jsonRpcError(405, -32000, "Method Not Allowed: 2026-07-28 takes POST only");
       }
       const sessionId = c.req.header("mcp-session-id");
       if (sessionId) {

@@ -32,6 +32,8 @@ import type { TaskCalls } from "./task-calls.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
 export const serverInfo = { name: "mcp-conductor-gateway", version: "0.1.0" };
+export const gatewayInstructions =
+  "Tools of the agents in this domain (each call runs as a durable Task on an agent) and of the domain's MCP servers.";
 
 export interface ToolSource {
   tools(): GatewayTool[];
@@ -95,8 +97,7 @@ export function createMcpServer(opts: {
       logging: {},
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     },
-    instructions:
-      "Tools of the agents in this domain (each call runs as a durable Task on an agent) and of the domain's MCP servers.",
+    instructions: gatewayInstructions,
     taskStore: new KubeTaskStore(opts.calls, opts.client, resultContent),
   });
 
@@ -109,7 +110,7 @@ export function createMcpServer(opts: {
       description: t.description,
       inputSchema: t.inputSchema as { type: "object" },
       // A federated tool runs on its server, not as a Task, so it cannot be an MCP task here.
-      execution: { taskSupport: t.federated ? ("forbidden" as const) : ("optional" as const) },
+      execution: { taskSupport: t.taskSupport ?? ("optional" as const) },
       ...(t.federated?.annotations ? { annotations: t.federated.annotations } : {}),
       ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: "object" } } : {}),
     })),
@@ -159,6 +160,14 @@ export function createMcpServer(opts: {
     if (invalid) {
       count("invalid_params");
       throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${invalid}`);
+    }
+    if (req.params.task && tool.taskSupport === "forbidden") {
+      count("invalid_params");
+      throw new McpError(ErrorCode.InvalidParams, `Tool ${name} cannot be called as a task`);
+    }
+    if (!req.params.task && tool.taskSupport === "required") {
+      count("invalid_params");
+      throw new McpError(ErrorCode.InvalidParams, `Tool ${name} must be called as a task`);
     }
     const endTimer = opts.metrics?.toolCallDuration.startTimer({ tool: name });
 

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { McpClients, Task } from "../../lib/api/resources.ts";
 import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
+import { isConflict } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -89,23 +90,32 @@ export class TaskCalls {
    * Cancelled, which stops its agent's work and is what tasks/get reports.
    */
   async cancelTask(task: Task, message: string): Promise<Task> {
-    const now = new Date();
-    const status = task.status ?? {};
-    return this.clients.tasks.replaceStatus({
-      ...task,
-      status: {
-        ...status,
-        phase: "Failed",
-        completionTime: now.toISOString(),
-        error: { reason: "Cancelled", message, retryable: false },
-        conditions: setCondition(
-          status.conditions,
-          { type: finalFailureCondition, status: "True", reason: "Cancelled", message },
-          now,
-          task.metadata.generation,
-        ),
-      },
-    });
+    // The agent and the controller write the same status: on a conflict, read again and retry.
+    for (let attempt = 0; ; attempt++) {
+      if (isFinished(task)) return task;
+      const now = new Date();
+      const status = task.status ?? {};
+      try {
+        return await this.clients.tasks.replaceStatus({
+          ...task,
+          status: {
+            ...status,
+            phase: "Failed",
+            completionTime: now.toISOString(),
+            error: { reason: "Cancelled", message, retryable: false },
+            conditions: setCondition(
+              status.conditions,
+              { type: finalFailureCondition, status: "True", reason: "Cancelled", message },
+              now,
+              task.metadata.generation,
+            ),
+          },
+        });
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5) throw err;
+        task = await this.get(task.metadata.name ?? "");
+      }
+    }
   }
 
   async create(

@@ -16,6 +16,8 @@ export interface GatewayTool {
   capability: string;
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
+  /** Whether it may run as an MCP task (federated tools never do: they are not Tasks). */
+  taskSupport?: "forbidden" | "optional" | "required";
   /** The Ready agents that serve it. */
   agents: string[];
   /** True for a capability offered without a declared tool. */
@@ -55,7 +57,8 @@ export function toolsFromAgents(agents: Agent[]): { tools: GatewayTool[]; confli
     const same = (t: typeof first) =>
       t.capability === first.capability &&
       isDeepStrictEqual(t.inputSchema, first.inputSchema) &&
-      isDeepStrictEqual(t.outputSchema, first.outputSchema);
+      isDeepStrictEqual(t.outputSchema, first.outputSchema) &&
+      (t.taskSupport ?? "optional") === (first.taskSupport ?? "optional");
     const differing = decls.filter((d) => !same(d.tool));
     if (differing.length) {
       conflicts.push({
@@ -72,6 +75,7 @@ export function toolsFromAgents(agents: Agent[]): { tools: GatewayTool[]; confli
       capability: first.capability,
       inputSchema: { type: "object", ...first.inputSchema },
       ...(first.outputSchema ? { outputSchema: first.outputSchema } : {}),
+      taskSupport: first.taskSupport ?? "optional",
       agents: decls.map((d) => d.agent),
       generic: false,
     });
@@ -122,6 +126,7 @@ export function federatedTool(t: {
     ...(t.tool.outputSchema ? { outputSchema: t.tool.outputSchema } : {}),
     agents: [],
     generic: false,
+    taskSupport: "forbidden",
     federated: { server: t.server, upstreamName: t.upstreamName, annotations: t.tool.annotations },
   };
 }
