@@ -13,7 +13,7 @@ import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
 import type { KubeConnection } from "../kube/connection.ts";
-import { isConflict, isForbidden, isNotFound } from "../kube/errors.ts";
+import { isConflict, isForbidden, isNotFound, KubeApiError, KubeConnectionError } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -29,6 +29,8 @@ export interface AgentRuntimeOptions {
   namespace: string;
   conn: KubeConnection;
   tools: AnyTool[];
+  /** How long a status write keeps retrying while the apiserver cannot be reached (default 5 min). */
+  statusWriteRetryMs?: number;
   /** Capabilities beyond those the tools name. */
   capabilities?: string[];
   tags?: string[];
@@ -241,17 +243,47 @@ export class AgentRuntime {
   }
 
   /** Writes the task's status if it is still ours in this attempt; false when it is not. */
+  /**
+   * Writes the task's status, guarded by its resourceVersion. A result must
+   * not be lost to an apiserver or etcd that is briefly away, so connection
+   * errors, 5xx and 429 are retried with backoff for up to statusWriteRetryMs
+   * (the task stays Running meanwhile, and the controller does not reassign a
+   * task whose agent still heartbeats). Conflicts read the task again.
+   */
   private async writeStatus(t: Task, status: NonNullable<Task["status"]>): Promise<Task | undefined> {
     let current = t;
-    for (let i = 0; i < 5; i++) {
+    let conflicts = 0;
+    const giveUpAt = Date.now() + (this.opts.statusWriteRetryMs ?? 300_000);
+    const transient = (err: unknown) =>
+      err instanceof KubeConnectionError ||
+      (err instanceof KubeApiError && (err.statusCode >= 500 || err.statusCode === 429));
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });
       } catch (err) {
         if (isNotFound(err)) return undefined;
+        if (transient(err) && Date.now() < giveUpAt) {
+          this.log.warn(
+            { err: (err as Error).message, task: t.metadata.name, retryInMs: delay },
+            "Status write failed; retrying",
+          );
+          await Bun.sleep(delay);
+          continue;
+        }
         // A stale write fails with 409, or with 403 where the admission policy
         // already sees the task assigned elsewhere: either way, look again.
         if (!isConflict(err) && !isForbidden(err)) throw err;
-        current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
+        if (++conflicts > 5) throw new Error("too many conflicting writes");
+        for (;;) {
+          try {
+            current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
+            break;
+          } catch (getErr) {
+            if (isNotFound(getErr)) return undefined;
+            if (!transient(getErr) || Date.now() > giveUpAt) throw getErr;
+            await Bun.sleep(delay);
+          }
+        }
         if (
           current.status?.assignedAgent !== this.opts.name ||
           (current.status?.attempts ?? 0) !== (t.status?.attempts ?? 0) ||
@@ -262,7 +294,6 @@ export class AgentRuntime {
         if (isForbidden(err)) throw err;
       }
     }
-    throw new Error("too many conflicting writes");
   }
 
   private async finish(

@@ -229,7 +229,8 @@ export class LocalControlPlane {
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
       `--service-account-key-file=${this.saKey.pubPath}`,
       `--service-account-signing-key-file=${this.saKey.keyPath}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
+      // room for thousands of Services (the MCPServer benchmark makes one per server)
+      "--service-cluster-ip-range=10.0.0.0/16",
       "--authorization-mode=RBAC",
       "--allow-privileged=true",
       // Without kube-controller-manager nobody creates the default

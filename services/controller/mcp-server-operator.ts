@@ -9,11 +9,12 @@
  */
 import type { MCPServer } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
+import { setCondition } from "../../lib/controller/conditions.ts";
 import type { EventRecorder } from "../../lib/controller/events.ts";
 import { type ReconcileObserver, type ReconcileResult, runWorkers } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
-import { isNotFound } from "../../lib/kube/errors.ts";
+import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
 import { Informer, objectKey } from "../../lib/kube/informer.ts";
 import { type KubeObject, ResourceClient } from "../../lib/kube/resource-client.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -25,6 +26,7 @@ import {
   isManaged,
   managedBy,
   managedByLabel,
+  mcpServerConditions,
   mcpServerStatus,
   type ProbeResult,
   serverLabel,
@@ -141,8 +143,12 @@ export class McpServerOperator {
     const slog = log.child({ mcpServer: s.metadata.name });
     let deployment = this.deployments.get(this.opts.namespace, s.metadata.name ?? "");
     if (isManaged(s)) {
-      const applied = await this.apply(s, slog);
-      deployment = applied ?? deployment;
+      try {
+        deployment = (await this.apply(s, slog)) ?? deployment;
+      } catch (err) {
+        if (!isConflict(err)) await this.reportApplyFailure(s, err as Error, slog);
+        throw err; // retried with backoff
+      }
     } else {
       await this.removeWorkload(s, slog);
       deployment = undefined;
@@ -175,6 +181,27 @@ export class McpServerOperator {
       this.opts.events.record(s, "Normal", "WorkloadCreated", `Created Deployment and Service ${name}`);
     }
     return d;
+  }
+
+  /**
+   * The apiserver refused the Deployment or Service (a quota, an admission
+   * policy, no Service IP left): say so on the MCPServer, where its owner looks.
+   */
+  private async reportApplyFailure(s: MCPServer, err: Error, log: Logger): Promise<void> {
+    const message = err.message.slice(0, 1024);
+    log.warn({ err: message }, "Could not apply the Deployment or Service");
+    const current = s.status?.conditions?.find((c) => c.type === mcpServerConditions.progressing);
+    if (current?.reason === "ApplyFailed" && current.message === message) return;
+    const conditions = setCondition(
+      s.status?.conditions,
+      { type: mcpServerConditions.progressing, status: "False", reason: "ApplyFailed", message },
+      new Date(),
+      s.metadata.generation,
+    );
+    this.opts.events.record(s, "Warning", "ApplyFailed", message);
+    await this.clients.mcpServers
+      .replaceStatus({ ...s, status: { ...s.status, conditions } }, { fieldManager: operatorFieldManager })
+      .catch(() => {}); // the retry will say it again
   }
 
   /** A server that became remote (spec.url) keeps no workload of ours. */

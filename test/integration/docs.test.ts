@@ -207,6 +207,7 @@ describe("docs conventions", () => {
       "clients.md",
       "deployment.md",
       "operations.md",
+      "reliability.md",
     ]);
     for (const file of docFiles.filter((f) => f !== "README.md" && f !== "architecture.md")) {
       expect(allBlocks.filter((b) => b.file === file && runnable(b)).length).toBeGreaterThan(0);

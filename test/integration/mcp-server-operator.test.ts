@@ -221,6 +221,34 @@ describe("MCPServer operator", () => {
     expect(await gone(deployment("ref"))).toBe(true);
   }, 30_000);
 
+  test("a workload the apiserver refuses is reported on the MCPServer, with a Warning Event", async () => {
+    // no more Services in this namespace
+    await cluster.conn.request("POST", `/api/v1/namespaces/${ns}/resourcequotas`, {
+      body: {
+        apiVersion: "v1",
+        kind: "ResourceQuota",
+        metadata: { name: "no-services" },
+        spec: { hard: { services: "0" } },
+      },
+    });
+    await cluster.mcp.mcpServers.create(ns, { metadata: { name: "blocked" }, spec: { image: "example/mcp:1" } });
+    const s = await eventually(
+      async () => {
+        const s = await server("blocked");
+        return condition(s, "Progressing")?.reason === "ApplyFailed" && s;
+      },
+      { timeout: 20_000, message: "ApplyFailed on the MCPServer" },
+    );
+    expect(condition(s, "Progressing")).toMatchObject({ status: "False" });
+    expect(condition(s, "Progressing")?.message).toContain("exceeded quota");
+    const events = await eventually(async () => {
+      const list = await get(`/api/v1/namespaces/${ns}/events`);
+      return list.items.find((e: Json) => e.involvedObject?.name === "blocked" && e.reason === "ApplyFailed");
+    });
+    expect(events.type).toBe("Warning");
+    await cluster.conn.request("DELETE", `/api/v1/namespaces/${ns}/resourcequotas/no-services`);
+  }, 30_000);
+
   test("a remote server that does not answer is Failed, says why, and gets a Warning Event", async () => {
     await cluster.mcp.mcpServers.create(ns, { metadata: { name: "nowhere" }, spec: { url: "http://127.0.0.1:9/mcp" } });
     const s = await eventually(

@@ -1,0 +1,47 @@
+/**
+ * Soak and chaos run, one command: a whole conductor as processes on a local
+ * control plane, a mixed load through the gateways, kill -9 of every
+ * component in turn. Prints the figures, writes them as JSON, and exits 1
+ * when a task was lost or a completion recorded twice.
+ *   bun bench/soak.ts
+ *   CALLS=300 AGENTS=1000 AGENT_PROCESSES=10 CLIENTS=24 HOLD=12 GAP=10 FAULTS=controller,etcd SEED=7 OUT=dir bun bench/soak.ts
+ */
+import { allFaults, defaultSoakOptions, type FaultKind, formatReport, runSoak } from "./chaos/soak.ts";
+
+const d = defaultSoakOptions();
+const num = (name: string, dflt: number) => {
+  const v = process.env[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`soak: ${name} must be a non-negative number, got ${JSON.stringify(v)}`);
+    process.exit(2);
+  }
+  return n;
+};
+const faults = (process.env.FAULTS ?? allFaults.join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean) as FaultKind[];
+for (const f of faults) {
+  if (!allFaults.includes(f)) {
+    console.error(`soak: unknown fault ${f}; known: ${allFaults.join(", ")}`);
+    process.exit(2);
+  }
+}
+
+const report = await runSoak({
+  calls: num("CALLS", d.calls),
+  clients: num("CLIENTS", d.clients),
+  agentProcesses: num("AGENT_PROCESSES", d.agentProcesses),
+  totalAgents: num("AGENTS", d.totalAgents),
+  holdSeconds: num("HOLD", d.holdSeconds),
+  gapSeconds: num("GAP", d.gapSeconds),
+  settleSeconds: num("SETTLE", d.settleSeconds),
+  heartbeatTimeoutSeconds: num("HEARTBEAT_TIMEOUT", d.heartbeatTimeoutSeconds),
+  seed: process.env.SEED ? num("SEED", 1) : Math.floor(Math.random() * 2 ** 31),
+  faults,
+  outDir: process.env.OUT,
+});
+console.log(`\n${formatReport(report)}`);
+process.exit(report.ok ? 0 : 1);
