@@ -22,7 +22,7 @@ import { mcpClients } from "../lib/api/resources.ts";
 import { repoRoot } from "../lib/control-plane/binaries.ts";
 import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
-import { httpOk, ManagedProcess, procStatusBytes, tcpOpen } from "./chaos/processes.ts";
+import { conductorProcesses, ManagedProcess, procStatusBytes } from "./chaos/processes.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10_000);
@@ -78,40 +78,25 @@ try {
   const bun = process.execPath;
   const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" };
   const schedulerPort = await freePort();
-  const scheduler = new ManagedProcess(
-    {
-      name: "scheduler",
-      role: "scheduler",
-      cmd: [bun, join(repoRoot, "services/scheduler/main.ts"), `--port=${schedulerPort}`, "--host=127.0.0.1"],
-      env,
-      ready: () => tcpOpen(schedulerPort),
-    },
-    outDir,
-    say,
-  );
+  const scheduler = new ManagedProcess(conductorProcesses.scheduler({ port: schedulerPort, env }), outDir, say);
   procs.push(scheduler);
   await scheduler.start();
   const controllers = new Map<string, { proc: ManagedProcess; port: number }>();
   for (const id of ["controller-a", "controller-b"]) {
     const port = await freePort();
     const proc = new ManagedProcess(
-      {
+      conductorProcesses.controller({
         name: id,
-        role: "controller",
-        cmd: [
-          bun,
-          join(repoRoot, "services/controller/main.ts"),
-          `--namespace=${ns}`,
-          `--identity=${id}`,
-          `--scheduler-address=127.0.0.1:${schedulerPort}`,
-          `--metrics-port=${port}`,
+        namespace: ns,
+        schedulerPort,
+        metricsPort: port,
+        args: [
           "--heartbeat-timeout-seconds=120",
           "--unknown-after-seconds=360",
           "--default-ttl-seconds-after-finished=86400",
         ],
         env,
-        ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
-      },
+      }),
       outDir,
       say,
     );
@@ -121,19 +106,7 @@ try {
   }
   const gatewayPort = await freePort();
   const gateway = new ManagedProcess(
-    {
-      name: "gateway",
-      role: "gateway",
-      cmd: [
-        bun,
-        join(repoRoot, "services/gateway/main.ts"),
-        `--namespace=${ns}`,
-        `--port=${gatewayPort}`,
-        "--host=127.0.0.1",
-      ],
-      env,
-      ready: () => httpOk(`http://127.0.0.1:${gatewayPort}/readyz`),
-    },
+    conductorProcesses.gateway({ name: "gateway", namespace: ns, port: gatewayPort, env }),
     outDir,
     say,
   );

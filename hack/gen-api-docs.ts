@@ -1,14 +1,6 @@
-/**
- * Generates docs/reference/api.md, the API reference of the mcp.io/v1 kinds,
- * from the CRD schemas in deploy/crds (the one source of truth): every field
- * with its type, whether it is required, its default, its validation (enum,
- * bounds, pattern, CEL rules) and its description.
- *   bun hack/gen-api-docs.ts          writes the file
- *   bun hack/gen-api-docs.ts --check  fails when the file is stale
- */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { readCrds } from "../lib/api/install.ts";
+import { writeOrCheck } from "./generated-file.ts";
 
 const root = join(import.meta.dir, "..");
 const outPath = join(root, "docs", "reference", "api.md");
@@ -195,21 +187,4 @@ function generate(): string {
     .trimEnd()}\n`;
 }
 
-const generated = generate();
-if (process.argv.includes("--check")) {
-  let current = "";
-  try {
-    current = readFileSync(outPath, "utf8");
-  } catch {
-    // missing counts as stale
-  }
-  if (current !== generated) {
-    console.error("docs/reference/api.md is stale: run `bun hack/gen-api-docs.ts` and commit the result");
-    process.exit(1);
-  }
-  console.log("docs/reference/api.md is current");
-} else {
-  mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(outPath, generated);
-  console.log(`wrote ${outPath}`);
-}
+writeOrCheck(outPath, generate(), { root, regenerate: "bun hack/gen-api-docs.ts" });

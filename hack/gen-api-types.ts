@@ -1,13 +1,7 @@
-/**
- * Generates lib/api/types.gen.ts from the CRD schemas in deploy/crds, so the
- * YAML the apiserver enforces is the one source of truth for our types.
- *   bun hack/gen-api-types.ts          writes the file
- *   bun hack/gen-api-types.ts --check  fails when the file is stale
- */
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compile, type JSONSchema } from "json-schema-to-typescript";
 import { readCrds } from "../lib/api/install.ts";
+import { writeOrCheck } from "./generated-file.ts";
 
 const root = join(import.meta.dir, "..");
 const outPath = join(root, "lib", "api", "types.gen.ts");
@@ -110,20 +104,4 @@ async function generate(): Promise<string> {
   return fmt.stdout.toString();
 }
 
-const generated = await generate();
-if (process.argv.includes("--check")) {
-  let current = "";
-  try {
-    current = readFileSync(outPath, "utf8");
-  } catch {
-    // missing counts as stale
-  }
-  if (current !== generated) {
-    console.error("lib/api/types.gen.ts is stale: run `bun hack/gen-api-types.ts` and commit the result");
-    process.exit(1);
-  }
-  console.log("lib/api/types.gen.ts is current");
-} else {
-  writeFileSync(outPath, generated);
-  console.log(`wrote ${outPath}`);
-}
+writeOrCheck(outPath, await generate(), { root, regenerate: "bun hack/gen-api-types.ts" });

@@ -8,6 +8,7 @@ import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
 
 export interface ProcSpec {
   /** Unique per process: "controller-a", "agent-3". */
@@ -140,3 +141,50 @@ export class ManagedProcess {
     }
   }
 }
+
+/** The conductor's services as process specs, the same for every harness that runs them as processes. */
+export const conductorProcesses = {
+  scheduler: (o: { port: number; env: ProcSpec["env"] }): ProcSpec => ({
+    name: "scheduler",
+    role: "scheduler",
+    cmd: [process.execPath, join(repoRoot, "services/scheduler/main.ts"), `--port=${o.port}`, "--host=127.0.0.1"],
+    env: o.env,
+    ready: () => tcpOpen(o.port),
+  }),
+  controller: (o: {
+    name: string;
+    namespace: string;
+    schedulerPort: number;
+    metricsPort: number;
+    args: string[];
+    env: ProcSpec["env"];
+  }): ProcSpec => ({
+    name: o.name,
+    role: "controller",
+    cmd: [
+      process.execPath,
+      join(repoRoot, "services/controller/main.ts"),
+      `--namespace=${o.namespace}`,
+      `--identity=${o.name}`,
+      `--scheduler-address=127.0.0.1:${o.schedulerPort}`,
+      `--metrics-port=${o.metricsPort}`,
+      ...o.args,
+    ],
+    env: o.env,
+    ready: () => httpOk(`http://127.0.0.1:${o.metricsPort}/readyz`),
+  }),
+  gateway: (o: { name: string; namespace: string; port: number; args?: string[]; env: ProcSpec["env"] }): ProcSpec => ({
+    name: o.name,
+    role: "gateway",
+    cmd: [
+      process.execPath,
+      join(repoRoot, "services/gateway/main.ts"),
+      `--namespace=${o.namespace}`,
+      `--port=${o.port}`,
+      "--host=127.0.0.1",
+      ...(o.args ?? []),
+    ],
+    env: o.env,
+    ready: () => httpOk(`http://127.0.0.1:${o.port}/readyz`),
+  }),
+};

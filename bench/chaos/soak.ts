@@ -32,7 +32,7 @@ import { Informer } from "../../lib/kube/informer.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { summarize } from "../stats.ts";
 import { Prng } from "./prng.ts";
-import { httpOk, ManagedProcess, tcpOpen } from "./processes.ts";
+import { conductorProcesses, ManagedProcess } from "./processes.ts";
 
 export type FaultKind = "controller" | "scheduler" | "gateway" | "agents" | "apiserver" | "etcd";
 export const allFaults: FaultKind[] = ["controller", "scheduler", "gateway", "agents", "apiserver", "etcd"];
@@ -406,17 +406,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     const bun = process.execPath;
     const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" };
     const schedulerPort = await freePort();
-    const scheduler = new ManagedProcess(
-      {
-        name: "scheduler",
-        role: "scheduler",
-        cmd: [bun, join(repoRoot, "services/scheduler/main.ts"), `--port=${schedulerPort}`, "--host=127.0.0.1"],
-        env,
-        ready: () => tcpOpen(schedulerPort),
-      },
-      logDir,
-      say,
-    );
+    const scheduler = new ManagedProcess(conductorProcesses.scheduler({ port: schedulerPort, env }), logDir, say);
     procs.push(scheduler);
     await scheduler.start();
 
@@ -424,16 +414,12 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     for (const id of ["a", "b"]) {
       const metricsPort = await freePort();
       const c = new ManagedProcess(
-        {
+        conductorProcesses.controller({
           name: `controller-${id}`,
-          role: "controller",
-          cmd: [
-            bun,
-            join(repoRoot, "services/controller/main.ts"),
-            `--namespace=${ns}`,
-            `--identity=controller-${id}`,
-            `--scheduler-address=127.0.0.1:${schedulerPort}`,
-            `--metrics-port=${metricsPort}`,
+          namespace: ns,
+          schedulerPort,
+          metricsPort,
+          args: [
             "--lease-duration-seconds=8",
             "--renew-deadline-seconds=5",
             "--retry-period-seconds=2",
@@ -442,8 +428,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
             "--default-ttl-seconds-after-finished=86400",
           ],
           env,
-          ready: () => httpOk(`http://127.0.0.1:${metricsPort}/readyz`),
-        },
+        }),
         logDir,
         say,
       );
@@ -484,21 +469,13 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     for (const id of ["a", "b"]) {
       const port = await freePort();
       const g = new ManagedProcess(
-        {
+        conductorProcesses.gateway({
           name: `gateway-${id}`,
-          role: "gateway",
-          cmd: [
-            bun,
-            join(repoRoot, "services/gateway/main.ts"),
-            `--namespace=${ns}`,
-            `--port=${port}`,
-            "--host=127.0.0.1",
-            "--rate-per-second=1000000",
-            "--burst=1000000",
-          ],
+          namespace: ns,
+          port,
+          args: ["--rate-per-second=1000000", "--burst=1000000"],
           env,
-          ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
-        },
+        }),
         logDir,
         say,
       );

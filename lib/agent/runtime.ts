@@ -13,7 +13,7 @@ import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
 import type { KubeConnection } from "../kube/connection.ts";
-import { isConflict, isForbidden, isNotFound, KubeApiError, KubeConnectionError } from "../kube/errors.ts";
+import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -254,9 +254,7 @@ export class AgentRuntime {
     let current = t;
     let conflicts = 0;
     const giveUpAt = Date.now() + (this.opts.statusWriteRetryMs ?? 300_000);
-    const transient = (err: unknown) =>
-      err instanceof KubeConnectionError ||
-      (err instanceof KubeApiError && (err.statusCode >= 500 || err.statusCode === 429));
+    const transient = isTransient;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });

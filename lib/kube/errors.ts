@@ -61,3 +61,6 @@ export const isAlreadyExists = (err: unknown): boolean =>
 export const isGone = (err: unknown): boolean => statusCodeOf(err) === 410;
 export const isInvalid = (err: unknown): boolean => statusCodeOf(err) === 422;
 export const isForbidden = (err: unknown): boolean => statusCodeOf(err) === 403;
+/** Worth trying again in a moment: the apiserver unreachable or restarting (5xx), or shedding load (429). */
+export const isTransient = (err: unknown): boolean =>
+  err instanceof KubeConnectionError || (statusCodeOf(err) ?? 0) >= 500 || statusCodeOf(err) === 429;

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { McpClients, Task } from "../../lib/api/resources.ts";
 import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
-import { isConflict } from "../../lib/kube/errors.ts";
+import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -112,7 +112,10 @@ export class TaskCalls {
           },
         });
       } catch (err) {
-        if (!isConflict(err) || attempt >= 5) throw err;
+        // A 5xx or a lost connection (an apiserver restarting) is worth another try, as a conflict is.
+        const transient = isTransient(err);
+        if ((!isConflict(err) && !transient) || attempt >= 5) throw err;
+        if (transient) await Bun.sleep(250 * 2 ** attempt);
         task = await this.get(task.metadata.name ?? "");
       }
     }

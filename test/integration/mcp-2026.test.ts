@@ -19,6 +19,7 @@ import { conformanceTools } from "../fixtures/conformance-tools.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+import { runBun } from "../harness/run-bun.ts";
 
 let cluster: TestCluster;
 let stack: GatewayStack;
@@ -29,17 +30,7 @@ const replicas: { gateway: Gateway; server: ReturnType<typeof serveGateway>; url
 const version = "2026-07-28";
 const tasksExt = "io.modelcontextprotocol/tasks";
 
-async function run(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const run = runBun;
 
 /** One 2026-07-28 request, as a client sends it: _meta, MCP-Protocol-Version, Mcp-Method and Mcp-Name. */
 async function rpc(

@@ -12,6 +12,7 @@ import type { TestCluster } from "../harness/cluster.ts";
 import { testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+import { runBun } from "../harness/run-bun.ts";
 
 let cluster: TestCluster;
 let stack: GatewayStack;
@@ -19,17 +20,7 @@ let resourceServer: ConformanceServer;
 const url = () => stack.url.toString();
 const pkg = (p: string) => join(repoRoot, "node_modules", "@modelcontextprotocol", p);
 
-async function run(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const run = runBun;
 
 beforeAll(async () => {
   cluster = await testCluster();
