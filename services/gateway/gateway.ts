@@ -56,6 +56,54 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   server: Server;
   client: string;
+  /** JSON-RPC ids of this session's requests not yet answered. */
+  inFlight: Set<string | number>;
+}
+
+/** The ids of the requests (not notifications or responses) in a POST body. */
+function requestIds(body: unknown): (string | number)[] {
+  const ids: (string | number)[] = [];
+  for (const m of Array.isArray(body) ? body : [body]) {
+    if (!m || typeof m !== "object") continue;
+    const { id, method } = m as { id?: unknown; method?: unknown };
+    if (typeof method === "string" && (typeof id === "string" || typeof id === "number")) ids.push(id);
+  }
+  return ids;
+}
+
+/** The response with `release` called once its body has been sent, or abandoned. */
+function onBodyDone(res: Response, release: () => void): Response {
+  if (!res.body) {
+    release();
+    return res;
+  }
+  const reader = res.body.getReader();
+  let released = false;
+  const done = () => {
+    if (!released) {
+      released = true;
+      release();
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done: finished } = await reader.read();
+        if (finished) {
+          done();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (err) {
+        done();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
 export const defaultAllowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "https://localhost:*"];
@@ -264,7 +312,26 @@ export class Gateway implements ToolSource {
         const s = this.sessions.get(sessionId);
         // Another client's session is as unknown to this one as a made-up id.
         if (!s || s.client !== client) return jsonRpcError(404, -32001, "Session not found");
-        return s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
+        // A second request with the id of one still running would never be answered
+        // (responses are routed by id): refuse it instead.
+        const ids = requestIds(body);
+        const clash = ids.find((id) => s.inFlight.has(id));
+        if (clash !== undefined)
+          return jsonRpcError(
+            400,
+            -32600,
+            `Invalid Request: id ${JSON.stringify(clash)} is already in flight on this session`,
+          );
+        for (const id of ids) s.inFlight.add(id);
+        const release = () => {
+          for (const id of ids) s.inFlight.delete(id);
+        };
+        try {
+          return onBodyDone(await s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }), release);
+        } catch (err) {
+          release();
+          throw err;
+        }
       }
       if (c.req.method !== "POST") return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       const messages = Array.isArray(body) ? body : [body];
@@ -275,7 +342,7 @@ export class Gateway implements ToolSource {
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
-          this.sessions.set(id, { transport, server, client });
+          this.sessions.set(id, { transport, server, client, inFlight: new Set() });
           this.log.info({ mcpSession: id, client }, "Opened MCP session");
         },
         onsessionclosed: (id) => {
