@@ -9,6 +9,7 @@
  * meanwhile is never overwritten. A task that leaves the agent (deleted,
  * reassigned, failed by its deadline) aborts its handler.
  */
+import { randomBytes } from "node:crypto";
 import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
@@ -17,7 +18,7 @@ import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
-import type { AnyTool, ToolContext, ToolDefinition } from "./tool.ts";
+import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
 import { ToolError } from "./tool.ts";
 import { validate } from "./validation.ts";
 
@@ -52,6 +53,8 @@ interface Running {
   done: Promise<void>;
   /** Why the handler was aborted, when the runtime aborted it. */
   why?: "cancelled" | "shutdown";
+  /** Called with each update of the task while it runs (answers to input requests arrive so). */
+  watchers: Set<(t: Task) => void>;
 }
 
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
@@ -218,6 +221,7 @@ export class AgentRuntime {
       ) {
         this.cancel(t, `the task is now ${t.status?.phase ?? "unassigned"}`);
       }
+      for (const fn of current.watchers) fn(t);
       return;
     }
     if (t.status?.phase === "Assigned" && t.status.assignedAgent === this.opts.name && !this.draining) this.begin(t);
@@ -233,7 +237,7 @@ export class AgentRuntime {
   private begin(t: Task): void {
     const uid = t.metadata.uid ?? "";
     const abort = new AbortController();
-    const entry: Running = { abort, attempt: t.status?.attempts ?? 0, done: Promise.resolve() };
+    const entry: Running = { abort, attempt: t.status?.attempts ?? 0, done: Promise.resolve(), watchers: new Set() };
     this.running.set(uid, entry);
     entry.done = this.limit(() => this.execute(t, entry))
       .catch((err: Error) =>
@@ -290,6 +294,73 @@ export class AgentRuntime {
           return undefined;
         }
         if (isForbidden(err)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Puts the tool's requests on the Task (status.inputRequests, under keys
+   * minted here so parallel requests never collide), waits until the Task
+   * carries an answer for each, then takes them off again.
+   */
+  private async requestInput(
+    t: Task,
+    entry: Running,
+    signal: AbortSignal,
+    requests: Record<string, InputRequest>,
+  ): Promise<Record<string, unknown>> {
+    const minted = new Map(Object.keys(requests).map((name) => [`in-${randomBytes(8).toString("hex")}`, name]));
+    const asked = Object.fromEntries([...minted].map(([key, name]) => [key, requests[name]]));
+    const answered = (task: Task) => {
+      const responses = (task.status?.inputResponses ?? {}) as Record<string, unknown>;
+      return [...minted.keys()].every((k) => k in responses) ? responses : undefined;
+    };
+    let seen: Record<string, unknown> | undefined;
+    const arrived = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const watch = (task: Task) => {
+        const r = answered(task);
+        if (r) {
+          entry.watchers.delete(watch);
+          resolve(r);
+        }
+      };
+      entry.watchers.add(watch);
+      signal.addEventListener(
+        "abort",
+        () => {
+          entry.watchers.delete(watch);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+    await this.editInput(t, (s) => ({ inputRequests: { ...(s.inputRequests ?? {}), ...asked } }));
+    this.log.info({ task: t.metadata.name, keys: [...minted.keys()] }, "Asked the client for input");
+    seen = await arrived;
+    await this.editInput(t, (s) => {
+      const drop = <T extends Record<string, unknown> | undefined>(m: T) =>
+        Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => !minted.has(k)));
+      return { inputRequests: drop(s.inputRequests), inputResponses: drop(s.inputResponses) };
+    });
+    return Object.fromEntries([...minted].map(([key, name]) => [name, seen?.[key]]));
+  }
+
+  /** A read-modify-write of the task's input maps, retried on conflicts and brief outages. */
+  private async editInput(
+    t: Task,
+    change: (s: NonNullable<Task["status"]>) => Partial<NonNullable<Task["status"]>>,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
+        const status = current.status ?? {};
+        if (status.assignedAgent !== this.opts.name || terminal(current))
+          throw new Error("the task is no longer this agent's");
+        await this.clients.tasks.replaceStatus({ ...current, status: { ...status, ...change(status) } });
+        return;
+      } catch (err) {
+        if ((!isConflict(err) && !isTransient(err)) || attempt >= 20) throw err;
+        await Bun.sleep(Math.min(100 * 2 ** attempt, 2_000));
       }
     }
   }
@@ -358,6 +429,7 @@ export class AgentRuntime {
       attempt: entry.attempt,
       idempotencyKey: `${t.metadata.uid}/${entry.attempt}`,
       log: tlog,
+      requestInput: (requests) => this.requestInput(t, entry, signal, requests),
     };
     this.metrics.inFlight.inc();
     const end = this.metrics.duration.startTimer({ tool: tool.name });

@@ -4,13 +4,17 @@
  */
 import type { Task } from "../api/resources.ts";
 import { silentLogger } from "../log.ts";
-import { invalidInput, type ToolDefinition, ToolError } from "./tool.ts";
+import { type InputRequest, invalidInput, type ToolDefinition, ToolError } from "./tool.ts";
 import { validate } from "./validation.ts";
 
 export async function callTool<I, O>(
   tool: ToolDefinition<I, O>,
   input: unknown,
-  opts: { signal?: AbortSignal } = {},
+  opts: {
+    signal?: AbortSignal;
+    /** Answers the tool's input requests, as a client would. */
+    answer?: (requests: Record<string, InputRequest>) => Record<string, unknown>;
+  } = {},
 ): Promise<O> {
   const invalid = validate(tool.inputSchema, input);
   if (invalid) throw invalidInput(invalid);
@@ -24,6 +28,10 @@ export async function callTool<I, O>(
     attempt: 1,
     idempotencyKey: "uid-1/1",
     log: silentLogger,
+    requestInput: async (requests) => {
+      if (!opts.answer) throw new Error("this test gives no answers to input requests");
+      return opts.answer(requests);
+    },
   });
 }
 

@@ -20,6 +20,21 @@ export interface ToolContext {
   idempotencyKey: string;
   attempt: number;
   log: Logger;
+  /**
+   * Asks the MCP client for input while the tool runs (elicitation, sampling,
+   * roots: each request as `{ method, params }`, keyed by a name of the
+   * tool's choosing) and resolves with the client's answers by the same
+   * names. The Task reads input_required meanwhile; the answers come through
+   * the gateway (tasks/update) and the Task object. Rejects when the task is
+   * cancelled.
+   */
+  requestInput(requests: Record<string, InputRequest>): Promise<Record<string, unknown>>;
+}
+
+/** One thing a tool asks of the client: an MCP request such as elicitation/create. */
+export interface InputRequest {
+  method: "elicitation/create" | "sampling/createMessage" | "roots/list";
+  params?: Record<string, unknown>;
 }
 
 export interface ToolDefinition<Input = Record<string, unknown>, Output = unknown> {

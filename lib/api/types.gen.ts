@@ -337,6 +337,18 @@ export interface TaskStatus {
   result?: {
     [k: string]: unknown | undefined;
   };
+  /**
+   * What the running tool asks of the client (elicitation, sampling, roots), by an opaque key the agent minted; the gateway removes a key once it is answered.
+   */
+  inputRequests?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The client's answers, by the keys of inputRequests, for the agent to take.
+   */
+  inputResponses?: {
+    [k: string]: unknown | undefined;
+  };
   error?: TaskStatusError;
   observedGeneration?: number;
   conditions?: Condition[];

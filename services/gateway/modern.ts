@@ -15,7 +15,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import { isFinallyFailed } from "../../lib/api/task-state.ts";
-import { isNotFound } from "../../lib/kube/errors.ts";
+import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Federation } from "./federation.ts";
 import { resultContent, serverInfo } from "./mcp-server.ts";
@@ -140,15 +140,22 @@ export const protocolFailureReasons = new Set([
 ]);
 
 /** The status of an MCP task, from its Task object (SEP-2663: a tool's own error is still completed). */
-export function taskStatusOf(t: Task): "working" | "completed" | "failed" | "cancelled" {
+export function taskStatusOf(t: Task): "working" | "input_required" | "completed" | "failed" | "cancelled" {
   if (t.status?.phase === "Completed") return "completed";
-  if (!isFinallyFailed(t)) return "working";
+  if (!isFinallyFailed(t)) return pendingInput(t) ? "input_required" : "working";
   const reason = t.status?.error?.reason;
   if (reason === "Cancelled") return "cancelled";
   // The call could not be carried out (the conductor gave up, or the tool crashed rather than answered).
   if (reason && protocolFailureReasons.has(reason)) return "failed";
   // The tool ran and reported an error: a completed task with an isError result.
   return "completed";
+}
+
+/** The input requests of a running task not answered yet, if any. */
+export function pendingInput(t: Task): Record<string, unknown> | undefined {
+  if (t.status?.phase !== "Running") return undefined;
+  const requests = (t.status.inputRequests ?? {}) as Record<string, unknown>;
+  return Object.keys(requests).length > 0 ? requests : undefined;
 }
 
 /** The flat task envelope of SEP-2663, for a CreateTaskResult and tasks/get. */
@@ -184,6 +191,7 @@ export function detailedTask(t: Task): Json {
           };
     return { ...env, result: { ...result, resultType: "complete" } };
   }
+  if (env.status === "input_required") return { ...env, inputRequests: pendingInput(t) };
   if (env.status === "failed")
     return {
       ...env,
@@ -338,12 +346,33 @@ export class ModernHandler {
 
     "tasks/get": async (ctx: Ctx) => detailedTask(await this.ownedTask(ctx)),
     "tasks/update": async (ctx: Ctx) => {
-      const t = await this.ownedTask(ctx);
-      // Only a task waiting for input takes an update; the conductor's tasks never wait yet.
-      throw new ProtocolError(
-        errorCodes.invalidParams,
-        `task ${t.metadata.name} is ${taskStatusOf(t)}, not input_required: it takes no update`,
-      );
+      const responses = ctx.params.inputResponses;
+      if (!responses || typeof responses !== "object" || Array.isArray(responses))
+        throw new ProtocolError(
+          errorCodes.invalidParams,
+          "inputResponses must be an object keyed by the input requests",
+        );
+      let t = await this.ownedTask(ctx);
+      // The agent writes the same status: on a conflict read again and redo it.
+      for (let attempt = 0; ; attempt++) {
+        const pending = pendingInput(t);
+        if (!pending)
+          throw new ProtocolError(
+            errorCodes.invalidParams,
+            `task ${t.metadata.name} is ${taskStatusOf(t)}, not input_required: it takes no update`,
+          );
+        // Answers to what was asked; anything else is ignored, as the extension allows.
+        const answers = Object.fromEntries(Object.entries(responses as Json).filter(([k]) => k in pending));
+        const left = Object.fromEntries(Object.entries(pending).filter(([k]) => !(k in answers)));
+        try {
+          await this.deps.calls.writeInput(t, left, answers);
+          ctx.log.info({ task: t.metadata.name, answered: Object.keys(answers) }, "Input delivered to the task");
+          return {};
+        } catch (err) {
+          if (!isConflict(err) || attempt >= 5) throw err;
+          t = await this.deps.calls.get(t.metadata.name ?? "");
+        }
+      }
     },
     "tasks/cancel": async (ctx: Ctx) => {
       const t = await this.ownedTask(ctx);
@@ -417,7 +446,8 @@ export class ModernHandler {
       count("task_created");
       return { ...taskEnvelope(task), resultType: "task" };
     }
-    if (progressToken === undefined) return this.finish(await this.deps.calls.wait(task), tlog, count);
+    if (progressToken === undefined)
+      return this.finish(await this.deps.calls.wait(task, (t) => this.refuseInput(t, name)), tlog, count);
     // With a progress token the answer is a stream: progress as the Task moves, then the result.
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
@@ -438,6 +468,7 @@ export class ModernHandler {
         progress(0.5, "task created");
         try {
           const outcome = await this.deps.calls.wait(task, (t) => {
+            this.refuseInput(t, name);
             const n = steps[t.status?.phase ?? ""];
             if (n) progress(n, `task ${t.status?.phase?.toLowerCase()}`);
           });
@@ -454,10 +485,31 @@ export class ModernHandler {
     return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
   }
 
+  /**
+   * A call answered in the response has nobody to ask: a tool that wants
+   * input from the client ends the call (and its Task) with a clear error.
+   */
+  private refuseInput(t: Task, tool: string): void {
+    if (!pendingInput(t)) return;
+    void this.deps.calls
+      .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`)
+      .catch(() => {});
+  }
+
   private finish(outcome: Awaited<ReturnType<TaskCalls["wait"]>>, log: Logger, count: (o: string) => void): Json {
     if (outcome.kind === "deleted") {
       count("internal_error");
       throw new ProtocolError(errorCodes.internal, "the task for this call was deleted before it finished", 500);
+    }
+    const e = outcome.kind === "failed" ? outcome.task.status?.error : undefined;
+    if (e?.reason === "Cancelled" && e.message.includes("asked for input")) {
+      count("invalid_params");
+      throw new ProtocolError(
+        errorCodes.missingClientCapability,
+        `${e.message}: declare the ${tasksExtension} extension`,
+        400,
+        { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
+      );
     }
     if (outcome.kind === "failed") {
       count("tool_error");

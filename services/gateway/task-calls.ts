@@ -121,6 +121,19 @@ export class TaskCalls {
     }
   }
 
+  /** Records a client's answers to a running task's input requests, and what is still unanswered. */
+  writeInput(task: Task, stillAsked: Record<string, unknown>, answers: Record<string, unknown>): Promise<Task> {
+    const status = task.status ?? {};
+    return this.clients.tasks.replaceStatus({
+      ...task,
+      status: {
+        ...status,
+        inputRequests: stillAsked,
+        inputResponses: { ...(status.inputResponses ?? {}), ...answers },
+      },
+    });
+  }
+
   async create(
     tool: GatewayTool,
     args: Record<string, unknown>,

@@ -34,6 +34,8 @@ export async function startGatewayStack(
     tools,
     maxConcurrentTasks: 20,
     heartbeatIntervalMs: 500,
+    // tools parked on input nobody gives would hold a graceful drain for its whole grace period
+    shutdownGraceMs: 2_000,
     log: silentLogger,
   });
   await agent.start();

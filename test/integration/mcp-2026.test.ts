@@ -283,6 +283,73 @@ describe("stateless serving with the tasks extension", () => {
     expect(after.body.result.status).toBe("cancelled");
   }, 30_000);
 
+  test("input_required: the agent's question reaches the client through tasks/get, the answer through tasks/update", async () => {
+    const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const opts = { token: "alice-token", extensions: true };
+    const created = await rpc(a.url, "tools/call", { name: "multi_input", arguments: {} }, opts);
+    const taskId = created.body.result.taskId as string;
+    const asking = await eventually(
+      async () => {
+        const r = await rpc(b.url, "tasks/get", { taskId }, opts);
+        const keys = Object.keys(r.body.result.inputRequests ?? {});
+        return r.body.result.status === "input_required" && keys.length === 2 && r.body.result;
+      },
+      { message: "two input requests on the task" },
+    );
+    const [first, second] = Object.keys(asking.inputRequests) as [string, string];
+    expect(asking.inputRequests[first].method).toBe("elicitation/create");
+    // one answer: still input_required, only the other key left
+    const partial = await rpc(
+      b.url,
+      "tasks/update",
+      { taskId, inputResponses: { [first]: { action: "accept", content: { name: "Ada" } } } },
+      opts,
+    );
+    expect(partial.body.result.resultType).toBe("complete");
+    const half = await rpc(a.url, "tasks/get", { taskId }, opts);
+    expect(half.body.result.status).toBe("input_required");
+    expect(Object.keys(half.body.result.inputRequests)).toEqual([second]);
+    await rpc(
+      a.url,
+      "tasks/update",
+      { taskId, inputResponses: { [second]: { action: "accept", content: { confirm: "yes" } } } },
+      opts,
+    );
+    const done = await eventually(async () => {
+      const r = await rpc(b.url, "tasks/get", { taskId }, opts);
+      return r.body.result.status === "completed" && r.body.result;
+    });
+    const answers = JSON.parse(done.result.content[0].text);
+    expect(answers.name).toMatchObject({ action: "accept", content: { name: "Ada" } });
+    expect(answers.confirm).toMatchObject({ action: "accept", content: { confirm: "yes" } });
+    // and the Task keeps no questions or answers once they are taken
+    const task = await cluster.mcp.tasks.get(stack.gateway.namespace, taskId);
+    expect(task.status?.inputRequests).toEqual({});
+    expect(task.status?.inputResponses).toEqual({});
+  }, 30_000);
+
+  test("a tool that needs input, called without tasks, is refused with -32021 and its Task cancelled", async () => {
+    const r = await rpc(
+      replicas[0]?.url ?? "",
+      "tools/call",
+      { name: "confirm_delete", arguments: { filename: "x" } },
+      { token: "alice-token" },
+    );
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe(-32021);
+    expect(r.body.error.message).toContain("asked for input");
+  }, 30_000);
+
+  test("tasks/update on a task that is not waiting: -32602", async () => {
+    const opts = { token: "alice-token", extensions: true };
+    const url = replicas[0]?.url ?? "";
+    const created = await rpc(url, "tools/call", { name: "slow_compute", arguments: { seconds: 0 } }, opts);
+    const taskId = created.body.result.taskId;
+    await eventually(async () => (await rpc(url, "tasks/get", { taskId }, opts)).body.result.status === "completed");
+    const r = await rpc(url, "tasks/update", { taskId, inputResponses: { x: {} } }, opts);
+    expect(r).toMatchObject({ status: 400, body: { error: { code: -32602 } } });
+  });
+
   test("authorization on every task request: another client's task is unknown", async () => {
     const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
     const created = await rpc(
