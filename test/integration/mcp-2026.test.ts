@@ -296,7 +296,12 @@ describe("stateless serving with the tasks extension", () => {
       },
       { message: "two input requests on the task" },
     );
-    const [first, second] = Object.keys(asking.inputRequests) as [string, string];
+    // the two questions are asked in parallel, so their order is the agent's; tell them by their message
+    const keyOf = (message: string) =>
+      Object.keys(asking.inputRequests).find((k) => asking.inputRequests[k].params.message === message) ?? "";
+    const [first, second] = [keyOf("Your name?"), keyOf("Confirm?")];
+    expect(first).not.toBe("");
+    expect(second).not.toBe("");
     expect(asking.inputRequests[first].method).toBe("elicitation/create");
     // one answer: still input_required, only the other key left
     const partial = await rpc(
