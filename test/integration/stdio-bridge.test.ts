@@ -16,8 +16,9 @@ let dir: string;
 let bridge: ReturnType<typeof Bun.spawn>;
 let url: URL;
 
+/** The server processes this bridge started (its own children, whatever else runs on the machine). */
 const children = () =>
-  Bun.spawnSync(["pgrep", "-f", `${everythingEntry} stdio`])
+  Bun.spawnSync(["pgrep", "-P", String(bridge.pid), "-f", "stdio"])
     .stdout.toString()
     .trim()
     .split("\n")
@@ -84,7 +85,9 @@ describe("stdio bridge", () => {
   }, 30_000);
 
   test("each session is a process of its own, ended by DELETE", async () => {
-    const before = children().length;
+    // the earlier tests' sessions were ended; their processes go
+    await eventually(() => children().length === 0, { message: "no server processes left from earlier tests" });
+    const before = 0;
     const a = await connect();
     const b = await connect();
     expect(a.transport.sessionId).not.toBe(b.transport.sessionId);
@@ -98,7 +101,8 @@ describe("stdio bridge", () => {
   }, 30_000);
 
   test("bad requests get clear errors and start no process", async () => {
-    const before = children().length;
+    await eventually(() => children().length === 0, { message: "no server processes left from earlier tests" });
+    const before = 0;
     const post = (body: string, headers: Record<string, string> = {}) =>
       fetch(url, {
         method: "POST",
