@@ -22,7 +22,7 @@ import { mcpClients } from "../lib/api/resources.ts";
 import { repoRoot } from "../lib/control-plane/binaries.ts";
 import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
-import { conductorProcesses, ManagedProcess, procStatusBytes } from "./chaos/processes.ts";
+import { conductorProcesses, leaseHolder, ManagedProcess, procStatusBytes } from "./chaos/processes.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10_000);
@@ -131,17 +131,7 @@ try {
   procs.push(agent);
   await agent.start();
 
-  const leaseHolder = async () => {
-    try {
-      const l = await conn.request<{ spec: { holderIdentity?: string } }>(
-        "GET",
-        `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/mcp-conductor-controller`,
-      );
-      return l.spec.holderIdentity || undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const holder = () => leaseHolder(conn, ns);
   /** The leader's queue depths and task phases, from its /metrics. */
   const leaderMetrics = async (id: string) => {
     const c = controllers.get(id);
@@ -165,8 +155,8 @@ try {
       await Bun.sleep(250);
     }
   };
-  await until("a leader", async () => (await leaseHolder()) !== undefined);
-  let leader = (await leaseHolder()) as string;
+  await until("a leader", async () => (await holder()) !== undefined);
+  let leader = (await holder()) as string;
   await until("every agent Ready", async () => (await leaderMetrics(leader)).readyAgents >= AGENTS);
 
   // ---- 10,000 tasks, watching the leader's queues ----
@@ -225,7 +215,7 @@ try {
   await killed.proc.kill9();
   const standby = [...controllers.keys()].find((k) => k !== leader) as string;
   let sawDepth = 0;
-  await until("the standby leading", async () => (await leaseHolder()) === standby, 120_000);
+  await until("the standby leading", async () => (await holder()) === standby, 120_000);
   const takeoverMs = Date.now() - killedAt;
   await until("the new leader steady", async () => {
     sawDepth = Math.max(sawDepth, (await leaderMetrics(standby)).depth);

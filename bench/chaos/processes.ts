@@ -9,6 +9,8 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import type { KubeConnection } from "../../lib/kube/connection.ts";
+import { defaultConfig } from "../../services/controller/config.ts";
 
 export interface ProcSpec {
   /** Unique per process: "controller-a", "agent-3". */
@@ -188,3 +190,16 @@ export const conductorProcesses = {
     ready: () => httpOk(`http://127.0.0.1:${o.port}/readyz`),
   }),
 };
+
+/** Who holds the controllers' leader Lease of a domain, if anyone. */
+export async function leaseHolder(conn: KubeConnection, namespace: string): Promise<string | undefined> {
+  try {
+    const l = await conn.request<{ spec: { holderIdentity?: string } }>(
+      "GET",
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${defaultConfig().leaderElection.leaseName}`,
+    );
+    return l.spec.holderIdentity || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -30,9 +30,10 @@ import { KubeConnection } from "../../lib/kube/connection.ts";
 import { isAlreadyExists } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { silentLogger } from "../../lib/log.ts";
+import type { ExecutionRecord } from "../../test/fixtures/soak-agent.ts";
 import { summarize } from "../stats.ts";
 import { Prng } from "./prng.ts";
-import { conductorProcesses, ManagedProcess } from "./processes.ts";
+import { conductorProcesses, leaseHolder, ManagedProcess } from "./processes.ts";
 
 export type FaultKind = "controller" | "scheduler" | "gateway" | "agents" | "apiserver" | "etcd";
 export const allFaults: FaultKind[] = ["controller", "scheduler", "gateway", "agents", "apiserver", "etcd"];
@@ -158,19 +159,6 @@ interface TaskTrack {
   deleted: boolean;
   deletedAt?: number;
   last?: Task;
-}
-
-interface ExecRecord {
-  ev: "start" | "end";
-  exec: string;
-  key: string;
-  uid: string;
-  attempt: number;
-  task: string;
-  tool: string;
-  callId: string;
-  agent: string;
-  outcome?: string;
 }
 
 export interface SoakReport {
@@ -828,17 +816,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
 
     // ---- the faults ----
     const faults: SoakReport["faults"] = [];
-    const leaderName = async (): Promise<string | undefined> => {
-      try {
-        const l = await conn.request<{ spec: { holderIdentity?: string } }>(
-          "GET",
-          `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/mcp-conductor-controller`,
-        );
-        return l.spec.holderIdentity || undefined;
-      } catch {
-        return undefined;
-      }
-    };
+    const leaderName = () => leaseHolder(conn, ns);
     /**
      * Tasks that are running when the apiserver or etcd goes down and finish
      * while it is down, so their agents must write the result after it is back.
@@ -974,12 +952,12 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     for (const t of listed.values()) note(t);
 
     // ---- the execution logs ----
-    const execs: ExecRecord[] = [];
+    const execs: ExecutionRecord[] = [];
     for (const f of readdirSync(execDir)) {
       for (const line of readFileSync(join(execDir, f), "utf8").split("\n")) {
         if (!line.trim()) continue;
         try {
-          execs.push(JSON.parse(line) as ExecRecord);
+          execs.push(JSON.parse(line) as ExecutionRecord);
         } catch {
           // a line cut by kill -9 mid-write: the start line of that execution still counts below
         }
@@ -988,7 +966,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     const starts = execs.filter((e) => e.ev === "start");
     const ends = new Map(execs.filter((e) => e.ev === "end").map((e) => [e.exec, e]));
     const startsByKey = new Map<string, number>();
-    const startsByUid = new Map<string, ExecRecord[]>();
+    const startsByUid = new Map<string, ExecutionRecord[]>();
     for (const s of starts) {
       startsByKey.set(s.key, (startsByKey.get(s.key) ?? 0) + 1);
       startsByUid.set(s.uid, [...(startsByUid.get(s.uid) ?? []), s]);

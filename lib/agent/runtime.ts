@@ -258,13 +258,12 @@ export class AgentRuntime {
     let current = t;
     let conflicts = 0;
     const giveUpAt = Date.now() + (this.opts.statusWriteRetryMs ?? 300_000);
-    const transient = isTransient;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });
       } catch (err) {
         if (isNotFound(err)) return undefined;
-        if (transient(err) && Date.now() < giveUpAt) {
+        if (isTransient(err) && Date.now() < giveUpAt) {
           this.log.warn(
             { err: (err as Error).message, task: t.metadata.name, retryInMs: delay },
             "Status write failed; retrying",
@@ -282,7 +281,7 @@ export class AgentRuntime {
             break;
           } catch (getErr) {
             if (isNotFound(getErr)) return undefined;
-            if (!transient(getErr) || Date.now() > giveUpAt) throw getErr;
+            if (!isTransient(getErr) || Date.now() > giveUpAt) throw getErr;
             await Bun.sleep(delay);
           }
         }

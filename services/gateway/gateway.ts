@@ -322,6 +322,7 @@ export class Gateway implements ToolSource {
             -32600,
             `Invalid Request: id ${JSON.stringify(clash)} is already in flight on this session`,
           );
+        if (ids.length === 0) return s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
         for (const id of ids) s.inFlight.add(id);
         const release = () => {
           for (const id of ids) s.inFlight.delete(id);

@@ -127,6 +127,9 @@ function nameOf(method: string, params: Json): string | undefined {
 const hasTasksExtension = (caps: Json): boolean =>
   !!caps.extensions && typeof caps.extensions === "object" && tasksExtension in (caps.extensions as Json);
 
+/** Why a synchronous call's Task was ended: its tool asked for input nobody could give. */
+const inputWithoutTaskReason = "InputRequiredWithoutTask";
+
 /** Task error reasons that mean the call itself failed, as opposed to a tool reporting an error. */
 export const protocolFailureReasons = new Set([
   "DeadlineExceeded",
@@ -137,6 +140,7 @@ export const protocolFailureReasons = new Set([
   "ResultTooLarge",
   "UnknownTool",
   "InternalError",
+  inputWithoutTaskReason,
 ]);
 
 /** The status of an MCP task, from its Task object (SEP-2663: a tool's own error is still completed). */
@@ -492,7 +496,7 @@ export class ModernHandler {
   private refuseInput(t: Task, tool: string): void {
     if (!pendingInput(t)) return;
     void this.deps.calls
-      .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`)
+      .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`, inputWithoutTaskReason)
       .catch(() => {});
   }
 
@@ -502,7 +506,7 @@ export class ModernHandler {
       throw new ProtocolError(errorCodes.internal, "the task for this call was deleted before it finished", 500);
     }
     const e = outcome.kind === "failed" ? outcome.task.status?.error : undefined;
-    if (e?.reason === "Cancelled" && e.message.includes("asked for input")) {
+    if (e?.reason === inputWithoutTaskReason) {
       count("invalid_params");
       throw new ProtocolError(
         errorCodes.missingClientCapability,

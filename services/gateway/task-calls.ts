@@ -89,7 +89,7 @@ export class TaskCalls {
    * Cancels a call made as an MCP task: the Task fails for good with reason
    * Cancelled, which stops its agent's work and is what tasks/get reports.
    */
-  async cancelTask(task: Task, message: string): Promise<Task> {
+  async cancelTask(task: Task, message: string, reason = "Cancelled"): Promise<Task> {
     // The agent and the controller write the same status: on a conflict, read again and retry.
     for (let attempt = 0; ; attempt++) {
       if (isFinished(task)) return task;
@@ -102,10 +102,10 @@ export class TaskCalls {
             ...status,
             phase: "Failed",
             completionTime: now.toISOString(),
-            error: { reason: "Cancelled", message, retryable: false },
+            error: { reason, message, retryable: false },
             conditions: setCondition(
               status.conditions,
-              { type: finalFailureCondition, status: "True", reason: "Cancelled", message },
+              { type: finalFailureCondition, status: "True", reason, message },
               now,
               task.metadata.generation,
             ),

@@ -14,7 +14,7 @@ import { inspectorLauncher, repoRoot } from "../../lib/control-plane/binaries.ts
 import { silentLogger } from "../../lib/log.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { readTokenDir } from "../../services/gateway/security.ts";
-import { type ConformanceServer, startConformanceServer } from "../fixtures/conformance-server.ts";
+import { type ConformanceServer, federateConformanceServer } from "../fixtures/conformance-server.ts";
 import { conformanceTools } from "../fixtures/conformance-tools.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -73,15 +73,7 @@ beforeAll(async () => {
   cluster = await testCluster();
   const ns = await cluster.newNamespace("mcp-2026");
   stack = await startGatewayStack(cluster, ns, conformanceTools);
-  resources = startConformanceServer();
-  await cluster.mcp.mcpServers.create(ns, {
-    metadata: { name: "conformance-resources" },
-    spec: { url: resources.url.toString(), toolPrefix: "" },
-  });
-  await eventually(() => stack.gateway.federation.states()["conformance-resources"] === "ready", {
-    timeout: 20_000,
-    message: "the conformance resources server federated",
-  });
+  resources = await federateConformanceServer(cluster, stack);
   const dir = mkdtempSync(join(tmpdir(), "gw-tokens-"));
   writeFileSync(join(dir, "alice"), "alice-token");
   writeFileSync(join(dir, "bob"), "bob-token");

@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { inspectorLauncher, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
-import { type ConformanceServer, startConformanceServer } from "../fixtures/conformance-server.ts";
+import { type ConformanceServer, federateConformanceServer } from "../fixtures/conformance-server.ts";
 import { conformanceTools } from "../fixtures/conformance-tools.ts";
 import type { TestCluster } from "../harness/cluster.ts";
 import { testCluster } from "../harness/cluster.ts";
-import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
 import { runBun } from "../harness/run-bun.ts";
 
@@ -29,16 +28,7 @@ beforeAll(async () => {
     ...dataTools,
   ]);
   // Resources, prompts and completions come from an MCPServer the gateway federates, unprefixed.
-  resourceServer = startConformanceServer();
-  const ns = stack.gateway.namespace;
-  await cluster.mcp.mcpServers.create(ns, {
-    metadata: { name: "conformance-resources" },
-    spec: { url: resourceServer.url.toString(), toolPrefix: "" },
-  });
-  await eventually(() => stack.gateway.federation.states()["conformance-resources"] === "ready", {
-    timeout: 20_000,
-    message: "the gateway federating the conformance resources server",
-  });
+  resourceServer = await federateConformanceServer(cluster, stack);
 }, 120_000);
 
 afterAll(async () => {
