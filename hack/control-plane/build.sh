@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane binaries (etcd, kube-apiserver,
-# kube-controller-manager, kubectl) into a cache folder keyed by this module's
+# kube-controller-manager, kubectl) and the node's (kubelet, kube-proxy,
+# kube-scheduler) into a cache folder keyed by this module's
 # go.mod and go.sum, and prints that folder. A second run with the same pins
 # builds nothing. When KUBEBUILDER_ASSETS names a folder holding the binaries,
 # that folder is used instead and nothing is built.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-bins=(etcd kube-apiserver kube-controller-manager kubectl)
+bins=(etcd kube-apiserver kube-controller-manager kubectl kubelet kube-proxy kube-scheduler)
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   for b in etcd kube-apiserver; do
@@ -42,7 +43,7 @@ echo "Building control plane: kubernetes $k8s_version, etcd $etcd_version -> $ou
 cd "$here"
 export CGO_ENABLED=0
 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 >&2
-for cmd in kube-apiserver kube-controller-manager kubectl; do
+for cmd in kube-apiserver kube-controller-manager kubectl kubelet kube-proxy kube-scheduler; do
   go build -trimpath -ldflags "-s -w $stamp" -o "$tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2
 done
 rm -rf "$out"

@@ -3,4 +3,7 @@
 // Package tools pins the commands this module builds.
 package tools
 
-import _ "github.com/fullstorydev/grpcurl/cmd/grpcurl"
+import (
+	_ "github.com/fullstorydev/grpcurl/cmd/grpcurl"
+	_ "sigs.k8s.io/kustomize/kustomize/v5"
+)

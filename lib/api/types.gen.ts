@@ -155,7 +155,7 @@ export interface MCPServerSpec {
    */
   transport?: "streamable-http" | "stdio";
   /**
-   * Entrypoint override for the container.
+   * Entrypoint override for the container (its image's ENTRYPOINT otherwise); for a stdio server, the program the bridge starts.
    *
    * @maxItems 64
    */
@@ -166,6 +166,18 @@ export interface MCPServerSpec {
    * @maxItems 256
    */
   args?: string[];
+  /**
+   * The ServiceAccount of this namespace the server's pods run as, for a server that calls the Kubernetes API or a cloud API through workload identity; its token is mounted (unless the ServiceAccount says otherwise). Unset, the pods run as the namespace's default ServiceAccount and mount no token.
+   */
+  serviceAccountName?: string;
+  /**
+   * Secrets of this namespace with the credentials to pull spec.image from a private registry.
+   *
+   * @maxItems 16
+   */
+  imagePullSecrets?: MCPServerSpecImagePullSecretsItem[];
+  securityContext?: MCPServerSpecSecurityContext;
+  containerSecurityContext?: MCPServerSpecContainerSecurityContext;
   replicas?: number;
   resources?: MCPServerSpecResources;
   /**
@@ -184,6 +196,74 @@ export interface MCPServerSpec {
   headers?: {
     [k: string]: string | undefined;
   };
+}
+export interface MCPServerSpecImagePullSecretsItem {
+  name: string;
+}
+/**
+ * Security settings of the server's pod, merged over the conductor's defaults (runAsNonRoot, seccomp RuntimeDefault). Set runAsUser when the image would run as root (no numeric USER), which the kubelet refuses to start under runAsNonRoot. Only what Pod Security "restricted" allows is accepted, so a server cannot be made non-compliant: runAsNonRoot may not be false, runAsUser not 0.
+ */
+export interface MCPServerSpecSecurityContext {
+  /**
+   * The user the pod's containers run as; the image's own non-root user when it names none.
+   */
+  runAsUser?: number;
+  /**
+   * The primary group of the pod's containers.
+   */
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  /**
+   * The group that owns the pod's volumes, for a server that writes to them.
+   */
+  fsGroup?: number;
+  seccompProfile?: MCPServerSpecSecurityContextSeccompProfile;
+}
+/**
+ * The seccomp profile: RuntimeDefault (the default) or a Localhost profile; Unconfined is not offered, Pod Security "restricted" refuses it.
+ */
+export interface MCPServerSpecSecurityContextSeccompProfile {
+  type: "RuntimeDefault" | "Localhost";
+  localhostProfile?: string;
+}
+/**
+ * Security settings of the server container, merged over the conductor's defaults (runAsNonRoot, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault). Only what Pod Security "restricted" allows is accepted: runAsNonRoot and allowPrivilegeEscalation keep their defaults if given, runAsUser is not 0, and the one capability that may be added is NET_BIND_SERVICE (ALL is always dropped).
+ */
+export interface MCPServerSpecContainerSecurityContext {
+  /**
+   * The user the server container runs as, over the pod's.
+   */
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  /**
+   * Mount the image's filesystem read-only.
+   */
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: MCPServerSpecContainerSecurityContextCapabilities;
+  seccompProfile?: MCPServerSpecContainerSecurityContextSeccompProfile;
+}
+export interface MCPServerSpecContainerSecurityContextCapabilities {
+  /**
+   * Capabilities added back after ALL is dropped; only NET_BIND_SERVICE (a port below 1024).
+   *
+   * @maxItems 1
+   */
+  add?: "NET_BIND_SERVICE"[];
+  /**
+   * More capabilities to drop; ALL is dropped anyway.
+   *
+   * @maxItems 64
+   */
+  drop?: string[];
+}
+/**
+ * The seccomp profile: RuntimeDefault (the default) or a Localhost profile; Unconfined is not offered, Pod Security "restricted" refuses it.
+ */
+export interface MCPServerSpecContainerSecurityContextSeccompProfile {
+  type: "RuntimeDefault" | "Localhost";
+  localhostProfile?: string;
 }
 /**
  * Compute resources of the server container, as in a Pod.

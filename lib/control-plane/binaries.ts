@@ -14,6 +14,10 @@ export interface ControlPlaneBinaries {
   kubeApiserver: string;
   kubeControllerManager: string;
   kubectl: string;
+  /** The node's binaries, from the same pinned module (absent from KUBEBUILDER_ASSETS). */
+  kubelet: string;
+  kubeProxy: string;
+  kubeScheduler: string;
 }
 
 let cached: ControlPlaneBinaries | undefined;
@@ -24,7 +28,6 @@ function runBuildScript(script: string): string {
   return res.stdout.toString().trim().split("\n").pop() ?? "";
 }
 
-let grpcurl: string | undefined;
 let inspector: string | undefined;
 
 /** The launcher of the pinned MCP Inspector, installed by hack/tools/install-inspector.sh. */
@@ -33,10 +36,28 @@ export function inspectorLauncher(): string {
   return inspector;
 }
 
+let toolsDir: string | undefined;
+const tools = () => {
+  toolsDir ??= runBuildScript(join(repoRoot, "hack", "tools", "build.sh"));
+  return toolsDir;
+};
+
 /** The pinned grpcurl, built by hack/tools/build.sh. */
 export function grpcurlBinary(): string {
-  grpcurl ??= join(runBuildScript(join(repoRoot, "hack", "tools", "build.sh")), "grpcurl");
-  return grpcurl;
+  return join(tools(), "grpcurl");
+}
+
+/** The pinned kustomize (the one kubectl embeds), built by hack/tools/build.sh. */
+export function kustomizeBinary(): string {
+  return join(tools(), "kustomize");
+}
+
+let nodeAddons: string | undefined;
+
+/** The folder holding the node's add-ons (CoreDNS), built by hack/node/build.sh. */
+export function nodeAddonsDir(): string {
+  nodeAddons ??= runBuildScript(join(repoRoot, "hack", "node", "build.sh"));
+  return nodeAddons;
 }
 
 export function controlPlaneBinaries(): ControlPlaneBinaries {
@@ -50,6 +71,9 @@ export function controlPlaneBinaries(): ControlPlaneBinaries {
     kubeApiserver: bin("kube-apiserver"),
     kubeControllerManager: bin("kube-controller-manager"),
     kubectl: existsSync(bin("kubectl")) ? bin("kubectl") : "kubectl",
+    kubelet: bin("kubelet"),
+    kubeProxy: bin("kube-proxy"),
+    kubeScheduler: bin("kube-scheduler"),
   };
   return cached;
 }

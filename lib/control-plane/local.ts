@@ -27,6 +27,13 @@ export interface LocalControlPlaneOptions {
   controllerManager?: boolean;
   /** Keep the data folder after stop, for debugging. */
   keepData?: boolean;
+  /**
+   * The address of a local node (see node.ts): the apiserver binds and
+   * advertises it (pods reach it through the `kubernetes` Service), puts it in
+   * its certificate, authorizes kubelets with the Node authorizer and
+   * NodeRestriction, and reaches kubelets with a client certificate of its own.
+   */
+  nodeAddress?: string;
   logger?: Logger;
 }
 
@@ -114,6 +121,8 @@ export class LocalControlPlane {
   private readonly extraApiServers = new Set<Subprocess>();
   private saKey: { keyPath: string; pubPath: string };
   private serving: KeyPair;
+  /** The apiserver's client certificate towards kubelets (with a node only). */
+  readonly kubeletClient: KeyPair | undefined;
   private readonly log: Logger;
 
   private constructor(private readonly opts: LocalControlPlaneOptions) {
@@ -125,7 +134,7 @@ export class LocalControlPlane {
     this.pki = LocalPki.create(join(this.dataDir, "pki"));
     this.serving = this.pki.servingCert(
       "apiserver",
-      ["127.0.0.1", "10.0.0.1"],
+      ["127.0.0.1", "10.0.0.1", ...(opts.nodeAddress ? [opts.nodeAddress] : [])],
       [
         "localhost",
         "kubernetes",
@@ -135,6 +144,9 @@ export class LocalControlPlane {
       ],
     );
     this.admin = this.pki.clientCert("admin", ["system:masters"]);
+    if (opts.nodeAddress) {
+      this.kubeletClient = this.pki.clientCert("kube-apiserver-kubelet-client", ["system:masters"]);
+    }
     this.saKey = this.pki.serviceAccountKey();
   }
 
@@ -155,8 +167,13 @@ export class LocalControlPlane {
     return cp;
   }
 
+  /** The address the apiserver listens on: loopback, or the node's address when there is a node. */
+  get host(): string {
+    return this.opts.nodeAddress ?? "127.0.0.1";
+  }
+
   get server(): string {
-    return `https://127.0.0.1:${this.apiserverPort}`;
+    return `https://${this.host}:${this.apiserverPort}`;
   }
 
   private spawn(name: string, cmd: string[]): Subprocess {
@@ -215,13 +232,32 @@ export class LocalControlPlane {
   private async launchApiServer(port: number, name: string): Promise<Subprocess> {
     const certDir = join(this.dataDir, `${name}-certs`);
     mkdirSync(certDir, { recursive: true });
+    const node = this.opts.nodeAddress;
+    // Without a node nothing but loopback clients exist, and the `kubernetes`
+    // Service needs no endpoints. With one, pods reach the apiserver through
+    // that Service, so it must advertise the node's address and keep the
+    // endpoints current (the lease reconciler, as a real cluster does).
+    const networkFlags = node
+      ? [
+          `--bind-address=${node}`,
+          `--advertise-address=${node}`,
+          "--authorization-mode=Node,RBAC",
+          "--enable-admission-plugins=NodeRestriction",
+          `--kubelet-client-certificate=${this.kubeletClient?.certPath}`,
+          `--kubelet-client-key=${this.kubeletClient?.keyPath}`,
+          "--kubelet-preferred-address-types=InternalIP",
+        ]
+      : [
+          "--bind-address=127.0.0.1",
+          "--advertise-address=127.0.0.1",
+          "--endpoint-reconciler-type=none",
+          "--authorization-mode=RBAC",
+        ];
     const proc = this.spawn(name, [
       this.binaries.kubeApiserver,
       `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
       `--secure-port=${port}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
-      "--endpoint-reconciler-type=none",
+      ...networkFlags,
       `--cert-dir=${certDir}`,
       `--tls-cert-file=${this.serving.certPath}`,
       `--tls-private-key-file=${this.serving.keyPath}`,
@@ -231,7 +267,6 @@ export class LocalControlPlane {
       `--service-account-signing-key-file=${this.saKey.keyPath}`,
       // room for thousands of Services (the MCPServer benchmark makes one per server)
       "--service-cluster-ip-range=10.0.0.0/16",
-      "--authorization-mode=RBAC",
       "--allow-privileged=true",
       // Without kube-controller-manager nobody creates the default
       // ServiceAccount, and the ServiceAccount admission plugin would then
@@ -242,7 +277,7 @@ export class LocalControlPlane {
       "--v=1",
     ]);
     await this.waitFor(name, proc, async () => {
-      const res = await fetch(`https://127.0.0.1:${port}/readyz`, {
+      const res = await fetch(`https://${this.host}:${port}/readyz`, {
         tls: { ca: this.pki.ca.cert, cert: this.admin.cert, key: this.admin.key },
       } as RequestInit);
       return res.ok;
@@ -272,7 +307,9 @@ export class LocalControlPlane {
       "--bind-address=127.0.0.1",
       `--secure-port=${await freePort()}`,
       `--cert-dir=${join(this.dataDir, "kcm-certs")}`,
-      "--controllers=*,-nodeipam,-nodelifecycle,-persistentvolume-binder,-attachdetach,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+      // Without a node, the node lifecycle controller would only mark absent nodes;
+      // with one it taints and untaints it as a real cluster's does.
+      `--controllers=*,-nodeipam,${this.opts.nodeAddress ? "" : "-nodelifecycle,"}-persistentvolume-binder,-attachdetach,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller`,
       "--v=1",
     ]);
   }

@@ -4,8 +4,10 @@
  * our field manager, forced, so hand edits of fields we own are put back),
  * shakes hands with every server over MCP, and writes what it saw as status.
  * It watches the Deployments and Services it made, so drift and rollout
- * progress reach it as events; deletion is Kubernetes' garbage collector's
- * work, through owner references.
+ * progress reach it as events, and their pods, so a container the kubelet
+ * cannot start (an image that runs as root, a failed pull, a crash loop) is
+ * reported on the MCPServer in the kubelet's words; deletion is Kubernetes'
+ * garbage collector's work, through owner references.
  */
 import type { MCPServer } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
@@ -28,11 +30,13 @@ import {
   managedByLabel,
   mcpServerConditions,
   mcpServerStatus,
+  type PodView,
   type ProbeResult,
   serverLabel,
   serverUrl,
   statusDiffers,
   type WorkloadOptions,
+  workloadProblemReasons,
 } from "./mcp-server-workload.ts";
 
 export const operatorFieldManager = "mcp-conductor-controller";
@@ -52,11 +56,14 @@ export interface McpServerOperatorOptions {
 
 const deploymentType = { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true };
 const serviceType = { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true };
+const podType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
 
 export class McpServerOperator {
   readonly servers: Informer<MCPServer>;
   readonly deployments: Informer<DeploymentView>;
   readonly services: Informer<KubeObject>;
+  /** The servers' pods, read only: their container statuses say why a server does not start. */
+  readonly pods: Informer<PodView>;
   private readonly clients;
   private readonly deploymentClient: ResourceClient<DeploymentView>;
   private readonly serviceClient: ResourceClient<KubeObject>;
@@ -84,6 +91,12 @@ export class McpServerOperator {
       labelSelector: ours,
       logger: this.log,
     });
+    // Pods carry the template's labels, so the same selector finds the servers' pods and no others.
+    this.pods = new Informer(new ResourceClient<PodView>(opts.conn, podType), {
+      namespace: opts.namespace,
+      labelSelector: ours,
+      logger: this.log,
+    });
     const enqueue = (s: MCPServer) => this.queue.add(objectKey(s));
     this.servers.on({
       add: enqueue,
@@ -99,10 +112,11 @@ export class McpServerOperator {
     };
     this.deployments.on({ add: owner, update: owner, delete: owner });
     this.services.on({ add: owner, update: owner, delete: owner });
+    this.pods.on({ add: owner, update: owner, delete: owner });
   }
 
   get hasSynced(): boolean {
-    return this.servers.hasSynced && this.deployments.hasSynced && this.services.hasSynced;
+    return this.servers.hasSynced && this.deployments.hasSynced && this.services.hasSynced && this.pods.hasSynced;
   }
 
   get queueDepth(): number {
@@ -110,7 +124,7 @@ export class McpServerOperator {
   }
 
   async startCaches(): Promise<void> {
-    await Promise.all([this.servers.start(), this.deployments.start(), this.services.start()]);
+    await Promise.all([this.servers.start(), this.deployments.start(), this.services.start(), this.pods.start()]);
   }
 
   /** Starts reconciling (as the leader): everything once, then what changes. */
@@ -133,7 +147,7 @@ export class McpServerOperator {
   async stop(): Promise<void> {
     this.queue.shutdown();
     await this.workers;
-    await Promise.all([this.servers.stop(), this.deployments.stop(), this.services.stop()]);
+    await Promise.all([this.servers.stop(), this.deployments.stop(), this.services.stop(), this.pods.stop()]);
   }
 
   private async reconcile(key: string, log: Logger): Promise<ReconcileResult | undefined> {
@@ -157,15 +171,45 @@ export class McpServerOperator {
     const url = serverUrl(s);
     const probe = await this.probe(s, url, deployment, slog);
     const now = new Date();
-    const status = mcpServerStatus(s, { deployment, probe }, now);
+    const pods = deployment ? this.podsOf(s) : [];
+    const status = mcpServerStatus(s, { deployment, pods, probe }, now);
     if (statusDiffers(s.status, status)) {
       const before = s.status?.phase;
       await this.clients.mcpServers.replaceStatus({ ...s, status }, { fieldManager: operatorFieldManager });
+      this.recordWorkloadProblem(s, s.status?.conditions ?? [], status.conditions ?? [], slog);
       if (before !== status.phase) this.recordPhase(s, status.phase, status.conditions ?? [], slog);
     }
     // Keep shaking hands: Reachable is only as fresh as the last probe.
     const needsProbe = !isManaged(s) || status.conditions?.some((c) => c.type === "Available" && c.status === "True");
     return needsProbe ? { requeueAfterMs: this.opts.probeIntervalMs } : undefined;
+  }
+
+  /** The pods of a server's Deployment, from the cache (the Deployment's selector is the server label). */
+  private podsOf(s: MCPServer): PodView[] {
+    const name = s.metadata.name ?? "";
+    return this.pods
+      .list()
+      .filter((p) => p.metadata.namespace === this.opts.namespace && p.metadata.labels?.[serverLabel] === name);
+  }
+
+  /**
+   * A Warning Event when Available turns to a reason the pods give (the
+   * container cannot start, its image cannot be pulled, it crash-loops) or
+   * that reason's message changes; not on every reconcile, since the
+   * condition keeps saying it.
+   */
+  private recordWorkloadProblem(
+    s: MCPServer,
+    before: { type: string; reason?: string; message?: string }[],
+    after: { type: string; status: string; reason?: string; message?: string }[],
+    log: Logger,
+  ) {
+    const now = after.find((c) => c.type === mcpServerConditions.available);
+    if (now?.status !== "False" || !now.reason || !workloadProblemReasons.has(now.reason)) return;
+    const old = before.find((c) => c.type === mcpServerConditions.available);
+    if (old?.reason === now.reason && old.message === now.message) return;
+    log.warn({ reason: now.reason, err: now.message }, "The server's pods cannot run");
+    this.opts.events.record(s, "Warning", now.reason, now.message ?? "");
   }
 
   /** Applies the Deployment and Service; returns the Deployment as the apiserver now has it. */
@@ -251,13 +295,16 @@ export class McpServerOperator {
   private recordPhase(
     s: MCPServer,
     phase: string | undefined,
-    conditions: { type: string; message?: string }[],
+    conditions: { type: string; reason?: string; message?: string }[],
     log: Logger,
   ) {
     const reach = conditions.find((c) => c.type === "Reachable")?.message ?? "";
     log.info({ phase }, "MCPServer phase changed");
     if (phase === "Ready") this.opts.events.record(s, "Normal", "Ready", `Serving MCP at ${serverUrl(s)} (${reach})`);
     else if (phase === "Failed") {
+      // recordWorkloadProblem has said it already, under its own reason.
+      const available = conditions.find((c) => c.type === mcpServerConditions.available)?.reason;
+      if (available && workloadProblemReasons.has(available)) return;
       const why = conditions.find((c) => c.type === "Progressing" && c.message)?.message;
       this.opts.events.record(
         s,

@@ -47,6 +47,84 @@ export interface DeploymentView extends KubeObject {
   };
 }
 
+/** A container's status as the kubelet reports it, as far as the operator reads it. */
+export interface ContainerStatusView {
+  name: string;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string }; running?: object; terminated?: object };
+  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string } };
+}
+
+/** A Pod of a managed server, as far as the operator reads it. */
+export interface PodView extends KubeObject {
+  status?: {
+    phase?: string;
+    initContainerStatuses?: ContainerStatusView[];
+    containerStatuses?: ContainerStatusView[];
+  };
+}
+
+/** Why a managed server's pods do not run, in the kubelet's words. */
+export interface WorkloadProblem {
+  /** The condition reason: ContainerCannotStart, CrashLoopBackOff, ImagePullFailed or FailedCreate. */
+  reason: string;
+  message: string;
+}
+
+/**
+ * The kubelet's waiting reasons that mean a container will not run until
+ * someone changes something, by the condition reason they become. Others
+ * (ContainerCreating, PodInitializing) are the normal way to start.
+ */
+const waitingReasons: Record<string, string> = {
+  // e.g. "container has runAsNonRoot and image will run as root": the image needs spec.securityContext.runAsUser
+  CreateContainerConfigError: "ContainerCannotStart",
+  CreateContainerError: "ContainerCannotStart",
+  RunContainerError: "ContainerCannotStart",
+  CrashLoopBackOff: "CrashLoopBackOff",
+  ImagePullBackOff: "ImagePullFailed",
+  ErrImagePull: "ImagePullFailed",
+  ErrImageNeverPull: "ImagePullFailed",
+  InvalidImageName: "ImagePullFailed",
+};
+
+/** The condition reasons that say a managed server's pods cannot run. */
+export const workloadProblemReasons: ReadonlySet<string> = new Set([...Object.values(waitingReasons), "FailedCreate"]);
+
+/** How a crash-looping container last ended: "the container keeps exiting, last with exit code 1 (Error): …". */
+function lastExit(c: ContainerStatusView): string {
+  const last = c.lastState?.terminated;
+  if (!last) return "the container keeps exiting";
+  const why = last.reason ? ` (${last.reason})` : "";
+  const said = last.message ? `: ${last.message}` : "";
+  return `the container keeps exiting, last with exit code ${last.exitCode ?? "?"}${why}${said}`;
+}
+
+/**
+ * The first container of the server's pods (by pod name, so the answer is
+ * stable) that waits for a reason it will not get over by itself, with what
+ * the kubelet says about it. Without this, a server whose image runs as root
+ * sits at 0 ready replicas with nothing on the MCPServer saying why.
+ */
+export function podProblem(pods: readonly PodView[]): WorkloadProblem | undefined {
+  const live = pods
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+  for (const pod of live) {
+    for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const waiting = c.state?.waiting;
+      const reason = waiting?.reason ? waitingReasons[waiting.reason] : undefined;
+      if (!reason || !waiting?.reason) continue;
+      // The back-off message ("back-off 40s restarting failed container…") changes with every
+      // restart; how the container last ended is what its owner needs, and it holds still.
+      const detail = waiting.reason === "CrashLoopBackOff" ? lastExit(c) : (waiting.message ?? "");
+      const message = `pod ${pod.metadata.name}, container ${c.name}: ${waiting.reason}${detail ? `: ${detail}` : ""}`;
+      return { reason, message: message.slice(0, 1024) };
+    }
+  }
+  return undefined;
+}
+
 /** The result of an MCP handshake with the server. */
 export interface ProbeResult {
   ok: boolean;
@@ -84,6 +162,61 @@ export function serverUrl(s: MCPServer): string {
   return `http://${s.metadata.name}.${s.metadata.namespace}.svc:${s.spec.port ?? 8080}${s.spec.path ?? "/mcp"}`;
 }
 
+/**
+ * The container settings Pod Security "restricted" requires. They are applied
+ * after the user's, so nothing overrides them: the CRD already refuses the
+ * values that would (runAsNonRoot false, allowPrivilegeEscalation true, an
+ * added capability other than NET_BIND_SERVICE), and this keeps an object
+ * stored before those rules existed from weakening them either. Otherwise the
+ * namespace would refuse the pod when the ReplicaSet creates it, far from the
+ * MCPServer its owner looks at.
+ */
+const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  runAsNonRoot: true,
+  seccompProfile: { type: "RuntimeDefault" },
+} as const;
+
+/**
+ * The pod's security context: the restricted defaults with the user's
+ * spec.securityContext merged over them. A user sets runAsUser (the image
+ * would otherwise run as root, which the kubelet refuses under runAsNonRoot),
+ * runAsGroup, fsGroup or a Localhost seccomp profile; runAsNonRoot stays true.
+ */
+export function podSecurityContext(s: MCPServer): Record<string, unknown> {
+  const context: Record<string, unknown> = {
+    seccompProfile: { type: "RuntimeDefault" },
+    ...s.spec.securityContext,
+    runAsNonRoot: true,
+  };
+  if (context.runAsUser === 0) delete context.runAsUser;
+  return context;
+}
+
+/**
+ * The server container's security context: the restricted defaults with the
+ * user's spec.containerSecurityContext merged over them, ALL capabilities
+ * dropped whatever else is listed, and NET_BIND_SERVICE the only one that may
+ * be added back. The seccomp profile follows the pod's unless the container
+ * names its own, so a Localhost profile set for the pod is not overridden.
+ */
+export function containerSecurityContext(s: MCPServer): Record<string, unknown> {
+  const user = s.spec.containerSecurityContext ?? {};
+  const add = (user.capabilities?.add ?? []).filter((c) => c === "NET_BIND_SERVICE");
+  const drop = [...new Set(["ALL", ...(user.capabilities?.drop ?? [])])];
+  const seccompProfile = user.seccompProfile ?? s.spec.securityContext?.seccompProfile ?? { type: "RuntimeDefault" };
+  const context: Record<string, unknown> = {
+    ...user,
+    seccompProfile,
+    allowPrivilegeEscalation: false,
+    runAsNonRoot: true,
+    capabilities: { ...(add.length ? { add } : {}), drop },
+  };
+  if (context.runAsUser === 0) delete context.runAsUser;
+  return context;
+}
+
 export function desiredDeployment(s: MCPServer, opts: WorkloadOptions): KubeObject {
   const name = s.metadata.name ?? "";
   const port = s.spec.port ?? 8080;
@@ -117,12 +250,7 @@ export function desiredDeployment(s: MCPServer, opts: WorkloadOptions): KubeObje
     ports: [{ name: "mcp", containerPort: port, protocol: "TCP" }],
     ...(s.spec.env?.length ? { env: s.spec.env } : {}),
     ...(s.spec.resources ? { resources: s.spec.resources } : {}),
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"] },
-      runAsNonRoot: true,
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    securityContext: containerSecurityContext(s),
     readinessProbe: probe(5, 3),
     livenessProbe: { ...probe(10, 6), initialDelaySeconds: 10 },
     ...(stdio ? { volumeMounts: [{ name: "mcp-bridge", mountPath: bridgeMountPath, readOnly: true }] } : {}),
@@ -132,7 +260,9 @@ export function desiredDeployment(s: MCPServer, opts: WorkloadOptions): KubeObje
     image: opts.bridgeImage,
     command: ["cp", bridgeBinaryInImage, `${bridgeMountPath}/mcp-stdio-bridge`],
     volumeMounts: [{ name: "mcp-bridge", mountPath: bridgeMountPath }],
-    securityContext: server.securityContext,
+    // The conductor's image, not the user's: the restricted defaults, not spec.containerSecurityContext
+    // (the pod's runAsUser and fsGroup still apply, so the copy is readable by the server's user).
+    securityContext: { ...restrictedContainer, readOnlyRootFilesystem: true },
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
   };
   return {
@@ -145,9 +275,16 @@ export function desiredDeployment(s: MCPServer, opts: WorkloadOptions): KubeObje
       template: {
         metadata: { labels },
         spec: {
-          automountServiceAccountToken: false,
+          // A server that names its ServiceAccount wants its token (the ServiceAccount may still say
+          // no); one that does not runs as the namespace's default and needs none.
+          ...(s.spec.serviceAccountName
+            ? { serviceAccountName: s.spec.serviceAccountName }
+            : { automountServiceAccountToken: false }),
+          ...(s.spec.imagePullSecrets?.length
+            ? { imagePullSecrets: s.spec.imagePullSecrets.map((r) => ({ name: r.name })) }
+            : {}),
           enableServiceLinks: false,
-          securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+          securityContext: podSecurityContext(s),
           ...(stdio ? { initContainers: [bridgeInstall] } : {}),
           containers: [server],
           ...(stdio ? { volumes: [{ name: "mcp-bridge", emptyDir: { sizeLimit: "256Mi" } }] } : {}),
@@ -170,10 +307,16 @@ export function desiredService(s: MCPServer): KubeObject {
   } as KubeObject;
 }
 
-/** Available and Progressing of a managed server, read off its Deployment. */
+/**
+ * Available and Progressing of a managed server, read off its Deployment and
+ * its pods: with no replica ready, a pod that cannot start (or a ReplicaSet
+ * that cannot create pods) is the reason, and the server has Failed until
+ * someone changes its spec; with replicas ready it only holds up the rollout.
+ */
 export function workloadConditions(
   s: MCPServer,
   d: DeploymentView | undefined,
+  pods: readonly PodView[] = [],
 ): { available: ConditionInput; progressing: ConditionInput; failed: boolean } {
   const { available: A, progressing: P } = mcpServerConditions;
   if (!d) {
@@ -196,6 +339,14 @@ export function workloadConditions(
   const observed = (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
   const deadline = st.conditions?.find((c) => c.type === "Progressing" && c.status === "False");
   const rolledOut = observed && updated >= want && total <= want && (st.availableReplicas ?? 0) >= want;
+  // The ReplicaSet could not create a pod (a quota, Pod Security, a missing ServiceAccount).
+  const replicaFailure = st.conditions?.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  const problem =
+    podProblem(pods) ??
+    (replicaFailure
+      ? { reason: "FailedCreate", message: (replicaFailure.message ?? replicaFailure.reason ?? "").slice(0, 1024) }
+      : undefined);
+  const progress = `${updated}/${want} replicas updated, ${ready} ready`;
   const progressing: ConditionInput = deadline
     ? {
         type: P,
@@ -205,19 +356,18 @@ export function workloadConditions(
       }
     : rolledOut
       ? { type: P, status: "False", reason: "RolloutComplete", message: `${updated}/${want} replicas updated` }
-      : {
-          type: P,
-          status: "True",
-          reason: "RollingOut",
-          message: `${updated}/${want} replicas updated, ${ready} ready`,
-        };
+      : problem
+        ? { type: P, status: "True", reason: problem.reason, message: `${progress}; ${problem.message}` }
+        : { type: P, status: "True", reason: "RollingOut", message: progress };
   const available: ConditionInput =
     want === 0
       ? { type: A, status: "False", reason: "ScaledToZero", message: "spec.replicas is 0" }
       : ready > 0
         ? { type: A, status: "True", reason: "MinimumReplicasReady", message: `${ready}/${want} replicas ready` }
-        : { type: A, status: "False", reason: "NoReadyReplicas", message: `0/${want} replicas ready` };
-  return { available, progressing, failed: !!deadline };
+        : problem
+          ? { type: A, status: "False", reason: problem.reason, message: problem.message }
+          : { type: A, status: "False", reason: "NoReadyReplicas", message: `0/${want} replicas ready` };
+  return { available, progressing, failed: !!deadline || (want > 0 && ready === 0 && !!problem) };
 }
 
 function reachableCondition(probe: ProbeResult | undefined, url: string): ConditionInput {
@@ -231,12 +381,12 @@ function reachableCondition(probe: ProbeResult | undefined, url: string): Condit
 
 /**
  * The status an MCPServer should have, from what was observed: its
- * Deployment (managed) and the last MCP handshake. Ready means a client can
+ * Deployment and pods (managed) and the last MCP handshake. Ready means a client can
  * use it now: available (managed) and reachable.
  */
 export function mcpServerStatus(
   s: MCPServer,
-  observed: { deployment?: DeploymentView; probe?: ProbeResult },
+  observed: { deployment?: DeploymentView; pods?: readonly PodView[]; probe?: ProbeResult },
   now: Date,
 ): MCPServerStatus {
   const generation = s.metadata.generation;
@@ -247,7 +397,7 @@ export function mcpServerStatus(
   let replicas: number | undefined;
   let readyReplicas: number | undefined;
   if (isManaged(s)) {
-    const w = workloadConditions(s, observed.deployment);
+    const w = workloadConditions(s, observed.deployment, observed.pods);
     conditions = setCondition(conditions, w.available, now, generation);
     conditions = setCondition(conditions, w.progressing, now, generation);
     replicas = observed.deployment?.status?.replicas ?? 0;

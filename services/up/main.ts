@@ -7,6 +7,11 @@
  * reach everything. Ctrl-C stops what it started.
  *
  *   bun services/up/main.ts [--local] [--namespace mcp-system]
+ *   bun services/up/main.ts --node [--domain data-processing]
+ *
+ * With --node (root only) it runs the conductor as users do: a local control
+ * plane with a real node, the images built here, and the README's install
+ * (the cluster-wide part, then one domain's overlay) applied to it.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -15,25 +20,41 @@ import { parseArgs } from "node:util";
 import { installCrds } from "../../lib/api/install.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
+import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
+import { startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { isAlreadyExists } from "../../lib/kube/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 
+const upStarted = performance.now();
 const { values: args } = parseArgs({
   options: {
     local: { type: "boolean", default: false },
     namespace: { type: "string", default: "mcp-system" },
+    node: { type: "boolean", default: false },
+    domain: { type: "string", default: "data-processing" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
   console.log(
-    "usage: up [--local] [--namespace NAME]\n  --local      always start a local control plane, even when $KUBECONFIG reaches a cluster",
+    [
+      "usage: up [--local] [--namespace NAME] | up --node [--domain NAME]",
+      "  --local      always start a local control plane, even when $KUBECONFIG reaches a cluster",
+      "  --node       a local control plane with a real node (root): the conductor runs as pods",
+      "  --domain     with --node, the overlay to install (kustomize/overlays/NAME)",
+    ].join("\n"),
   );
   process.exit(0);
 }
 
 const log = createLogger({ service: "up", level: process.env.LOG_LEVEL ?? "warn" });
+
+if (args.node) {
+  await runOnNode(args.domain);
+  // runOnNode returns only on a signal, after stopping everything.
+  process.exit(0);
+}
 
 /** The configured cluster, if there is one and it answers within a few seconds. */
 async function reachableCluster(): Promise<{ conn: KubeConnection; kubeconfig: string } | undefined> {
@@ -165,3 +186,60 @@ process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 // Keep the process alive until a signal arrives.
 setInterval(() => {}, 1 << 30);
+
+/** `up --node`: the conductor as pods on a local node, installed by the README's commands. */
+async function runOnNode(domain: string): Promise<void> {
+  const unavailable = missingNodePrerequisites();
+  if (unavailable.length) {
+    console.error(`up --node needs: ${unavailable.join("; ")}`);
+    process.exit(1);
+  }
+  console.log("Building images and starting a local control plane with a node…");
+  const cluster = await startNodeCluster({ logger: log });
+  const stateDir = join(repoRoot, ".cache", "up");
+  mkdirSync(stateDir, { recursive: true });
+  const kubeconfig = join(stateDir, "kubeconfig");
+  writeFileSync(kubeconfig, cluster.cp.kubeconfig(), { mode: 0o600 });
+  const namespace = `mcp-${domain}`;
+  const sh = (line: string) => {
+    const res = Bun.spawnSync(["bash", "-euo", "pipefail", "-c", line], {
+      cwd: repoRoot,
+      env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${cluster.cp.binaries.dir}:${process.env.PATH}` },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (res.exitCode !== 0) throw new Error(`${line}: ${res.stderr.toString().trim()}`);
+    return res.stdout.toString().trim();
+  };
+  const stop = async (signal: string) => {
+    console.log(`\n${signal}: stopping…`);
+    await cluster.stop();
+    console.log("Stopped.");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  try {
+    sh("kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -");
+    sh(`kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`);
+    const token = crypto.randomUUID().replaceAll("-", "");
+    sh(`kubectl -n ${namespace} create secret generic mcp-gateway-tokens --from-literal=local=${token}`);
+    sh(`kubectl -n ${namespace} wait --for=condition=Available deployment --all --timeout=300s`);
+    const ip = sh(`kubectl -n ${namespace} get service mcp-gateway -o jsonpath='{.spec.clusterIP}'`);
+    console.log(`
+Ready in ${((performance.now() - upStarted) / 1000).toFixed(1)} s (node ${cluster.startSeconds.toFixed(1)} s).
+  Kubernetes API   ${cluster.cp.server}
+  Node             ${cluster.node.dataDir} (kubelet, containerd, kube-proxy, CoreDNS)
+  Domain           namespace ${namespace}, installed from kustomize/cluster and kustomize/overlays/${domain}
+  MCP gateway      http://${ip}:8080/mcp (the Service, through kube-proxy)
+  Token            ${token} (Authorization: Bearer …)
+  Try              export KUBECONFIG=${kubeconfig}
+                   ${cluster.cp.binaries.kubectl} get pods,agents,tasks -n ${namespace}
+Press Ctrl-C to stop.`);
+  } catch (err) {
+    console.error(`up --node: ${(err as Error).message}`);
+    await cluster.stop();
+    process.exit(1);
+  }
+  await new Promise(() => {});
+}

@@ -8,10 +8,30 @@
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { isAlreadyExists, isConflict, isNotFound } from "../../lib/kube/errors.ts";
 
-interface Pod {
-  metadata: { name: string; namespace: string; resourceVersion?: string; deletionTimestamp?: string };
-  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+export interface FakeKubeletPod {
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+  };
+  spec: {
+    nodeName?: string;
+    securityContext?: { runAsUser?: number };
+    containers: { name: string; image: string; securityContext?: { runAsUser?: number } }[];
+  };
   status?: { phase?: string; conditions?: { type: string; status: string }[] };
+}
+type Pod = FakeKubeletPod;
+
+export interface FakeKubeletOptions {
+  /**
+   * Pods it neither binds nor makes Ready: the test plays the kubelet's part
+   * for them (a container that cannot start, an image that cannot be pulled)
+   * by writing their status itself.
+   */
+  leave?: (pod: FakeKubeletPod) => boolean;
 }
 
 export interface FakeKubelet {
@@ -33,7 +53,11 @@ async function ensureNode(conn: KubeConnection): Promise<void> {
   }
 }
 
-export async function startFakeKubelet(conn: KubeConnection, namespace: string): Promise<FakeKubelet> {
+export async function startFakeKubelet(
+  conn: KubeConnection,
+  namespace: string,
+  opts: FakeKubeletOptions = {},
+): Promise<FakeKubelet> {
   await ensureNode(conn);
   let stopped = false;
   let paused = false;
@@ -48,7 +72,7 @@ export async function startFakeKubelet(conn: KubeConnection, namespace: string):
           .catch(() => {});
         continue;
       }
-      if (paused) continue;
+      if (paused || opts.leave?.(pod)) continue;
       try {
         if (!pod.spec.nodeName) {
           await conn.request("POST", `${base}/${pod.metadata.name}/binding`, {

@@ -141,6 +141,49 @@ const invalid: InvalidCase[] = [
     field: "spec.env[0]",
     says: "either value or valueFrom",
   },
+  // A managed server's security settings merge over restricted defaults; none may undo them.
+  {
+    name: "a pod that may run as root",
+    obj: server({ image: "example/mcp:1", securityContext: { runAsNonRoot: false } }),
+    field: "spec.securityContext.runAsNonRoot",
+    says: 'runAsNonRoot may not be false; the domain enforces Pod Security "restricted"',
+  },
+  {
+    name: "a container that runs as root",
+    obj: server({ image: "example/mcp:1", containerSecurityContext: { runAsUser: 0 } }),
+    field: "spec.containerSecurityContext.runAsUser",
+    says: "runAsUser may not be 0 (root)",
+  },
+  {
+    name: "privilege escalation",
+    obj: server({ image: "example/mcp:1", containerSecurityContext: { allowPrivilegeEscalation: true } }),
+    field: "spec.containerSecurityContext.allowPrivilegeEscalation",
+    says: "allowPrivilegeEscalation may not be true",
+  },
+  {
+    name: "an added capability other than NET_BIND_SERVICE",
+    obj: server({ image: "example/mcp:1", containerSecurityContext: { capabilities: { add: ["SYS_ADMIN"] } } }),
+    field: "spec.containerSecurityContext.capabilities.add[0]",
+    says: "Unsupported value",
+  },
+  {
+    name: "an unconfined seccomp profile",
+    obj: server({ image: "example/mcp:1", securityContext: { seccompProfile: { type: "Unconfined" } } }),
+    field: "spec.securityContext.seccompProfile.type",
+    says: "Unsupported value",
+  },
+  {
+    name: "a Localhost seccomp profile without its file",
+    obj: server({ image: "example/mcp:1", containerSecurityContext: { seccompProfile: { type: "Localhost" } } }),
+    field: "spec.containerSecurityContext.seccompProfile",
+    says: "localhostProfile is set exactly when type is Localhost",
+  },
+  {
+    name: "a ServiceAccount for a remote server",
+    obj: server({ url: "https://mcp.example.com/mcp", serviceAccountName: "reader" }),
+    field: "spec",
+    says: "apply only to a managed server",
+  },
 ];
 
 describe("CRD validation by the apiserver", () => {
@@ -178,6 +221,20 @@ describe("CRD validation by the apiserver", () => {
     );
     expect(err?.statusCode).toBe(422);
     expect(err?.message).toContain("status.phase: Unsupported value");
+  });
+
+  test("a security field the schema does not offer is an error for kubectl, not silently dropped", async () => {
+    const ns = await cluster.newNamespace("crd-strict");
+    const manifest = {
+      apiVersion: "mcp.io/v1",
+      kind: "MCPServer",
+      metadata: { name: "privileged", namespace: ns },
+      spec: { image: "example/mcp:1", containerSecurityContext: { privileged: true } },
+    };
+    const res = await cluster.kubectl(["apply", "-f", "-"], JSON.stringify(manifest));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('unknown field "spec.containerSecurityContext.privileged"');
+    expect((await cluster.mcp.mcpServers.list(ns)).items).toHaveLength(0);
   });
 
   test("fills in defaults", async () => {

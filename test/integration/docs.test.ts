@@ -156,6 +156,9 @@ const where = (b: Block) => `docs/${b.file}:${b.line}`;
 
 beforeAll(async () => {
   cluster = await testCluster();
+  // The namespace controller finishes what deployment.md's uninstall starts (`kubectl delete -k`
+  // waits until the domain's namespace is gone), as on the local control plane of `npm run up`.
+  await cluster.ensureControllerManager();
   ns = await cluster.newNamespace("docs");
   workspace = scratchRepo();
   const home = mkdtempSync(join(tmpdir(), "docs-home-"));

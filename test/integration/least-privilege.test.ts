@@ -15,8 +15,9 @@ let cluster: TestCluster;
 const ns = "mcp-data-processing";
 const other = "mcp-content";
 
-async function apply(domain: string) {
-  const yaml = await cluster.kubectl(["kustomize", join(repoRoot, "kustomize", "overlays", domain)]);
+/** Applies kustomize/cluster (the admission policies, once per cluster) or kustomize/overlays/<domain>. */
+async function apply(unit: string) {
+  const yaml = await cluster.kubectl(["kustomize", join(repoRoot, "kustomize", unit)]);
   const res = await cluster.kubectl(["apply", "--server-side", "-f", "-"], yaml.stdout);
   expect(res.code).toBe(0);
 }
@@ -41,25 +42,29 @@ async function token(namespace: string, sa: string, pod?: { name: string; uid: s
 }
 
 /** An agent pod object (it never runs: there are no nodes), so its token carries its name. */
-async function agentPod(name: string): Promise<{ name: string; uid: string }> {
-  const pod = await cluster.conn.request<{ metadata: { uid: string } }>("POST", `/api/v1/namespaces/${ns}/pods`, {
-    body: {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name },
-      spec: {
-        serviceAccountName: "mcp-agent",
-        securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
-        containers: [
-          {
-            name: "agent",
-            image: "mcp-conductor",
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-          },
-        ],
+async function agentPod(name: string, namespace = ns): Promise<{ name: string; uid: string }> {
+  const pod = await cluster.conn.request<{ metadata: { uid: string } }>(
+    "POST",
+    `/api/v1/namespaces/${namespace}/pods`,
+    {
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name },
+        spec: {
+          serviceAccountName: "mcp-agent",
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [
+            {
+              name: "agent",
+              image: "mcp-conductor",
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            },
+          ],
+        },
       },
     },
-  });
+  );
   return { name, uid: pod.metadata.uid };
 }
 
@@ -75,8 +80,9 @@ let theirsTask: Task;
 
 beforeAll(async () => {
   cluster = await testCluster();
-  await apply("data-processing");
-  await apply("content");
+  await apply("cluster");
+  await apply("overlays/data-processing");
+  await apply("overlays/content");
   agentA = await token(ns, "mcp-agent", await agentPod("agent-a"));
   const assign = async (name: string, agent: string) => {
     const t = await cluster.mcp.tasks.create(ns, {
@@ -126,6 +132,21 @@ describe("agents, by admission policy", () => {
     );
     expect(err?.statusCode).toBe(403);
     expect(err?.message).toContain("an agent may write only the Agent named after its pod, not agent-b");
+  });
+
+  test("the policies bind every domain's namespace, not only the first one's", async () => {
+    // One binding for the cluster, selecting namespaces by their mcp.io/domain label.
+    const agentC = await token(other, "mcp-agent", await agentPod("agent-c", other));
+    const err = await denied(
+      mcpClients(agentC).agents.create(other, { metadata: { name: "agent-d" }, spec: { capabilities: ["x"] } }),
+    );
+    expect(err?.statusCode).toBe(403);
+    expect(err?.message).toContain("an agent may write only the Agent named after its pod, not agent-d");
+    const own = await mcpClients(agentC).agents.create(other, {
+      metadata: { name: "agent-c" },
+      spec: { capabilities: ["x"] },
+    });
+    expect(own.metadata.namespace).toBe(other);
   });
 });
 

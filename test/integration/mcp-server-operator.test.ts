@@ -2,7 +2,8 @@
 // Deployments make ReplicaSets and Pods, a stand-in kubelet makes the Pods
 // Ready, the garbage collector follows owner references, and the MCP
 // handshake is a real one with the reference server on loopback (only the
-// in-cluster DNS name is mapped to it).
+// in-cluster DNS name is mapped to it). For the images a real kubelet would
+// not start, the test writes the pod status the kubelet would write.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { MCPServer } from "../../lib/api/resources.ts";
 import { isNotFound } from "../../lib/kube/errors.ts";
@@ -12,7 +13,7 @@ import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { startConductor, type TestConductor } from "../harness/conductor.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type EverythingServer, startEverythingServer } from "../harness/everything-server.ts";
-import { type FakeKubelet, startFakeKubelet } from "../harness/fake-kubelet.ts";
+import { type FakeKubelet, type FakeKubeletPod, startFakeKubelet } from "../harness/fake-kubelet.ts";
 
 let cluster: TestCluster;
 let ns: string;
@@ -34,12 +35,66 @@ const gone = async (p: Promise<unknown>) =>
 const condition = (s: MCPServer | undefined, type: string) => s?.status?.conditions?.find((c) => c.type === type);
 const server = (name: string) => cluster.mcp.mcpServers.get(ns, name);
 
+/**
+ * The pods a real kubelet would not start, left to the test: images that do
+ * not exist or crash, and one that runs as root unless the pod or its
+ * container names a user (node:22-alpine without runAsUser would be one).
+ */
+const cannotStart = (pod: FakeKubeletPod) => {
+  const c = pod.spec.containers[0];
+  if (c?.image === "example/not-present:1" || c?.image === "example/crashes:1") return true;
+  return c?.image === "example/runs-as-root:1" && !pod.spec.securityContext?.runAsUser && !c.securityContext?.runAsUser;
+};
+
+/**
+ * Writes what the kubelet reports for the pod of server `name` whose server
+ * container waits, through the status subresource as admin (retried on a
+ * conflict with kube-controller-manager's own writes).
+ */
+async function kubeletReports(name: string, container: (pod: Json) => Json): Promise<Json> {
+  return eventually(
+    async () => {
+      const pods = await cluster.conn.request<Json>("GET", `/api/v1/namespaces/${ns}/pods`, {
+        query: { labelSelector: `mcp.io/mcp-server=${name}` },
+      });
+      const pod = pods.items.find((p: Json) => !p.metadata.deletionTimestamp);
+      if (!pod) return undefined;
+      const image = pod.spec.containers[0].image;
+      await cluster.conn.request("PUT", `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}/status`, {
+        body: {
+          ...pod,
+          status: {
+            phase: "Pending",
+            conditions: [{ type: "Ready", status: "False", reason: "ContainersNotReady" }],
+            containerStatuses: [
+              { name: "server", image, imageID: "", ready: false, started: false, restartCount: 0, ...container(pod) },
+            ],
+          },
+        },
+      });
+      return pod;
+    },
+    { message: `the kubelet's report on a pod of ${name}` },
+  );
+}
+
+const warningEvent = (object: string, reason: string) =>
+  eventually(
+    async () => {
+      const list = await get(`/api/v1/namespaces/${ns}/events`);
+      return list.items.find(
+        (e: Json) => e.involvedObject?.name === object && e.reason === reason && e.type === "Warning",
+      );
+    },
+    { message: `a Warning Event ${reason} for ${object}` },
+  );
+
 beforeAll(async () => {
   cluster = await testCluster();
   await cluster.ensureControllerManager();
   ns = await cluster.newNamespace("mcpserver");
   everything = await startEverythingServer();
-  kubelet = await startFakeKubelet(cluster.conn, ns);
+  kubelet = await startFakeKubelet(cluster.conn, ns, { leave: cannotStart });
   // The in-cluster name of every managed server resolves to the reference server.
   const prober = (url: string, headers: Record<string, string>, timeoutMs: number) =>
     probeMcpServer(
@@ -193,6 +248,129 @@ describe("MCPServer operator", () => {
       "--verbose",
     ]);
   }, 30_000);
+
+  test("an image that would run as root is reported in the kubelet's words; runAsUser fixes it", async () => {
+    await cluster.mcp.mcpServers.create(ns, {
+      metadata: { name: "as-root" },
+      spec: { image: "example/runs-as-root:1", port: 9100 },
+    });
+    // The pod exists and nothing is ready; so far nothing says why.
+    const pod = await kubeletReports("as-root", (p) => ({
+      state: {
+        waiting: {
+          reason: "CreateContainerConfigError",
+          message: `container has runAsNonRoot and image will run as root (pod: "${p.metadata.name}_${ns}(${p.metadata.uid})", container: server)`,
+        },
+      },
+    }));
+    const failed = await eventually(
+      async () => {
+        const s = await server("as-root");
+        return condition(s, "Available")?.reason === "ContainerCannotStart" && s;
+      },
+      { timeout: 20_000, message: "Available=False ContainerCannotStart on the MCPServer" },
+    );
+    expect(failed.status?.phase).toBe("Failed");
+    expect(condition(failed, "Available")).toMatchObject({
+      status: "False",
+      observedGeneration: failed.metadata.generation,
+    });
+    expect(condition(failed, "Available")?.message).toContain(
+      `pod ${pod.metadata.name}, container server: CreateContainerConfigError: container has runAsNonRoot and image will run as root`,
+    );
+    const event = await warningEvent("as-root", "ContainerCannotStart");
+    expect(event.message).toContain("container has runAsNonRoot and image will run as root");
+
+    // The image's own user, named in the spec: the new pod starts, the old one goes, the server is Ready.
+    const s = await server("as-root");
+    await cluster.mcp.mcpServers.replace({
+      ...s,
+      spec: {
+        ...s.spec,
+        securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+        containerSecurityContext: { readOnlyRootFilesystem: true },
+        imagePullSecrets: [{ name: "registry" }],
+      },
+    });
+    const ready = await eventually(
+      async () => {
+        const s = await server("as-root");
+        return s.status?.phase === "Ready" && s.status.observedGeneration === s.metadata.generation && s;
+      },
+      { timeout: 30_000, message: "the fixed server Ready" },
+    );
+    expect(condition(ready, "Available")).toMatchObject({ status: "True", reason: "MinimumReplicasReady" });
+    const spec = (await deployment("as-root")).spec.template.spec;
+    expect(spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(spec.containers[0].securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(spec.imagePullSecrets).toEqual([{ name: "registry" }]);
+    await cluster.mcp.mcpServers.delete(ns, "as-root");
+  }, 60_000);
+
+  test("an image that cannot be pulled and a container that crash-loops are reported the same way", async () => {
+    const cases = [
+      {
+        name: "not-present",
+        image: "example/not-present:1",
+        reason: "ImagePullFailed",
+        container: {
+          state: {
+            waiting: {
+              reason: "ErrImageNeverPull",
+              message: 'Container image "example/not-present:1" is not present with pull policy of Never',
+            },
+          },
+        },
+        says: 'ErrImageNeverPull: Container image "example/not-present:1" is not present with pull policy of Never',
+      },
+      {
+        name: "crashes",
+        image: "example/crashes:1",
+        reason: "CrashLoopBackOff",
+        container: {
+          restartCount: 3,
+          state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 40s restarting failed container" } },
+          lastState: {
+            terminated: {
+              exitCode: 1,
+              reason: "Error",
+              message: "listen EACCES: permission denied 0.0.0.0:80",
+              startedAt: new Date().toISOString(),
+              finishedAt: new Date().toISOString(),
+            },
+          },
+        },
+        says: "CrashLoopBackOff: the container keeps exiting, last with exit code 1 (Error): listen EACCES: permission denied 0.0.0.0:80",
+      },
+    ];
+    for (const c of cases) {
+      await cluster.mcp.mcpServers.create(ns, { metadata: { name: c.name }, spec: { image: c.image } });
+      await kubeletReports(c.name, () => c.container);
+    }
+    for (const c of cases) {
+      const s = await eventually(
+        async () => {
+          const s = await server(c.name);
+          return condition(s, "Available")?.reason === c.reason && s;
+        },
+        { timeout: 20_000, message: `Available=False ${c.reason} on ${c.name}` },
+      );
+      expect(s.status?.phase).toBe("Failed");
+      expect(condition(s, "Available")?.message).toContain(`container server: ${c.says}`);
+      expect((await warningEvent(c.name, c.reason)).message).toContain(c.says);
+      await cluster.mcp.mcpServers.delete(ns, c.name);
+    }
+  }, 60_000);
 
   test("deleting the MCPServer deletes its Deployment and Service", async () => {
     await cluster.mcp.mcpServers.delete(ns, "files");

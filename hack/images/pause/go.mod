@@ -1,0 +1,3 @@
+module conductor.local/hack/images/pause
+
+go 1.24

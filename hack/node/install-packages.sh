@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a local node and the image builds need, when
+# any is missing (root only): containerd and runc (the node's runtime, its own
+# instance), the CNI plugins, iptables and conntrack (kube-proxy), Docker's
+# engine and debootstrap (the images, built from the Dockerfile here).
+set -euo pipefail
+need=()
+check() { command -v "$1" >/dev/null 2>&1 || [[ -x "$1" ]] || need+=("$2"); }
+check containerd containerd
+check runc runc
+check /usr/lib/cni/bridge containernetworking-plugins
+check iptables iptables
+check conntrack conntrack
+check dockerd docker.io
+check debootstrap debootstrap
+((${#need[@]} == 0)) && exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing Debian packages for the local node: ${need[*]} (install them as root)" >&2
+  exit 1
+fi
+echo "Installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${need[@]}" >&2

@@ -1,0 +1,267 @@
+// The deployment as users run it, on a real node: the README's install
+// commands verbatim, pods from images built here, the Service reached through
+// kube-proxy by an official MCP client, and a Task to show for the call; Pod
+// Security enforced; two domains side by side, one deleted.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { eventually } from "../harness/eventually.ts";
+import type { NodeCluster } from "../harness/node.ts";
+import type { E2e } from "./suite.ts";
+
+const domain = "data-processing";
+const ns = `mcp-${domain}`;
+const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+let figures: E2e["figures"];
+
+// The README's install, in its order; the test checks each line is in the README word for word.
+const installCluster = "kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -";
+const installDomain = `kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`;
+const createToken = `kubectl -n ${ns} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`;
+
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: {
+    securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+    containers: { name: string; securityContext?: { readOnlyRootFilesystem?: boolean; runAsNonRoot?: boolean } }[];
+  };
+  status: { phase: string; podIP?: string };
+}
+
+let cluster: NodeCluster;
+
+const run = async (line: string) => {
+  const res = await cluster.sh(line, { cwd: repoRoot });
+  if (res.code !== 0) throw new Error(`${line}\nexit ${res.code}\n${res.stderr}`);
+  return res;
+};
+
+const pods = async (namespace: string) =>
+  (await cluster.conn.request<{ items: Pod[] }>("GET", `/api/v1/namespaces/${namespace}/pods`)).items;
+
+/** The README's install of one domain, a call through its gateway, and Pod Security. */
+export function registerInstall(e2e: E2e): void {
+  describe("install", () => {
+    beforeAll(() => {
+      cluster = e2e.cluster;
+      figures = e2e.figures;
+    });
+    describe("the README's install on a real node", () => {
+      test("every command is the README's, verbatim", () => {
+        for (const line of [installCluster, installDomain, createToken]) expect(readme).toContain(line);
+      });
+
+      test("the cluster-wide part, then a domain: every Deployment Available, pods non-root and read-only", async () => {
+        const started = performance.now();
+        await run(installCluster);
+        const applied = await run(installDomain);
+        // Pod Security warns (as it enforces) on the domain namespace: a clean apply has no warning.
+        expect(applied.stderr).not.toContain("PodSecurity");
+        await run(createToken);
+        const wait = await cluster.kubectl(
+          ["-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=240s"],
+          {},
+        );
+        expect(wait.stderr).toBe("");
+        expect(wait.code).toBe(0);
+        figures.installToAvailableSeconds = (performance.now() - started) / 1000;
+
+        const namespace = await cluster.conn.request<{ metadata: { labels: Record<string, string> } }>(
+          "GET",
+          `/api/v1/namespaces/${ns}`,
+        );
+        expect(namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+        expect(namespace.metadata.labels["pod-security.kubernetes.io/warn"]).toBe("restricted");
+
+        // Each pod's memory as the kubelet measures it (its summary API, through the apiserver).
+        const summary = await cluster.conn.request<{
+          pods: { podRef: { name: string; namespace: string }; memory?: { rssBytes?: number } }[];
+        }>("GET", "/api/v1/nodes/mcp-node/proxy/stats/summary");
+        for (const p of summary.pods.filter((p) => p.podRef.namespace === ns)) {
+          figures[`rssMiB.${p.podRef.name}`] = Math.round((p.memory?.rssBytes ?? 0) / 2 ** 20);
+        }
+
+        const running = (await pods(ns)).filter((p) => p.status.phase === "Running");
+        expect(running.length).toBeGreaterThanOrEqual(5);
+        for (const pod of running) {
+          for (const c of pod.spec.containers) {
+            // In the pod as it runs, not only in its spec: the process's uid, and a write to / refused.
+            const probe = await cluster.kubectl([
+              "-n",
+              ns,
+              "exec",
+              pod.metadata.name,
+              "-c",
+              c.name,
+              "--",
+              "sh",
+              "-c",
+              "id -u; touch /probe 2>/dev/null && echo writable || echo read-only",
+            ]);
+            expect(probe.stderr).toBe("");
+            const [uid, rootfs] = probe.stdout.trim().split("\n");
+            expect(Number(uid)).not.toBe(0);
+            expect(rootfs).toBe("read-only");
+          }
+        }
+      }, 400_000);
+
+      test("an official MCP client calls csv_to_json through the gateway Service, and a Task shows for it", async () => {
+        const secret = await cluster.conn.request<{ data: Record<string, string> }>(
+          "GET",
+          `/api/v1/namespaces/${ns}/secrets/mcp-gateway-tokens`,
+        );
+        const token = Buffer.from(secret.data["my-client"] ?? "", "base64").toString();
+        expect(token).toMatch(/^[0-9a-f]{48}$/);
+        const svc = await cluster.conn.request<{ spec: { clusterIP: string; ports: { port: number }[] } }>(
+          "GET",
+          `/api/v1/namespaces/${ns}/services/mcp-gateway`,
+        );
+        // A ClusterIP: only kube-proxy's rules on this node make it answer.
+        const url = new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`);
+        const client = new Client({ name: "e2e", version: "1.0.0" });
+        const started = performance.now();
+        await client.connect(
+          new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+        );
+        try {
+          await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "csv_to_json"), {
+            message: "csv_to_json listed by the gateway",
+            timeout: 60_000,
+          });
+          const result = await client.callTool({ name: "csv_to_json", arguments: { csv: "a,b\n1,2\n3,4" } });
+          figures.firstCallMs = performance.now() - started;
+          expect(result.isError).toBeFalsy();
+          const text = (result.content as { type: string; text: string }[]).map((c) => c.text).join("");
+          expect(JSON.parse(text)).toEqual(
+            expect.objectContaining({
+              rows: [
+                { a: "1", b: "2" },
+                { a: "3", b: "4" },
+              ],
+            }),
+          );
+        } finally {
+          await client.close();
+        }
+        const tasks = await cluster.conn.request<{
+          items: { spec: { tool?: string }; status?: { phase?: string; assignedAgent?: string } }[];
+        }>("GET", `/apis/mcp.io/v1/namespaces/${ns}/tasks`);
+        const task = tasks.items.find((t) => t.spec.tool === "csv_to_json");
+        expect(task?.status?.phase).toBe("Completed");
+        expect(task?.status?.assignedAgent).toBeTruthy();
+      }, 120_000);
+    });
+
+    describe("Pod Security on the node", () => {
+      const pod = (name: string, privileged: boolean) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name },
+        spec: {
+          restartPolicy: "Never",
+          securityContext: privileged
+            ? {}
+            : { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [
+            {
+              name: "main",
+              image: "ghcr.io/mcp-conductor/mcp-conductor:0.1.0",
+              command: ["sleep", "300"],
+              securityContext: privileged
+                ? { privileged: true }
+                : { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+            },
+          ],
+        },
+      });
+
+      test("a restricted pod runs in a domain namespace; the same pod privileged is refused", async () => {
+        // The compliant pod first: the namespace admits pods and the node runs them, so the refusal below can fail.
+        await cluster.conn.request("POST", `/api/v1/namespaces/${ns}/pods`, { body: pod("psa-restricted", false) });
+        await eventually(
+          async () =>
+            (await cluster.conn.request<Pod>("GET", `/api/v1/namespaces/${ns}/pods/psa-restricted`)).status.phase ===
+            "Running",
+          { timeout: 60_000, message: "the restricted pod Running" },
+        );
+        const refused = await cluster.conn
+          .request("POST", `/api/v1/namespaces/${ns}/pods`, { body: pod("psa-privileged", true) })
+          .then(
+            () => undefined,
+            (err: Error & { status?: number }) => err,
+          );
+        expect(refused).toBeDefined();
+        expect(refused?.message).toContain('violates PodSecurity "restricted:latest"');
+        expect(refused?.message).toContain("privileged");
+        await cluster.conn.request("DELETE", `/api/v1/namespaces/${ns}/pods/psa-restricted`, {
+          body: { gracePeriodSeconds: 0 },
+        });
+      }, 90_000);
+    });
+  });
+}
+
+/** A second domain beside the first; deleting it leaves the cluster-wide part and the first. */
+export function registerDomains(e2e: E2e): void {
+  describe("domains", () => {
+    beforeAll(() => {
+      cluster = e2e.cluster;
+      figures = e2e.figures;
+    });
+    describe("two domains side by side", () => {
+      test("deleting one domain leaves the CRDs, the policies and the other domain in place", async () => {
+        await run("kubectl kustomize kustomize/overlays/content | kubectl apply --server-side -f -");
+        await run(
+          "kubectl -n mcp-content create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)",
+        );
+        const wait = await cluster.kubectl([
+          "-n",
+          "mcp-content",
+          "wait",
+          "--for=condition=Available",
+          "deployment",
+          "--all",
+          "--timeout=240s",
+        ]);
+        expect(wait.code).toBe(0);
+        // Both domains run; the first one's Task from the call above is there.
+        const tasksBefore = await cluster.conn.request<{ items: unknown[] }>(
+          "GET",
+          `/apis/mcp.io/v1/namespaces/${ns}/tasks`,
+        );
+        expect(tasksBefore.items.length).toBeGreaterThan(0);
+
+        await run("kubectl delete -k kustomize/overlays/content --wait=true --timeout=180s");
+        const gone = await cluster.kubectl(["get", "namespace", "mcp-content"]);
+        expect(gone.stderr).toContain("NotFound");
+
+        for (const crd of ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io"]) {
+          expect((await cluster.kubectl(["get", "crd", crd])).code).toBe(0);
+        }
+        for (const policy of ["mcp-agent-own-tasks", "mcp-agent-own-agent"]) {
+          expect((await cluster.kubectl(["get", "validatingadmissionpolicy", policy])).code).toBe(0);
+          expect((await cluster.kubectl(["get", "validatingadmissionpolicybinding", policy])).code).toBe(0);
+        }
+        const tasksAfter = await cluster.conn.request<{ items: unknown[] }>(
+          "GET",
+          `/apis/mcp.io/v1/namespaces/${ns}/tasks`,
+        );
+        expect(tasksAfter.items.length).toBe(tasksBefore.items.length);
+        const still = await cluster.kubectl([
+          "-n",
+          ns,
+          "wait",
+          "--for=condition=Available",
+          "deployment",
+          "--all",
+          "--timeout=60s",
+        ]);
+        expect(still.code).toBe(0);
+      }, 600_000);
+    });
+  });
+}

@@ -1,0 +1,30 @@
+// The end-to-end suite: the conductor as users run it, on a real node built
+// on this machine (kubelet, containerd, CNI, kube-proxy, CoreDNS) with images
+// built here. One cluster for the whole suite; its parts run in this order,
+// each leaving the cluster as the next expects it.
+import { afterAll, beforeAll, describe } from "bun:test";
+import { nodeUnavailable, testNodeCluster } from "../harness/node.ts";
+import { registerFaults } from "./faults.ts";
+import { registerDomains, registerInstall } from "./install.ts";
+import { registerMcpServers } from "./mcp-servers.ts";
+import type { E2e } from "./suite.ts";
+import { registerTeardown } from "./teardown.ts";
+
+const unavailable = nodeUnavailable();
+const e2e = { figures: {} } as E2e;
+
+describe.skipIf(!!unavailable)(`end to end on a real node${unavailable ? ` (${unavailable})` : ""}`, () => {
+  beforeAll(async () => {
+    e2e.cluster = await testNodeCluster();
+    e2e.figures.nodeStartSeconds = e2e.cluster.startSeconds;
+  }, 900_000);
+  afterAll(() => {
+    console.log(`e2e figures: ${JSON.stringify(e2e.figures)}`);
+  });
+
+  registerInstall(e2e);
+  registerFaults(e2e);
+  registerMcpServers(e2e);
+  registerDomains(e2e);
+  registerTeardown(e2e);
+});

@@ -1,0 +1,125 @@
+/**
+ * The end-to-end suite's cluster: the local control plane with a real node
+ * (lib/control-plane/node.ts) and the project's images built here and
+ * imported into it. Started once per test run on first use, stopped after the
+ * last test (test/setup.ts). Separate from the integration tests' control
+ * plane, which has no node.
+ */
+
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
+import { type NodeCluster as LocalNodeCluster, startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
+import { KubeConnection } from "../../lib/kube/connection.ts";
+
+export interface NodeCluster extends LocalNodeCluster {
+  kubeconfigPath: string;
+  conn: KubeConnection;
+  /** Runs the pinned kubectl with the admin kubeconfig, in `cwd` when given. */
+  kubectl(
+    args: string[],
+    opts?: { input?: string; cwd?: string },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Runs a shell command line with KUBECONFIG and the pinned kubectl first on PATH. */
+  sh(line: string, opts?: { cwd?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Why the end-to-end suite cannot run on this machine, or undefined when it can. */
+export function nodeUnavailable(): string | undefined {
+  // CI installs everything (.ci/run): there a missing piece must fail the suite, not skip it.
+  if (process.env.CI) return undefined;
+  const missing = missingNodePrerequisites();
+  return missing.length ? `no local node: missing ${missing.join("; ")}` : undefined;
+}
+
+const key = Symbol.for("mcp-conductor.test-node");
+type Holder = { [key]?: Promise<NodeCluster> };
+
+async function collect(proc: {
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+}) {
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+async function startE2eCluster(): Promise<NodeCluster> {
+  const local = await startNodeCluster();
+  const { cp } = local;
+  const kubeconfigPath = cp.writeKubeconfig();
+  const binDir = cp.binaries.dir;
+  return {
+    ...local,
+    kubeconfigPath,
+    conn: KubeConnection.fromOptions({ kubeconfigPath }),
+    kubectl: (args, opts = {}) =>
+      collect(
+        Bun.spawn([cp.binaries.kubectl, `--kubeconfig=${kubeconfigPath}`, ...args], {
+          cwd: opts.cwd,
+          stdin: opts.input ? Buffer.from(opts.input) : "ignore",
+          stdout: "pipe",
+          stderr: "pipe",
+        }),
+      ),
+    sh: (line, opts = {}) =>
+      collect(
+        Bun.spawn(["bash", "-euo", "pipefail", "-c", line], {
+          cwd: opts.cwd,
+          env: { ...process.env, KUBECONFIG: kubeconfigPath, PATH: `${binDir}:${process.env.PATH}` },
+          stdin: "ignore",
+          stdout: "pipe",
+          stderr: "pipe",
+        }),
+      ),
+  };
+}
+
+/** The run's one cluster with a node. */
+export function testNodeCluster(): Promise<NodeCluster> {
+  const holder = globalThis as Holder;
+  holder[key] ??= startE2eCluster();
+  return holder[key];
+}
+
+export async function stopTestNodeCluster(): Promise<void> {
+  const holder = globalThis as Holder;
+  const running = holder[key];
+  delete holder[key];
+  if (!running) return;
+  const c = await running.catch(() => undefined);
+  if (!c) return;
+  await c.stop();
+}
+
+/**
+ * Installs the cluster-wide part and a domain with the README's commands (idempotent: server-side
+ * apply, the token Secret applied rather than created), waits for every Deployment to be
+ * Available, and returns the domain's gateway URL (its ClusterIP Service) and a client token.
+ */
+export async function ensureDomain(cluster: NodeCluster, domain: string): Promise<{ url: URL; token: string }> {
+  const ns = `mcp-${domain}`;
+  const steps = [
+    "kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -",
+    `kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`,
+    `kubectl -n ${ns} get secret mcp-gateway-tokens >/dev/null 2>&1 || kubectl -n ${ns} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`,
+    `kubectl -n ${ns} wait --for=condition=Available deployment --all --timeout=240s`,
+  ];
+  for (const line of steps) {
+    const res = await cluster.sh(line, { cwd: repoRoot });
+    if (res.code !== 0) throw new Error(`${line}\nexit ${res.code}\n${res.stderr}`);
+  }
+  const secret = await cluster.conn.request<{ data: Record<string, string> }>(
+    "GET",
+    `/api/v1/namespaces/${ns}/secrets/mcp-gateway-tokens`,
+  );
+  const token = Buffer.from(Object.values(secret.data)[0] ?? "", "base64").toString();
+  const svc = await cluster.conn.request<{ spec: { clusterIP: string; ports: { port: number }[] } }>(
+    "GET",
+    `/api/v1/namespaces/${ns}/services/mcp-gateway`,
+  );
+  return { url: new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`), token };
+}
