@@ -582,41 +582,35 @@ conntrack:
   }
 
   /**
-   * Deletes every pod (so the CNI releases their addresses and the kubelet
-   * stops their containers), stops the node's processes, and removes what
-   * they left on the machine.
+   * Stops the node's processes, kills every container (a node going away
+   * gives its pods no grace: an agent would otherwise drain for its whole
+   * grace period), and removes what they left on the machine.
    */
   async stop(): Promise<void> {
-    const kubelet = this.procs.get("kubelet");
-    if (kubelet && kubelet.exitCode === null) {
-      run(
-        [
-          this.cp.binaries.kubectl,
-          `--kubeconfig=${this.cp.writeKubeconfig()}`,
-          "delete",
-          "pods",
-          "--all",
-          "-A",
-          "--grace-period=0",
-          "--force",
-          "--wait=false",
-        ],
-        { allowFail: true },
-      );
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        const tasks = this.ctr(["tasks", "ls", "-q"], true).trim();
-        if (!tasks) break;
-        await Bun.sleep(250);
-      }
-    }
-    for (const name of ["kube-scheduler", "kube-proxy", "kubelet", "containerd"]) {
+    const terminate = async (name: string) => {
       const proc = this.procs.get(name);
-      if (!proc || proc.exitCode !== null) continue;
+      if (!proc || proc.exitCode !== null) return;
       proc.kill("SIGTERM");
       const done = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
       if (!done) proc.kill("SIGKILL");
+    };
+    // First what would restart containers, then the containers, then their runtime.
+    await Promise.all(["kube-scheduler", "kube-proxy", "kubelet"].map(terminate));
+    const containerd = this.procs.get("containerd");
+    if (containerd && containerd.exitCode === null) {
+      // `ctr tasks ls`: TASK PID STATUS; stopped tasks stay listed until deleted.
+      const tasks = () =>
+        this.ctr(["tasks", "ls"], true)
+          .split("\n")
+          .slice(1)
+          .map((line) => line.trim().split(/\s+/))
+          .filter((cols) => cols[2] === "RUNNING")
+          .map((cols) => cols[0] as string);
+      for (const id of tasks()) this.ctr(["tasks", "kill", "--signal", "SIGKILL", id], true);
+      const deadline = Date.now() + 10_000;
+      while (tasks().length && Date.now() < deadline) await Bun.sleep(100);
     }
+    await terminate("containerd");
     cleanUpNodeHost({ dataDir: this.dataDir, pids: this.pids, kubeProxy: this.cp.binaries.kubeProxy });
     rmSync(lockPath, { force: true });
     if (!this.opts.keepData) rmSync(this.dataDir, { recursive: true, force: true });

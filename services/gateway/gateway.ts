@@ -2,15 +2,22 @@
  * The gateway: MCP over Streamable HTTP at /mcp (Hono on Bun), a session per
  * Mcp-Session-Id, tools kept current from the domain's Agents with
  * notifications/tools/list_changed when the set changes.
+ *
+ * Any replica serves any 2025 session (docs/adr/0007): the session id is
+ * sealed with the domain's session key and carries what initialize said, so a
+ * replica that does not hold a session rebuilds it from the id (a Server and
+ * transport, the initialize replayed) and then serves the request. Resource
+ * subscriptions are shared through a ConfigMap, a cancelled call is cancelled
+ * through its Task; the rest of a session is the same on every replica.
  */
-import { randomUUID } from "node:crypto";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { type InitializeRequest, isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Agent } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
+import { isFinished } from "../../lib/api/task-state.ts";
 import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
@@ -20,6 +27,16 @@ import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-ser
 import { GatewayMetrics } from "./metrics.ts";
 import { isModernRequest, ModernHandler } from "./modern.ts";
 import {
+  claimsFor,
+  defaultSessionKeySecret,
+  type SessionClaims,
+  type SessionKeySource,
+  SessionKeys,
+  sealSessionId,
+  sessionKeyId,
+  unsealSessionId,
+} from "./sealed-sessions.ts";
+import {
   bearerAuth,
   metadataPath,
   originCheck,
@@ -27,7 +44,8 @@ import {
   rateLimit,
   type TokenTable,
 } from "./security.ts";
-import { TaskCalls } from "./task-calls.ts";
+import { SharedSubscriptions, sessionRef } from "./shared-subscriptions.ts";
+import { annotations, clientLabelValue, labels, sessionLabelValue, TaskCalls } from "./task-calls.ts";
 import { federatedTool, type GatewayTool, mergeTools, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
 
 export interface GatewaySecurity {
@@ -50,15 +68,54 @@ export interface GatewayOptions {
   security?: GatewaySecurity;
   /** The circuit breaker of federated MCPServers. */
   federation?: { breaker?: Partial<BreakerOptions>; callTimeoutMs?: number };
+  /** 2025 sessions, which any replica of the domain serves (docs/adr/0007). */
+  sessions?: GatewaySessionOptions;
+}
+
+export interface GatewaySessionOptions {
+  /**
+   * The key that seals session ids; every replica of the domain must have the
+   * same. By default the Secret mcp-gateway-session-key of the namespace,
+   * created with a random key by the first replica that finds none.
+   */
+  key?: SessionKeySource;
+  /** How long a session id is good for, from initialize (default 24 h). */
+  ttlSeconds?: number;
+  /**
+   * A session with no request and no open stream for this long leaves this
+   * replica's memory; its next request rebuilds it (default 15 min).
+   */
+  idleSeconds?: number;
+  /** How often the key's Secret or file is read again for a rotated key (default 60 s). */
+  keyRefreshMs?: number;
+  /** Share resource subscriptions with the other replicas (default true; stdio has no replicas). */
+  shareSubscriptions?: boolean;
+  /** The ConfigMap that shares them (default mcp-gateway-subscriptions). */
+  subscriptionsConfigMap?: string;
 }
 
 interface Session {
+  id: string;
+  /** The id's hash: how shared state and tombstones name the session. */
+  ref: string;
   transport: WebStandardStreamableHTTPServerTransport;
   server: Server;
   client: string;
-  /** JSON-RPC ids of this session's requests not yet answered. */
+  /** When the sealed id expires (ms since the epoch). */
+  expiresAt: number;
+  /** JSON-RPC ids of this session's requests not yet answered (on this replica). */
   inFlight: Set<string | number>;
+  /** Response bodies still open: the GET stream, POST streams. */
+  streams: number;
+  lastUsed: number;
 }
+
+/** The id of the replayed initialize; the client never sees it. */
+const rehydrateRequestId = "mcp-conductor-rehydrate";
+const defaultTtlSeconds = 24 * 60 * 60;
+const defaultIdleSeconds = 15 * 60;
+/** DELETEd sessions remembered here, at most (the oldest go first). */
+const maxEnded = 100_000;
 
 /** The ids of the requests (not notifications or responses) in a POST body. */
 function requestIds(body: unknown): (string | number)[] {
@@ -129,6 +186,17 @@ export class Gateway implements ToolSource {
   /** The resource URIs each connected MCP server (session) subscribed to. */
   private readonly subscriptions = new Map<Server, Set<string>>();
   private readonly sessions = new Map<string, Session>();
+  /** The held sessions by ref, for shared subscriptions. */
+  private readonly byRef = new Map<string, Session>();
+  /** Sessions being rebuilt from their ids: concurrent first requests share one rebuild. */
+  private readonly rehydrating = new Map<string, Promise<Session | undefined>>();
+  /** Refs of sessions DELETEd on this replica → when their ids expire: not rebuilt here again. */
+  private readonly ended = new Map<string, number>();
+  private readonly keys: SessionKeys;
+  private readonly shared: SharedSubscriptions | undefined;
+  private readonly ttlSeconds: number;
+  private readonly idleMs: number;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
   /** Every connected MCP server (HTTP sessions and stdio), to tell them when tools change. */
   private readonly servers = new Set<Server>();
   private current: { tools: GatewayTool[]; byName: Map<string, GatewayTool>; conflicts: ToolConflict[]; key: string } =
@@ -170,6 +238,30 @@ export class Gateway implements ToolSource {
       for (const [server, uris] of this.subscriptions)
         if (uris.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
     });
+    const so = opts.sessions ?? {};
+    this.ttlSeconds = so.ttlSeconds ?? defaultTtlSeconds;
+    this.idleMs = (so.idleSeconds ?? defaultIdleSeconds) * 1000;
+    this.keys = new SessionKeys({
+      source: so.key ?? { secret: defaultSessionKeySecret },
+      conn: opts.conn,
+      namespace: opts.namespace,
+      log: this.log,
+      refreshMs: so.keyRefreshMs,
+    });
+    if (so.shareSubscriptions ?? true) {
+      this.shared = new SharedSubscriptions({
+        conn: opts.conn,
+        namespace: opts.namespace,
+        log: this.log,
+        name: so.subscriptionsConfigMap,
+      });
+      this.shared.onChange((ref, uri, on) => {
+        const s = this.byRef.get(ref);
+        if (!s) return;
+        if (on) void this.subscribeLocal(s.server, uri);
+        else this.unsubscribeLocal(s.server, uri);
+      });
+    }
     this.metrics = new GatewayMetrics(opts.namespace, {
       inFlight: () => this.calls.inFlight,
       sessions: () => this.sessions.size,
@@ -206,18 +298,24 @@ export class Gateway implements ToolSource {
   }
 
   get ready(): boolean {
-    return this.agents.hasSynced && this.calls.informer.hasSynced && this.federation.hasSynced;
+    return this.agents.hasSynced && this.calls.informer.hasSynced && this.federation.hasSynced && this.keys.ready;
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.agents.start(), this.calls.start(), this.federation.start()]);
+    await Promise.all([this.agents.start(), this.calls.start(), this.federation.start(), this.keys.start()]);
+    this.shared?.start();
+    this.sweeper = setInterval(() => this.sweep(), Math.max(1_000, Math.min(60_000, this.idleMs / 2)));
+    this.sweeper.unref?.();
     this.refreshTools();
   }
 
   async stop(): Promise<void> {
-    for (const s of this.sessions.values()) await s.transport.close();
+    clearInterval(this.sweeper);
+    this.keys.stop();
+    for (const s of [...this.sessions.values()]) await s.transport.close();
     this.sessions.clear();
-    await Promise.all([this.agents.stop(), this.calls.stop(), this.federation.stop()]);
+    this.byRef.clear();
+    await Promise.all([this.agents.stop(), this.calls.stop(), this.federation.stop(), this.shared?.stop()]);
   }
 
   /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
@@ -230,20 +328,231 @@ export class Gateway implements ToolSource {
       metrics: this.metrics,
       federation: this.federation,
       subscriptions: {
-        add: (uri) => {
-          const set = this.subscriptions.get(server) ?? new Set<string>();
-          this.subscriptions.set(server, set);
-          set.add(uri);
+        add: async (uri, sessionId) => {
+          await this.subscribeLocal(server, uri);
+          const s = sessionId ? this.sessions.get(sessionId) : undefined;
+          if (s?.server === server) await this.shared?.add(s.ref, uri, Math.floor(s.expiresAt / 1000));
         },
-        remove: (uri) => this.subscriptions.get(server)?.delete(uri),
+        remove: async (uri, sessionId) => {
+          this.unsubscribeLocal(server, uri);
+          const s = sessionId ? this.sessions.get(sessionId) : undefined;
+          if (s?.server === server) await this.shared?.remove(s.ref, uri);
+        },
       },
     });
     this.servers.add(server);
-    server.onclose = () => {
-      this.servers.delete(server);
-      this.subscriptions.delete(server);
-    };
+    server.onclose = () => this.forgetServer(server);
     return server;
+  }
+
+  /** Forwards the URI's updates to this server, subscribing upstream (once per replica). */
+  private async subscribeLocal(server: Server, uri: string): Promise<void> {
+    const set = this.subscriptions.get(server) ?? new Set<string>();
+    this.subscriptions.set(server, set);
+    set.add(uri);
+    await this.federation
+      .subscribe(uri)
+      .catch((err: Error) => this.log.warn({ uri, err: err.message }, "Could not subscribe upstream"));
+  }
+
+  /** Stops forwarding; the upstream subscription ends with the replica's last subscriber. */
+  private unsubscribeLocal(server: Server, uri: string): void {
+    if (!this.subscriptions.get(server)?.delete(uri)) return;
+    for (const uris of this.subscriptions.values()) if (uris.has(uri)) return;
+    void this.federation.unsubscribe(uri).catch(() => {});
+  }
+
+  private forgetServer(server: Server): void {
+    this.servers.delete(server);
+    for (const uri of [...(this.subscriptions.get(server) ?? [])]) this.unsubscribeLocal(server, uri);
+    this.subscriptions.delete(server);
+  }
+
+  /**
+   * A Server and transport for a session; `mint` names it (a new sealed id,
+   * or the id a session is rebuilt under) when initialize arrives.
+   */
+  private async connectSession(
+    client: string,
+    mint: () => { id: string; claims: SessionClaims },
+  ): Promise<WebStandardStreamableHTTPServerTransport> {
+    const server = this.createServer(client);
+    let claims: SessionClaims | undefined;
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => {
+        const m = mint();
+        claims = m.claims;
+        return m.id;
+      },
+      onsessioninitialized: (id) =>
+        this.hold({
+          id,
+          ref: sessionRef(id),
+          transport,
+          server,
+          client,
+          expiresAt: (claims?.exp ?? 0) * 1000,
+          inFlight: new Set(),
+          streams: 0,
+          lastUsed: Date.now(),
+        }),
+      // DELETE: this replica will not bring the session back; the others may until it expires (ADR 0007).
+      onsessionclosed: (id) => {
+        const ref = sessionRef(id);
+        this.ended.set(ref, (claims?.exp ?? 0) * 1000);
+        if (this.ended.size > maxEnded) this.ended.delete(this.ended.keys().next().value as string);
+        void this.shared?.forget(ref);
+        this.log.info({ mcpSession: sessionLabelValue(id), client }, "Closed MCP session");
+      },
+    });
+    await server.connect(transport);
+    // Replaces the SDK's own close handling, as before: closing a session here
+    // (DELETE, idle, shutdown) leaves its running calls and their Tasks alone.
+    transport.onclose = () => {
+      const id = transport.sessionId;
+      const s = id ? this.sessions.get(id) : undefined;
+      if (id && s?.transport === transport) {
+        this.sessions.delete(id);
+        this.byRef.delete(s.ref);
+      }
+      this.forgetServer(server);
+    };
+    return transport;
+  }
+
+  private hold(s: Session): void {
+    this.sessions.set(s.id, s);
+    this.byRef.set(s.ref, s);
+    // Subscriptions the session made through other replicas.
+    for (const uri of this.shared?.urisOf(s.ref) ?? []) void this.subscribeLocal(s.server, uri);
+  }
+
+  /** The session an id names for this client: held here, or rebuilt from the sealed id. */
+  private async session(id: string, client: string, url: string): Promise<Session | undefined> {
+    const held = this.sessions.get(id);
+    if (held) return this.usable(held, client);
+    const kid = sessionKeyId(id);
+    const key = kid ? await this.keys.get(kid) : undefined;
+    const claims = key ? unsealSessionId(key, this.namespace, id) : undefined;
+    // Another client's session is as unknown to this one as a made-up id.
+    if (!claims || claims.client !== client || this.ended.has(sessionRef(id))) {
+      this.metrics.sessionRehydrations.inc({ outcome: "rejected" });
+      return undefined;
+    }
+    const again = this.sessions.get(id);
+    if (again) return this.usable(again, client);
+    let rebuilt = this.rehydrating.get(id);
+    if (!rebuilt) {
+      rebuilt = this.rehydrate(id, claims, url).finally(() => this.rehydrating.delete(id));
+      this.rehydrating.set(id, rebuilt);
+    }
+    return rebuilt;
+  }
+
+  private usable(s: Session, client: string): Session | undefined {
+    if (s.client !== client) return undefined;
+    if (s.expiresAt > Date.now()) return s;
+    void s.transport.close();
+    return undefined;
+  }
+
+  /**
+   * Rebuilds a session on this replica with the SDK's public API: a Server and
+   * a transport that names itself with the same id, the initialize and
+   * initialized the client once sent replayed from the sealed claims (their
+   * answers dropped).
+   */
+  private async rehydrate(id: string, claims: SessionClaims, url: string): Promise<Session | undefined> {
+    const transport = await this.connectSession(claims.client, () => ({ id, claims }));
+    const authInfo = { token: "", clientId: claims.client, scopes: [] };
+    const headers = { accept: "application/json, text/event-stream", "content-type": "application/json" };
+    const replay = async (message: Record<string, unknown>, extra: Record<string, string> = {}) => {
+      const req = new Request(url, {
+        method: "POST",
+        headers: { ...headers, ...extra },
+        body: JSON.stringify(message),
+      });
+      const res = await transport.handleRequest(req, { parsedBody: message, authInfo });
+      return { status: res.status, text: await res.text() };
+    };
+    try {
+      const init = await replay({
+        jsonrpc: "2.0",
+        id: rehydrateRequestId,
+        method: "initialize",
+        params: {
+          protocolVersion: claims.protocolVersion,
+          capabilities: claims.capabilities,
+          clientInfo: claims.clientInfo,
+        },
+      });
+      if (init.status !== 200 || !init.text.includes('"result"'))
+        throw new Error(`initialize answered ${init.status}: ${init.text.slice(0, 200)}`);
+      const note = await replay({ jsonrpc: "2.0", method: "notifications/initialized" }, { "mcp-session-id": id });
+      if (note.status !== 202) throw new Error(`notifications/initialized answered ${note.status}`);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, "Could not rebuild an MCP session");
+      await transport.close();
+      return undefined;
+    }
+    this.metrics.sessionRehydrations.inc({ outcome: "rehydrated" });
+    this.log.info({ mcpSession: sessionLabelValue(id), client: claims.client }, "Rebuilt MCP session from its id");
+    return this.sessions.get(id);
+  }
+
+  /** Ends expired sessions, and idle ones (they come back on their next request). */
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) {
+      const idle = s.inFlight.size === 0 && s.streams === 0 && now - s.lastUsed > this.idleMs;
+      if (idle || s.expiresAt <= now) void s.transport.close();
+    }
+    for (const [ref, until] of this.ended) if (until <= now) this.ended.delete(ref);
+  }
+
+  /** The response, with the session's bookkeeping undone once its body is sent or abandoned. */
+  private respond(s: Session, res: Response, ids: (string | number)[]): Response {
+    const release = () => {
+      for (const id of ids) s.inFlight.delete(id);
+      s.lastUsed = Date.now();
+    };
+    if (!res.body) {
+      release();
+      return res;
+    }
+    s.streams++;
+    return onBodyDone(res, () => {
+      s.streams--;
+      release();
+    });
+  }
+
+  /**
+   * notifications/cancelled for a call running on another replica: its Task
+   * is found by session and request id and deleted, which ends the call
+   * there as a local cancel would.
+   */
+  private cancelElsewhere(s: Session, body: unknown): void {
+    for (const m of Array.isArray(body) ? body : [body]) {
+      const { method, params } = (m ?? {}) as { method?: unknown; params?: { requestId?: unknown } };
+      const requestId = params?.requestId;
+      if (method !== "notifications/cancelled") continue;
+      if ((typeof requestId !== "string" && typeof requestId !== "number") || s.inFlight.has(requestId)) continue;
+      const session = sessionLabelValue(s.id);
+      const client = clientLabelValue(s.client);
+      const task = this.calls.informer
+        .list()
+        .find(
+          (t) =>
+            t.metadata.labels?.[labels.session] === session &&
+            t.metadata.labels?.[labels.client] === client &&
+            t.metadata.annotations?.[annotations.requestId] === String(requestId) &&
+            !isFinished(t),
+        );
+      if (!task) continue;
+      this.log.info({ mcpSession: session, task: task.metadata.name }, "Call cancelled through another replica");
+      void this.calls.cancel(task);
+    }
   }
 
   private refreshTools(): void {
@@ -309,9 +618,9 @@ export class Gateway implements ToolSource {
       }
       const sessionId = c.req.header("mcp-session-id");
       if (sessionId) {
-        const s = this.sessions.get(sessionId);
-        // Another client's session is as unknown to this one as a made-up id.
-        if (!s || s.client !== client) return jsonRpcError(404, -32001, "Session not found");
+        const s = await this.session(sessionId, client, c.req.url);
+        if (!s) return jsonRpcError(404, -32001, "Session not found");
+        s.lastUsed = Date.now();
         // A second request with the id of one still running would never be answered
         // (responses are routed by id): refuse it instead.
         const ids = requestIds(body);
@@ -322,40 +631,28 @@ export class Gateway implements ToolSource {
             -32600,
             `Invalid Request: id ${JSON.stringify(clash)} is already in flight on this session`,
           );
-        if (ids.length === 0) return s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
+        this.cancelElsewhere(s, body);
         for (const id of ids) s.inFlight.add(id);
-        const release = () => {
-          for (const id of ids) s.inFlight.delete(id);
-        };
         try {
-          return onBodyDone(await s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }), release);
+          return this.respond(s, await s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }), ids);
         } catch (err) {
-          release();
+          for (const id of ids) s.inFlight.delete(id);
           throw err;
         }
       }
       if (c.req.method !== "POST") return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       const messages = Array.isArray(body) ? body : [body];
-      if (!messages.some((m) => isInitializeRequest(m))) {
-        return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
-      }
-      const server = this.createServer(client);
-      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => {
-          this.sessions.set(id, { transport, server, client, inFlight: new Set() });
-          this.log.info({ mcpSession: id, client }, "Opened MCP session");
-        },
-        onsessionclosed: (id) => {
-          this.sessions.delete(id);
-          this.log.info({ mcpSession: id }, "Closed MCP session");
-        },
+      const init = messages.find((m) => isInitializeRequest(m)) as InitializeRequest | undefined;
+      if (!init) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+      const transport = await this.connectSession(client, () => {
+        const claims = claimsFor(client, init.params, this.ttlSeconds);
+        return { id: sealSessionId(this.keys.signing, this.namespace, claims), claims };
       });
-      transport.onclose = () => {
-        if (transport.sessionId) this.sessions.delete(transport.sessionId);
-      };
-      await server.connect(transport);
-      return transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
+      const res = await transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
+      if (transport.sessionId)
+        this.log.info({ mcpSession: sessionLabelValue(transport.sessionId), client }, "Opened MCP session");
+      else void transport.close(); // refused (a batch, a bad header): nothing to keep
+      return res;
     });
     this.app.route("/", opsApp({ registry: this.metrics.registry, ready: () => this.ready }));
   }

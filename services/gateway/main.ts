@@ -4,7 +4,10 @@
  * Env: NAMESPACE, GATEWAY_PORT, GATEWAY_HOST, GATEWAY_TOKENS_DIR (a mounted
  * Secret: one file per client, holding its token), GATEWAY_ALLOWED_ORIGINS,
  * GATEWAY_ALLOWED_HOSTS, GATEWAY_AUTHORIZATION_SERVERS (comma lists),
- * GATEWAY_RATE_PER_SECOND, GATEWAY_BURST, GATEWAY_MAX_BODY_BYTES.
+ * GATEWAY_RATE_PER_SECOND, GATEWAY_BURST, GATEWAY_MAX_BODY_BYTES,
+ * GATEWAY_SESSION_KEY_FILE (the key that seals session ids, 32 bytes raw, hex
+ * or base64; without it the Secret mcp-gateway-session-key of the namespace,
+ * created when missing), GATEWAY_SESSION_TTL_SECONDS (docs/adr/0007).
  */
 import { parseArgs } from "node:util";
 import { KubeConnection } from "../../lib/kube/connection.ts";
@@ -25,6 +28,8 @@ const { values } = parseArgs({
     "rate-per-second": { type: "string", default: env.GATEWAY_RATE_PER_SECOND ?? "50" },
     burst: { type: "string", default: env.GATEWAY_BURST ?? "100" },
     "max-body-bytes": { type: "string", default: env.GATEWAY_MAX_BODY_BYTES ?? String(1024 * 1024) },
+    "session-key-file": { type: "string", default: env.GATEWAY_SESSION_KEY_FILE },
+    "session-ttl-seconds": { type: "string", default: env.GATEWAY_SESSION_TTL_SECONDS ?? String(24 * 60 * 60) },
   },
 });
 const list = (s: string | undefined) =>
@@ -54,6 +59,10 @@ const gateway = new Gateway({
     ratePerSecond: positive("rate-per-second", values["rate-per-second"]),
     burst: positive("burst", values.burst),
     maxBodyBytes: positive("max-body-bytes", values["max-body-bytes"]),
+  },
+  sessions: {
+    key: values["session-key-file"] ? { file: values["session-key-file"] } : undefined,
+    ttlSeconds: positive("session-ttl-seconds", values["session-ttl-seconds"]),
   },
 });
 await gateway.start();

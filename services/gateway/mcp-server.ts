@@ -28,7 +28,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import type { TaskCalls } from "./task-calls.ts";
+import { sessionLabelValue, type TaskCalls } from "./task-calls.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
 export const serverInfo = { name: "mcp-conductor-gateway", version: "0.1.0" };
@@ -82,8 +82,14 @@ export function createMcpServer(opts: {
   metrics?: GatewayMetrics;
   /** The federated MCPServers: their resources, prompts and completions, and calls to their tools. */
   federation?: Federation;
-  /** Records this session's resource subscriptions, so updates reach it. */
-  subscriptions?: { add(uri: string): void; remove(uri: string): void };
+  /**
+   * Records this session's resource subscriptions, so updates reach it, and
+   * subscribes upstream; without it the server subscribes upstream itself.
+   */
+  subscriptions?: {
+    add(uri: string, sessionId?: string): Promise<void>;
+    remove(uri: string, sessionId?: string): Promise<void>;
+  };
 }): Server {
   const federation = opts.federation;
   const server = new Server(serverInfo, {
@@ -171,7 +177,11 @@ export function createMcpServer(opts: {
     }
     const endTimer = opts.metrics?.toolCallDuration.startTimer({ tool: name });
 
-    const log = opts.log.child({ mcpSession: extra.sessionId, requestId: String(extra.requestId), tool: name });
+    const log = opts.log.child({
+      mcpSession: extra.sessionId && sessionLabelValue(extra.sessionId),
+      requestId: String(extra.requestId),
+      tool: name,
+    });
     let task: Task;
     try {
       task = await opts.calls.create(tool, args, {
@@ -261,16 +271,21 @@ export function createMcpServer(opts: {
     resourceTemplates: federation?.resourceTemplates() ?? [],
   }));
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => needFederation().readResource(req.params.uri));
-  server.setRequestHandler(SubscribeRequestSchema, async (req) => {
-    opts.subscriptions?.add(req.params.uri);
-    await needFederation()
-      .subscribe(req.params.uri)
-      .catch((err: Error) => opts.log.warn({ uri: req.params.uri, err: err.message }, "Could not subscribe upstream"));
+  server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => {
+    const upstream = needFederation();
+    if (opts.subscriptions) await opts.subscriptions.add(req.params.uri, extra.sessionId);
+    else
+      await upstream
+        .subscribe(req.params.uri)
+        .catch((err: Error) =>
+          opts.log.warn({ uri: req.params.uri, err: err.message }, "Could not subscribe upstream"),
+        );
     return {};
   });
-  server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
-    opts.subscriptions?.remove(req.params.uri);
-    await needFederation().unsubscribe(req.params.uri);
+  server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => {
+    const upstream = needFederation();
+    if (opts.subscriptions) await opts.subscriptions.remove(req.params.uri, extra.sessionId);
+    else await upstream.unsubscribe(req.params.uri);
     return {};
   });
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({

@@ -9,6 +9,7 @@ export class GatewayMetrics {
   readonly toolCallDuration: Histogram<"tool">;
   readonly tasksInFlight: Gauge;
   readonly sessions: Gauge;
+  readonly sessionRehydrations: Counter<"outcome">;
 
   constructor(domain: string, collect: { inFlight: () => number; sessions: () => number }) {
     this.registry.setDefaultLabels({ domain });
@@ -48,11 +49,17 @@ export class GatewayMetrics {
     });
     this.sessions = new Gauge({
       name: "mcp_gateway_sessions",
-      help: "Open MCP sessions",
+      help: "2025 MCP sessions in this replica's memory (opened here, or rebuilt from their ids)",
       registers,
       collect() {
         this.set(collect.sessions());
       },
+    });
+    this.sessionRehydrations = new Counter({
+      name: "mcp_gateway_session_rehydrations_total",
+      help: "Session ids this replica did not hold: rebuilt from the sealed id (rehydrated), or refused with 404 (rejected: malformed, forged, expired, another client's, or DELETEd here)",
+      labelNames: ["outcome"],
+      registers,
     });
   }
 }

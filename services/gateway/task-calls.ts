@@ -24,6 +24,12 @@ export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
 /** The label value that records a client identity. */
 export const clientLabelValue = (client: string) => client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63);
 
+/**
+ * The label value that records a session: the id's first 63 characters (a
+ * sealed id's are its key id, IV and tag in hex, so unique and a valid value).
+ */
+export const sessionLabelValue = (sessionId: string) => sessionId.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63);
+
 export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
 
 interface Waiter {
@@ -147,7 +153,7 @@ export class TaskCalls {
           [labels.createdBy]: "gateway",
           ...(meta.client ? { [labels.client]: clientLabelValue(meta.client) } : {}),
           [labels.tool]: tool.name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63),
-          ...(meta.session ? { [labels.session]: meta.session.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) } : {}),
+          ...(meta.session ? { [labels.session]: sessionLabelValue(meta.session) } : {}),
         },
         annotations: { [annotations.requestId]: meta.requestId },
       },

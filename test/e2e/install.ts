@@ -76,14 +76,6 @@ export function registerInstall(e2e: E2e): void {
         expect(namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
         expect(namespace.metadata.labels["pod-security.kubernetes.io/warn"]).toBe("restricted");
 
-        // Each pod's memory as the kubelet measures it (its summary API, through the apiserver).
-        const summary = await cluster.conn.request<{
-          pods: { podRef: { name: string; namespace: string }; memory?: { rssBytes?: number } }[];
-        }>("GET", "/api/v1/nodes/mcp-node/proxy/stats/summary");
-        for (const p of summary.pods.filter((p) => p.podRef.namespace === ns)) {
-          figures[`rssMiB.${p.podRef.name}`] = Math.round((p.memory?.rssBytes ?? 0) / 2 ** 20);
-        }
-
         const running = (await pods(ns)).filter((p) => p.status.phase === "Running");
         expect(running.length).toBeGreaterThanOrEqual(5);
         for (const pod of running) {
@@ -147,6 +139,20 @@ export function registerInstall(e2e: E2e): void {
         } finally {
           await client.close();
         }
+        // Each pod's memory as the kubelet measures it (its summary API, through the apiserver),
+        // once it has measured them all.
+        type Summary = { pods: { podRef: { name: string; namespace: string }; memory?: { rssBytes?: number } }[] };
+        const measured = await eventually(
+          async () => {
+            const summary = await cluster.conn.request<Summary>("GET", "/api/v1/nodes/mcp-node/proxy/stats/summary");
+            const ours = summary.pods.filter((p) => p.podRef.namespace === ns);
+            return ours.length >= 7 && ours.every((p) => (p.memory?.rssBytes ?? 0) > 0) ? ours : undefined;
+          },
+          { timeout: 60_000, interval: 1_000, message: "the kubelet's memory figures for every pod" },
+        );
+        for (const p of measured) {
+          figures[`rssMiB.${p.podRef.name}`] = Math.round((p.memory?.rssBytes ?? 0) / 2 ** 20);
+        }
         const tasks = await cluster.conn.request<{
           items: { spec: { tool?: string }; status?: { phase?: string; assignedAgent?: string } }[];
         }>("GET", `/apis/mcp.io/v1/namespaces/${ns}/tasks`);
@@ -154,6 +160,17 @@ export function registerInstall(e2e: E2e): void {
         expect(task?.status?.phase).toBe("Completed");
         expect(task?.status?.assignedAgent).toBeTruthy();
       }, 120_000);
+
+      test("the design's seed samples apply unchanged", async () => {
+        // They name the namespace mcp-system (the default domain of `up`).
+        await run("kubectl create namespace mcp-system --dry-run=client -o yaml | kubectl apply -f -");
+        const res = await run("kubectl apply -f deploy/samples");
+        expect(res.stdout).toContain("agent.mcp.io/data-processor-7d8f4");
+        expect(res.stdout).toContain("mcpserver.mcp.io/everything");
+        expect(res.stdout).toContain("task.mcp.io/process-dataset");
+        const got = await cluster.kubectl(["get", "agents,tasks,mcpservers", "-n", "mcp-system", "-o", "name"]);
+        expect(got.stdout.trim().split("\n")).toHaveLength(3);
+      });
     });
 
     describe("Pod Security on the node", () => {

@@ -7,8 +7,10 @@ import { nodeUnavailable, testNodeCluster } from "../harness/node.ts";
 import { registerFaults } from "./faults.ts";
 import { registerDomains, registerInstall } from "./install.ts";
 import { registerMcpServers } from "./mcp-servers.ts";
+import { registerReplicas } from "./replicas.ts";
 import type { E2e } from "./suite.ts";
 import { registerTeardown } from "./teardown.ts";
+import { registerUpNode } from "./up-node.ts";
 
 const unavailable = nodeUnavailable();
 const e2e = { figures: {} } as E2e;
@@ -23,8 +25,10 @@ describe.skipIf(!!unavailable)(`end to end on a real node${unavailable ? ` (${un
   });
 
   registerInstall(e2e);
+  registerReplicas(e2e);
   registerFaults(e2e);
   registerMcpServers(e2e);
   registerDomains(e2e);
   registerTeardown(e2e);
+  registerUpNode(e2e);
 });
