@@ -10,7 +10,7 @@ import { mcpClients, type Task } from "../../lib/api/resources.ts";
 import { isFinished } from "../../lib/api/task-state.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { eventually } from "../harness/eventually.ts";
-import { ensureDomain, type NodeCluster } from "../harness/node.ts";
+import { ensureDomain, type NodeCluster, waitAvailable } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
 
 const ns = "mcp-data-processing";
@@ -154,16 +154,7 @@ export function registerFaults(e2e: E2e): void {
       // The faults hit a running system: most calls still got their answer.
       expect(ok).toBeGreaterThan(calls / 2);
       // The deleted pods were replaced.
-      const wait = await cluster.kubectl([
-        "-n",
-        ns,
-        "wait",
-        "--for=condition=Available",
-        "deployment",
-        "--all",
-        "--timeout=120s",
-      ]);
-      expect(wait.code).toBe(0);
+      await waitAvailable(cluster, ns, 120);
     }, 600_000);
   });
 }

@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { eventually } from "../harness/eventually.ts";
-import type { NodeCluster } from "../harness/node.ts";
+import { type NodeCluster, waitAvailable } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
 
 const domain = "data-processing";
@@ -61,12 +61,7 @@ export function registerInstall(e2e: E2e): void {
         // Pod Security warns (as it enforces) on the domain namespace: a clean apply has no warning.
         expect(applied.stderr).not.toContain("PodSecurity");
         await run(createToken);
-        const wait = await cluster.kubectl(
-          ["-n", ns, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=240s"],
-          {},
-        );
-        expect(wait.stderr).toBe("");
-        expect(wait.code).toBe(0);
+        await waitAvailable(cluster, ns, 240);
         figures.installToAvailableSeconds = (performance.now() - started) / 1000;
 
         const namespace = await cluster.conn.request<{ metadata: { labels: Record<string, string> } }>(
@@ -235,16 +230,7 @@ export function registerDomains(e2e: E2e): void {
         await run(
           "kubectl -n mcp-content create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)",
         );
-        const wait = await cluster.kubectl([
-          "-n",
-          "mcp-content",
-          "wait",
-          "--for=condition=Available",
-          "deployment",
-          "--all",
-          "--timeout=240s",
-        ]);
-        expect(wait.code).toBe(0);
+        await waitAvailable(cluster, "mcp-content", 240);
         // Both domains run; the first one's Task from the call above is there.
         const tasksBefore = await cluster.conn.request<{ items: unknown[] }>(
           "GET",
@@ -268,16 +254,7 @@ export function registerDomains(e2e: E2e): void {
           `/apis/mcp.io/v1/namespaces/${ns}/tasks`,
         );
         expect(tasksAfter.items.length).toBe(tasksBefore.items.length);
-        const still = await cluster.kubectl([
-          "-n",
-          ns,
-          "wait",
-          "--for=condition=Available",
-          "deployment",
-          "--all",
-          "--timeout=60s",
-        ]);
-        expect(still.code).toBe(0);
+        await waitAvailable(cluster, ns, 60);
       }, 600_000);
     });
   });

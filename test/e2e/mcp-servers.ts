@@ -35,6 +35,16 @@ const server = (name: string) =>
   cluster.conn.request<MCPServerView>("GET", `/apis/mcp.io/v1/namespaces/${ns}/mcpservers/${name}`);
 const condition = (s: MCPServerView, type: string) => s.status?.conditions?.find((c) => c.type === type);
 
+/** Waits for a server's phase Ready with Reachable=True: its pods run and the controller's MCP handshake got through. */
+const readyAndReachable = (name: string) =>
+  eventually(
+    async () => {
+      const s = await server(name);
+      return s.status?.phase === "Ready" && condition(s, "Reachable")?.status === "True";
+    },
+    { timeout: 180_000, interval: 500, message: `${name} Ready and Reachable` },
+  );
+
 async function apply(obj: unknown): Promise<void> {
   const res = await cluster.kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
     input: JSON.stringify(obj),
@@ -95,13 +105,7 @@ export function registerMcpServers(e2e: E2e): void {
           securityContext: { runAsUser: 1000, runAsGroup: 1000 },
         }),
       );
-      await eventually(
-        async () => {
-          const s = await server("everything");
-          return s.status?.phase === "Ready" && condition(s, "Reachable")?.status === "True";
-        },
-        { timeout: 180_000, interval: 500, message: "everything Ready and Reachable" },
-      );
+      await readyAndReachable("everything");
       figures.managedReadySeconds = (performance.now() - started) / 1000;
     }, 300_000);
 
@@ -114,13 +118,7 @@ export function registerMcpServers(e2e: E2e): void {
           securityContext: { runAsUser: 1000, runAsGroup: 1000 },
         }),
       );
-      await eventually(
-        async () => {
-          const s = await server("everything-stdio");
-          return s.status?.phase === "Ready" && condition(s, "Reachable")?.status === "True";
-        },
-        { timeout: 180_000, interval: 500, message: "everything-stdio Ready and Reachable" },
-      );
+      await readyAndReachable("everything-stdio");
       figures.stdioReadySeconds = (performance.now() - started) / 1000;
     }, 300_000);
 

@@ -4,7 +4,7 @@
  * served on a loopback port.
  */
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
-import type { AnyTool } from "../../lib/agent/tool.ts";
+import { type AnyTool, defineTool } from "../../lib/agent/tool.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { Gateway, type GatewayOptions, type GatewaySecurity, serveGateway } from "../../services/gateway/gateway.ts";
 import type { TestCluster } from "./cluster.ts";
@@ -65,4 +65,27 @@ export async function startGatewayStack(
       await conductor.stop();
     },
   };
+}
+
+/**
+ * A second agent whose one tool ("ocr") appears in the gateway's list when it
+ * starts: for tests of tools/list_changed. Not started; the caller starts and stops it.
+ */
+export function ocrAgent(cluster: TestCluster, ns: string): AgentRuntime {
+  return new AgentRuntime({
+    name: "ocr-1",
+    namespace: ns,
+    conn: cluster.conn,
+    tools: [
+      defineTool({
+        name: "ocr",
+        description: "Reads text from an image.",
+        capability: "ocr",
+        inputSchema: { type: "object" },
+        handler: () => ({ text: "" }),
+      }),
+    ],
+    heartbeatIntervalMs: 500,
+    log: silentLogger,
+  });
 }

@@ -106,12 +106,12 @@ export async function ensureDomain(cluster: NodeCluster, domain: string): Promis
     "kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -",
     `kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`,
     `kubectl -n ${ns} get secret mcp-gateway-tokens >/dev/null 2>&1 || kubectl -n ${ns} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`,
-    `kubectl -n ${ns} wait --for=condition=Available deployment --all --timeout=240s`,
   ];
   for (const line of steps) {
     const res = await cluster.sh(line, { cwd: repoRoot });
     if (res.code !== 0) throw new Error(`${line}\nexit ${res.code}\n${res.stderr}`);
   }
+  await waitAvailable(cluster, ns, 240);
   const secret = await cluster.conn.request<{ data: Record<string, string> }>(
     "GET",
     `/api/v1/namespaces/${ns}/secrets/mcp-gateway-tokens`,
@@ -122,4 +122,11 @@ export async function ensureDomain(cluster: NodeCluster, domain: string): Promis
     `/api/v1/namespaces/${ns}/services/mcp-gateway`,
   );
   return { url: new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`), token };
+}
+
+/** Waits until every Deployment of the namespace is Available (kubectl wait); throws with kubectl's words if not. */
+export async function waitAvailable(cluster: NodeCluster, namespace: string, timeoutSeconds: number): Promise<void> {
+  const args = ["-n", namespace, "wait", "--for=condition=Available", "deployment", "--all"];
+  const res = await cluster.kubectl([...args, `--timeout=${timeoutSeconds}s`]);
+  if (res.code !== 0 || res.stderr) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || `exit ${res.code}`}`);
 }

@@ -16,7 +16,6 @@ import {
   ToolListChangedNotificationSchema,
   UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { defineTool } from "../../lib/agent/tool.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { silentLogger } from "../../lib/log.ts";
@@ -27,7 +26,7 @@ import { SharedSubscriptions, sessionRef } from "../../services/gateway/shared-s
 import { labels, sessionLabelValue } from "../../services/gateway/task-calls.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
-import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+import { type GatewayStack, ocrAgent, startGatewayStack } from "../harness/gateway-stack.ts";
 
 const slow = defineTool({
   name: "slow",
@@ -222,22 +221,7 @@ describe("two gateway replicas, one session", () => {
     onB.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       changed.onB++;
     });
-    const extra = new AgentRuntime({
-      name: "ocr-1",
-      namespace: ns,
-      conn: cluster.conn,
-      tools: [
-        defineTool({
-          name: "ocr",
-          description: "Reads text from an image.",
-          capability: "ocr",
-          inputSchema: { type: "object" },
-          handler: () => ({ text: "" }),
-        }),
-      ],
-      heartbeatIntervalMs: 500,
-      log: silentLogger,
-    });
+    const extra = ocrAgent(cluster, ns);
     try {
       // each stream is open before the tools change
       await eventually(() => A().seen.includes("GET") && B().seen.includes("GET"), { message: "the GET streams" });

@@ -25,7 +25,7 @@ import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
-import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+import { type GatewayStack, ocrAgent, startGatewayStack } from "../harness/gateway-stack.ts";
 
 let cluster: TestCluster;
 let ns: string;
@@ -172,22 +172,7 @@ describe("gateway over Streamable HTTP with the SDK client", () => {
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       changed++;
     });
-    const extra = new AgentRuntime({
-      name: "ocr-1",
-      namespace: ns,
-      conn: cluster.conn,
-      tools: [
-        defineTool({
-          name: "ocr",
-          description: "Reads text from an image.",
-          capability: "ocr",
-          inputSchema: { type: "object" },
-          handler: () => ({ text: "" }),
-        }),
-      ],
-      heartbeatIntervalMs: 500,
-      log: silentLogger,
-    });
+    const extra = ocrAgent(cluster, ns);
     await extra.start();
     try {
       await eventually(() => changed > 0, { message: "notifications/tools/list_changed" });
