@@ -390,6 +390,9 @@ export async function runFuzz(given: Partial<FuzzOptions> = {}): Promise<FuzzRep
           "--host=127.0.0.1",
           "--rate-per-second=1000000",
           "--burst=1000000",
+          // no tokens: open mode, on loopback; metrics on any free port
+          "--allow-unauthenticated",
+          "--metrics-port=0",
         ],
         env: { KUBECONFIG: kubeconfig, LOG_LEVEL: "fatal" },
         ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),

@@ -184,6 +184,9 @@ export const conductorProcesses = {
       `--namespace=${o.namespace}`,
       `--port=${o.port}`,
       "--host=127.0.0.1",
+      // chaos runs: no tokens (open mode, loopback), metrics on any free port
+      "--allow-unauthenticated",
+      "--metrics-port=0",
       ...(o.args ?? []),
     ],
     env: o.env,

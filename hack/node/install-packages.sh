@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a local node and the image builds need, when
-# any is missing (root only): containerd and runc (the node's runtime, its own
-# instance), the CNI plugins, iptables and conntrack (kube-proxy), Docker's
-# engine and debootstrap (the images, built from the Dockerfile here).
+# any is missing (root only): the CNI plugins, iptables and conntrack
+# (kube-proxy), libseccomp-dev and pkg-config (runc, built by
+# build-runtime.sh), Docker's engine and debootstrap (the images, built from
+# the Dockerfile here).
 set -euo pipefail
 need=()
-check() { command -v "$1" >/dev/null 2>&1 || [[ -x "$1" ]] || need+=("$2"); }
-check containerd containerd
-check runc runc
+check() { command -v "$1" >/dev/null 2>&1 || [[ -e "$1" ]] || need+=("$2"); }
 check /usr/lib/cni/bridge containernetworking-plugins
 check iptables iptables
 check conntrack conntrack
 check dockerd docker.io
 check debootstrap debootstrap
+check pkg-config pkg-config
+check /usr/include/seccomp.h libseccomp-dev
 ((${#need[@]} == 0)) && exit 0
 if [[ $(id -u) -ne 0 ]]; then
   echo "missing Debian packages for the local node: ${need[*]} (install them as root)" >&2

@@ -60,6 +60,14 @@ export function nodeAddonsDir(): string {
   return nodeAddons;
 }
 
+let nodeRuntime: string | undefined;
+
+/** The folder holding containerd 2.x, its shim, ctr and runc, built by hack/node/build-runtime.sh. */
+export function nodeRuntimeDir(): string {
+  nodeRuntime ??= runBuildScript(join(repoRoot, "hack", "node", "build-runtime.sh"));
+  return nodeRuntime;
+}
+
 export function controlPlaneBinaries(): ControlPlaneBinaries {
   if (cached) return cached;
   const dir = runBuildScript(join(repoRoot, "hack", "control-plane", "build.sh"));

@@ -6,6 +6,7 @@
  * base gives it, so the README's install runs unchanged.
  */
 import type { Logger } from "../log.ts";
+import { nodeRuntimeDir } from "./binaries.ts";
 import { type BuiltImages, buildImages } from "./images.ts";
 import { LocalControlPlane } from "./local.ts";
 import { cleanUpNodeHost, LocalNode } from "./node.ts";
@@ -22,6 +23,7 @@ export interface NodeCluster {
 export async function startNodeCluster(opts: { logger?: Logger } = {}): Promise<NodeCluster> {
   const started = performance.now();
   const images = buildImages();
+  const runtimeDir = nodeRuntimeDir();
   const nodeAddress = LocalNode.prepareNetwork();
   let cp: LocalControlPlane;
   try {
@@ -32,7 +34,7 @@ export async function startNodeCluster(opts: { logger?: Logger } = {}): Promise<
   }
   let node: LocalNode;
   try {
-    node = await LocalNode.start(cp, { images: images.archives, logger: opts.logger });
+    node = await LocalNode.start(cp, { images: images.archives, runtimeDir, logger: opts.logger });
     for (const [ref, alias] of images.aliases) node.ctr(["images", "tag", "--force", ref, alias]);
   } catch (err) {
     await cp.stop();

@@ -1,13 +1,14 @@
 /**
- * A real node beside the local control plane: its own containerd (CRI),
+ * A real node beside the local control plane: its own containerd 2.x (CRI),
  * kubelet, kube-proxy and kube-scheduler from the pinned Kubernetes module,
  * CNI plugins (bridge + firewall + portmap), and CoreDNS as the cluster DNS.
  * Pods run as real containers; all traffic stays on this machine (the node's
  * address is on an interface the node creates, pods and Services live in
  * network namespaces it made).
  *
- * Needs root (it creates interfaces, iptables rules and mounts), Debian's
- * containerd, runc, containernetworking-plugins and iptables. One node per
+ * Needs root (it creates interfaces, iptables rules and mounts), containerd
+ * 2.x and runc built from their Go modules (hack/node/build-runtime.sh), and
+ * Debian's containernetworking-plugins, iptables and conntrack. One node per
  * machine at a time: a lock names the owner, and a node whose owner died is
  * cleaned up by the next start. stop() leaves no process, iptables rule,
  * interface or mount behind.
@@ -74,6 +75,8 @@ export interface LocalNodeOptions {
   logger?: Logger;
   /** Image archives (docker save or OCI format) to import before pods start: at least the pause image. */
   images: string[];
+  /** The folder with containerd 2.x, its runc shim, ctr and runc (hack/node/build-runtime.sh). */
+  runtimeDir: string;
   /** Keep the data folder after stop, for debugging. */
   keepData?: boolean;
 }
@@ -104,10 +107,6 @@ export function missingNodePrerequisites(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push("root (the node creates interfaces, iptables rules and mounts)");
   const need: [string, string][] = [
-    ["/usr/bin/containerd", "containerd"],
-    ["/usr/bin/ctr", "containerd"],
-    ["/usr/bin/containerd-shim-runc-v2", "containerd"],
-    ["/usr/sbin/runc", "runc"],
     ["/usr/lib/cni/bridge", "containernetworking-plugins"],
     ["/usr/sbin/iptables", "iptables"],
     ["/usr/sbin/conntrack", "conntrack"],
@@ -308,9 +307,14 @@ export class LocalNode {
     writeFileSync(lockPath, JSON.stringify(lock));
   }
 
-  private spawn(name: string, cmd: string[]): Subprocess {
+  private spawn(name: string, cmd: string[], env?: Record<string, string>): Subprocess {
     const logFd = openSync(join(this.dataDir, `${name}.log`), "a");
-    const proc = Bun.spawn(cmd, { stdout: logFd, stderr: logFd, stdin: "ignore" });
+    const proc = Bun.spawn(cmd, {
+      stdout: logFd,
+      stderr: logFd,
+      stdin: "ignore",
+      env: env ? { ...process.env, ...env } : undefined,
+    });
     this.procs.set(name, proc);
     this.pids.push(proc.pid);
     this.writeLock();
@@ -349,18 +353,20 @@ export class LocalNode {
 
   /** The `ctr` command against this node's containerd, in the CRI namespace. */
   ctr(args: string[], allowFail = false): string {
-    return run(["ctr", "--address", this.containerdSocket, "--namespace", "k8s.io", ...args], { allowFail });
+    const ctr = join(this.opts.runtimeDir, "ctr");
+    return run([ctr, "--address", this.containerdSocket, "--namespace", "k8s.io", ...args], { allowFail });
   }
 
   private async startContainerd(): Promise<void> {
     const dir = join(this.dataDir, "containerd");
+    const rt = this.opts.runtimeDir;
     const config = this.writeFile(
       "containerd/config.toml",
-      `version = 2
+      `version = 3
 root = "${dir}/root"
 state = "${dir}/state"
-# Everything but the CRI plugin's needs is off: this instance serves only the kubelet.
-disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+# Only what the kubelet's CRI needs: this instance serves nothing else.
+disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs"]
 
 [grpc]
   address = "${this.containerdSocket}"
@@ -371,34 +377,41 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
 [debug]
   level = "warn"
 
-[plugins."io.containerd.internal.v1.opt"]
+[plugins.'io.containerd.internal.v1.opt']
   path = "${dir}/opt"
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${pauseImage}"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "${pauseImage}"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = ""
+
+[plugins.'io.containerd.cri.v1.runtime']
   # This machine's bounding set lacks CAP_SYS_RESOURCE, so runc cannot lower a
   # sandbox's oom_score_adj; without this every pod sandbox fails to start.
   restrict_oom_score_adj = true
   enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "${join(rt, "runc")}"
         SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
     conf_dir = "${this.dataDir}/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = ""
 `,
     );
     // Its own session: a Ctrl-C in the terminal reaches the owner, which stops it in order.
-    this.spawn("containerd", ["setsid", "containerd", "--config", config]);
+    // The shim is found on PATH: the runtime folder's, not a system containerd's.
+    const proc = this.spawn("containerd", ["setsid", join(rt, "containerd"), "--config", config], {
+      PATH: `${rt}:${process.env.PATH}`,
+    });
     await this.waitFor("containerd", () => {
-      run(["ctr", "--address", this.containerdSocket, "version"]);
-      return true;
+      run([join(rt, "ctr"), "--address", this.containerdSocket, "version"]);
+      return proc.exitCode === null;
     });
   }
 

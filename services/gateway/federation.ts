@@ -96,7 +96,10 @@ interface Upstream {
 }
 
 export class ServerUnavailableError extends McpError {
-  constructor(server: string, why: string) {
+  constructor(
+    readonly server: string,
+    readonly why: string,
+  ) {
     super(ErrorCode.InternalError, `MCP server ${server} is unavailable: ${why}`);
   }
 }

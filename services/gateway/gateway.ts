@@ -22,6 +22,14 @@ import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
+import { type AuthEnv, authenticate, metadataPath, protectedResourceMetadata } from "./auth/authenticator.ts";
+import { JwtVerifier, KubernetesJwtVerifier } from "./auth/jwt.ts";
+import { StaticTokens, type TokenTable } from "./auth/static-tokens.ts";
+import { TokenReviewVerifier } from "./auth/token-review.ts";
+import type { TokenVerifier } from "./auth/types.ts";
+import { CallCore } from "./calls/core.ts";
+import { TaskView } from "./calls/task-view.ts";
+import type { Authorize } from "./calls/tools.ts";
 import { type BreakerOptions, type CatalogKind, Federation } from "./federation.ts";
 import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
@@ -36,28 +44,59 @@ import {
   sessionKeyId,
   unsealSessionId,
 } from "./sealed-sessions.ts";
-import {
-  bearerAuth,
-  metadataPath,
-  originCheck,
-  protectedResourceMetadata,
-  rateLimit,
-  type TokenTable,
-} from "./security.ts";
+import { originCheck, rateLimit } from "./security.ts";
 import { SharedSubscriptions, sessionRef } from "./shared-subscriptions.ts";
 import { annotations, clientLabelValue, labels, sessionLabelValue, TaskCalls } from "./task-calls.ts";
 import { federatedTool, type GatewayTool, mergeTools, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
 
 export interface GatewaySecurity {
-  /** Client identity → bearer token; without tokens, no authentication (for local use). */
+  /** Static tokens: client identity → bearer token, fixed for the gateway's life. */
   tokens?: TokenTable;
-  authorizationServers?: string[];
+  /**
+   * Static tokens from a folder (a mounted Secret: one file per client, named
+   * after it, holding its token), read again when it changes.
+   */
+  tokensDir?: string;
+  /** How often the tokens folder is looked at for changes (default 1 s). */
+  tokensCheckMs?: number;
+  /**
+   * OAuth authorization servers whose JWT access tokens are accepted (their
+   * `iss`, exactly); the RFC 9728 metadata names exactly these. A string is
+   * an issuer whose JWKS is found by discovery.
+   */
+  issuers?: (string | { issuer: string; jwksUri?: string })[];
+  /**
+   * Kubernetes service-account tokens with the resource URI as audience:
+   * "jwks" checks them against the apiserver's OIDC discovery and JWKS (no
+   * extra RBAC), "tokenreview" asks the apiserver (needs create on
+   * tokenreviews; notices deleted pods and ServiceAccounts at once).
+   */
+  kubernetesTokens?: "jwks" | "tokenreview";
+  /**
+   * The gateway's resource URI: the audience JWTs and Kubernetes tokens must
+   * name, and the `resource` of the metadata. Required with issuers or
+   * Kubernetes tokens (the request's Host is the caller's to choose).
+   */
+  resource?: string;
+  /** Scopes an OAuth token must carry (403 insufficient_scope otherwise). */
+  requiredScopes?: string[];
+  /** More token checks, after the ones above. */
+  verifiers?: TokenVerifier[];
+  /**
+   * Open mode: requests without a token are served as "anonymous". Only for
+   * local use; without it and without any token check, /mcp refuses all.
+   */
+  allowUnauthenticated?: boolean;
+  /** Proxies (CIDRs) whose X-Forwarded-For is believed for the rate limit. */
+  trustedProxies?: string[];
   /** Origins a browser may call from; patterns may end in ":*". */
   allowedOrigins?: string[];
   /** Host header values accepted, when set. */
   allowedHosts?: string[];
   ratePerSecond?: number;
   burst?: number;
+  /** Callers the rate limiter tracks at most (default 10 000). */
+  rateLimitMaxKeys?: number;
   maxBodyBytes?: number;
 }
 
@@ -70,6 +109,8 @@ export interface GatewayOptions {
   federation?: { breaker?: Partial<BreakerOptions>; callTimeoutMs?: number };
   /** 2025 sessions, which any replica of the domain serves (docs/adr/0007). */
   sessions?: GatewaySessionOptions;
+  /** Whether a client may call (and list) a tool, in both eras; by default every client may. */
+  authorize?: Authorize;
 }
 
 export interface GatewaySessionOptions {
@@ -171,13 +212,18 @@ const jsonRpcError = (status: number, code: number, message: string) =>
     headers: { "Content-Type": "application/json" },
   });
 
-type Env = { Variables: { client: string } };
+type Env = AuthEnv;
 
 export class Gateway implements ToolSource {
   readonly app = new Hono<Env>();
+  /** /metrics and the probes, for a port of their own (serveGateway's metricsPort). */
+  opsApp!: Hono;
   readonly metrics: GatewayMetrics;
   private readonly agents: Informer<Agent>;
   private readonly calls: TaskCalls;
+  /** Tool calls and MCP tasks of both protocol eras (calls/). */
+  private readonly core: CallCore;
+  private readonly view: TaskView;
   readonly federation: Federation;
   /** The 2026-07-28 era on the same endpoint, and its listen streams' callbacks. */
   private readonly modern: ModernHandler;
@@ -266,8 +312,17 @@ export class Gateway implements ToolSource {
       inFlight: () => this.calls.inFlight,
       sessions: () => this.sessions.size,
     });
-    this.modern = new ModernHandler({
+    this.core = new CallCore({
       tools: this,
+      store: this.calls,
+      federation: this.federation,
+      metrics: this.metrics,
+      authorize: opts.authorize,
+    });
+    this.view = new TaskView(this.calls, this.log);
+    this.modern = new ModernHandler({
+      core: this.core,
+      view: this.view,
       calls: this.calls,
       federation: this.federation,
       log: this.log,
@@ -282,7 +337,7 @@ export class Gateway implements ToolSource {
         return () => this.resourceUpdated.delete(fn);
       },
     });
-    this.routes(opts.security ?? {});
+    this.routes(opts.security ?? {}, opts.conn);
   }
 
   tools(): GatewayTool[] {
@@ -321,11 +376,10 @@ export class Gateway implements ToolSource {
   /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
   createServer(client: string): Server {
     const server = createMcpServer({
-      tools: this,
-      calls: this.calls,
+      core: this.core,
+      view: this.view,
       log: this.log.child({ client }),
       client,
-      metrics: this.metrics,
       federation: this.federation,
       subscriptions: {
         add: async (uri, sessionId) => {
@@ -573,14 +627,42 @@ export class Gateway implements ToolSource {
     }
   }
 
-  private routes(sec: GatewaySecurity): void {
-    const auth = sec.tokens?.size ? { tokens: sec.tokens, authorizationServers: sec.authorizationServers } : undefined;
-    if (!auth) this.log.warn("No gateway tokens configured: /mcp accepts every caller");
+  /** The token checks the security options ask for, in the order they are tried. */
+  private verifiers(sec: GatewaySecurity, conn: KubeConnection): TokenVerifier[] {
+    const verifiers: TokenVerifier[] = [];
+    if (sec.tokens) verifiers.push(new StaticTokens({ table: sec.tokens }));
+    if (sec.tokensDir)
+      verifiers.push(new StaticTokens({ dir: sec.tokensDir, checkMs: sec.tokensCheckMs, log: this.log }));
+    const issuers = (sec.issuers ?? []).map((i) => (typeof i === "string" ? { issuer: i } : i));
+    if ((issuers.length || sec.kubernetesTokens) && !sec.resource)
+      throw new Error("the gateway's resource URI is required to check JWTs and Kubernetes tokens");
+    const audience = sec.resource as string;
+    if (issuers.length) verifiers.push(new JwtVerifier({ issuers, audience }));
+    if (sec.kubernetesTokens === "jwks") verifiers.push(new KubernetesJwtVerifier(conn, { audience }));
+    if (sec.kubernetesTokens === "tokenreview") verifiers.push(new TokenReviewVerifier(conn, { audience }));
+    verifiers.push(...(sec.verifiers ?? []));
+    return verifiers;
+  }
+
+  private routes(sec: GatewaySecurity, conn: KubeConnection): void {
+    const metadata = {
+      resource: sec.resource,
+      authorizationServers: (sec.issuers ?? []).map((i) => (typeof i === "string" ? i : i.issuer)),
+      requiredScopes: sec.requiredScopes,
+    };
+    const auth = authenticate({
+      ...metadata,
+      verifiers: this.verifiers(sec, conn),
+      allowUnauthenticated: sec.allowUnauthenticated,
+      log: this.log,
+    });
     this.app.use("*", async (c, next) => {
       await next();
       this.metrics.httpRequests.inc({ method: c.req.method, status: String(c.res.status) });
     });
-    this.app.get(metadataPath, (c) => c.json(protectedResourceMetadata(c, auth ?? { tokens: new Map() })));
+    // RFC 9728 §3.1: the metadata of https://host/mcp is also at /.well-known/oauth-protected-resource/mcp.
+    this.app.get(metadataPath, (c) => c.json(protectedResourceMetadata(c, metadata)));
+    this.app.get(`${metadataPath}/mcp`, (c) => c.json(protectedResourceMetadata(c, metadata)));
     this.app.use(
       "/mcp",
       originCheck({ allowedOrigins: sec.allowedOrigins ?? defaultAllowedOrigins, allowedHosts: sec.allowedHosts }),
@@ -593,12 +675,20 @@ export class Gateway implements ToolSource {
           c.json({ jsonrpc: "2.0", error: { code: -32000, message: "Request body too large" }, id: null }, 413),
       }),
     );
-    if (auth) this.app.use("/mcp", bearerAuth(auth));
-    this.app.use("/mcp", rateLimit({ ratePerSecond: sec.ratePerSecond ?? 50, burst: sec.burst ?? 100 }));
+    this.app.use("/mcp", auth);
+    this.app.use(
+      "/mcp",
+      rateLimit({
+        ratePerSecond: sec.ratePerSecond ?? 50,
+        burst: sec.burst ?? 100,
+        trustedProxies: sec.trustedProxies,
+        maxKeys: sec.rateLimitMaxKeys,
+      }),
+    );
 
     this.app.all("/mcp", async (c) => {
       const client = c.get("client") ?? "anonymous";
-      const authInfo = { token: "", clientId: client, scopes: [] };
+      const authInfo = { token: "", clientId: client, scopes: c.get("identity")?.scopes ?? [] };
       let body: unknown;
       if (c.req.method === "POST") {
         try {
@@ -654,11 +744,46 @@ export class Gateway implements ToolSource {
       else void transport.close(); // refused (a batch, a bad header): nothing to keep
       return res;
     });
-    this.app.route("/", opsApp({ registry: this.metrics.registry, ready: () => this.ready }));
+    // The probes stay on the MCP port (the Deployment's probes use it); /metrics is on opsApp.
+    this.app.get("/healthz", (c) => c.text("ok"));
+    this.app.get("/livez", (c) => c.text("ok"));
+    this.app.get("/readyz", (c) => (this.ready ? c.text("ok") : c.text("not ready", 503)));
+    this.opsApp = opsApp({ registry: this.metrics.registry, ready: () => this.ready });
   }
 }
 
-/** Serves the gateway on Bun with no idle timeout: tool calls and SSE streams may be long. */
+/**
+ * Serves the gateway on Bun with no idle timeout: tool calls and SSE streams
+ * may be long. /metrics is served beside /mcp here (an embedded gateway,
+ * tests); serveGatewayWithMetrics keeps it off the MCP port.
+ */
 export function serveGateway(gateway: Gateway, opts: { port: number; hostname?: string }) {
-  return Bun.serve({ port: opts.port, hostname: opts.hostname ?? "0.0.0.0", idleTimeout: 0, fetch: gateway.app.fetch });
+  const fetch = (req: Request, server: Bun.Server<undefined>) =>
+    new URL(req.url).pathname === "/metrics" ? gateway.opsApp.fetch(req) : gateway.app.fetch(req, server);
+  return Bun.serve({ port: opts.port, hostname: opts.hostname ?? "0.0.0.0", idleTimeout: 0, fetch });
+}
+
+/**
+ * The gateway's process: /mcp (and the probes) on `port`, /metrics (and the
+ * probes) on `metricsPort` only, so that the public MCP port shows no
+ * metrics and the metrics port can be reached by Prometheus alone.
+ */
+export function serveGatewayWithMetrics(
+  gateway: Gateway,
+  opts: { port: number; hostname?: string; metricsPort: number; metricsHostname?: string },
+) {
+  const hostname = opts.hostname ?? "0.0.0.0";
+  const mcp = Bun.serve({ port: opts.port, hostname, idleTimeout: 0, fetch: gateway.app.fetch });
+  const metrics = Bun.serve({
+    port: opts.metricsPort,
+    hostname: opts.metricsHostname ?? hostname,
+    fetch: gateway.opsApp.fetch,
+  });
+  return {
+    port: mcp.port as number,
+    metricsPort: metrics.port as number,
+    stop: async () => {
+      await Promise.all([mcp.stop(), metrics.stop()]);
+    },
+  };
 }

@@ -28,7 +28,7 @@ export class GatewayMetrics {
     });
     this.toolCalls = new Counter({
       name: "mcp_gateway_tool_calls_total",
-      help: "tools/call by tool and outcome (completed, tool_error, invalid_params, internal_error, cancelled)",
+      help: "tools/call by tool and outcome (completed, tool_error, task_created, invalid_params, forbidden, internal_error, cancelled), in both protocol eras",
       labelNames: ["tool", "outcome"],
       registers,
     });

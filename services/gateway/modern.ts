@@ -10,23 +10,24 @@
  * gateway replica answers any request. The 2025 revisions keep their
  * sessions on the same endpoint (gateway.ts picks the era per request).
  */
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { validate } from "../../lib/agent/validation.ts";
 import type { Task } from "../../lib/api/resources.ts";
-import { isFinallyFailed } from "../../lib/api/task-state.ts";
-import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
 import type { Logger } from "../../lib/log.ts";
+import { tasksExtension } from "./calls/checks.ts";
+import type { CallCore, CallRequest } from "./calls/core.ts";
+import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
+import { inputWithoutTaskReason, pendingInput } from "./calls/outcome.ts";
+import type { CallStore } from "./calls/store.ts";
+import { detailedTask, type TaskView, taskEnvelope } from "./calls/task-view.ts";
 import type { Federation } from "./federation.ts";
-import { resultContent, serverInfo } from "./mcp-server.ts";
+import { serverInfo } from "./mcp-server.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import { clientLabelValue, labels, type TaskCalls } from "./task-calls.ts";
-import type { GatewayTool } from "./tool-registry.ts";
+
+export { errorCodes, tasksExtension };
 
 export const modernVersion = "2026-07-28";
 /** Every revision /mcp answers: this one statelessly, the others through initialize and sessions. */
 export const supportedVersions = [modernVersion, "2025-11-25", "2025-06-18", "2025-03-26"];
-export const tasksExtension = "io.modelcontextprotocol/tasks";
 
 const metaKeys = {
   protocolVersion: "io.modelcontextprotocol/protocolVersion",
@@ -34,17 +35,6 @@ const metaKeys = {
   clientInfo: "io.modelcontextprotocol/clientInfo",
   serverInfo: "io.modelcontextprotocol/serverInfo",
   subscriptionId: "io.modelcontextprotocol/subscriptionId",
-} as const;
-
-export const errorCodes = {
-  parse: -32700,
-  invalidRequest: -32600,
-  methodNotFound: -32601,
-  invalidParams: -32602,
-  internal: -32603,
-  headerMismatch: -32020,
-  missingClientCapability: -32021,
-  unsupportedVersion: -32022,
 } as const;
 
 /** Methods of the 2025 revisions that 2026-07-28 removed. */
@@ -65,27 +55,22 @@ export const cacheHints = {
   prompts: { ttlMs: 30_000, cacheScope: "public" },
 } as const;
 
-const pollIntervalMs = 500;
-const defaultTaskTtlMs = 3_600_000;
-
 type Json = Record<string, unknown>;
 type RequestId = string | number;
 
 /** A JSON-RPC error with the HTTP status it travels with. */
-export class ProtocolError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly status = 400,
-    readonly data?: unknown,
-  ) {
-    super(message);
+export class ProtocolError extends CallError {
+  constructor(code: number, message: string, status = 400, data?: unknown) {
+    super(code, message, data, status);
   }
 }
 
 export interface ModernDeps {
-  tools: { tools(): GatewayTool[]; get(name: string): GatewayTool | undefined };
-  calls: TaskCalls;
+  /** Tool calls, both eras' one core. */
+  core: CallCore;
+  /** MCP tasks from Task objects. */
+  view: TaskView;
+  calls: CallStore;
   federation: Federation;
   log: Logger;
   metrics?: GatewayMetrics;
@@ -110,7 +95,7 @@ export function isModernRequest(headers: Headers, body: unknown): boolean {
 const respond = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
-const errorBody = (id: RequestId | null, e: ProtocolError) => ({
+const errorBody = (id: RequestId | null, e: CallError) => ({
   jsonrpc: "2.0",
   id,
   error: { code: e.code, message: e.message, ...(e.data !== undefined ? { data: e.data } : {}) },
@@ -126,87 +111,6 @@ function nameOf(method: string, params: Json): string | undefined {
 
 const hasTasksExtension = (caps: Json): boolean =>
   !!caps.extensions && typeof caps.extensions === "object" && tasksExtension in (caps.extensions as Json);
-
-/** Why a synchronous call's Task was ended: its tool asked for input nobody could give. */
-const inputWithoutTaskReason = "InputRequiredWithoutTask";
-
-/** Task error reasons that mean the call itself failed, as opposed to a tool reporting an error. */
-export const protocolFailureReasons = new Set([
-  "DeadlineExceeded",
-  "AgentLost",
-  "AgentShutdown",
-  "ToolFailed",
-  "Timeout",
-  "ResultTooLarge",
-  "UnknownTool",
-  "InternalError",
-  inputWithoutTaskReason,
-]);
-
-/** The status of an MCP task, from its Task object (SEP-2663: a tool's own error is still completed). */
-export function taskStatusOf(t: Task): "working" | "input_required" | "completed" | "failed" | "cancelled" {
-  if (t.status?.phase === "Completed") return "completed";
-  if (!isFinallyFailed(t)) return pendingInput(t) ? "input_required" : "working";
-  const reason = t.status?.error?.reason;
-  if (reason === "Cancelled") return "cancelled";
-  // The call could not be carried out (the conductor gave up, or the tool crashed rather than answered).
-  if (reason && protocolFailureReasons.has(reason)) return "failed";
-  // The tool ran and reported an error: a completed task with an isError result.
-  return "completed";
-}
-
-/** The input requests of a running task not answered yet, if any. */
-export function pendingInput(t: Task): Record<string, unknown> | undefined {
-  if (t.status?.phase !== "Running") return undefined;
-  const requests = (t.status.inputRequests ?? {}) as Record<string, unknown>;
-  return Object.keys(requests).length > 0 ? requests : undefined;
-}
-
-/** The flat task envelope of SEP-2663, for a CreateTaskResult and tasks/get. */
-export function taskEnvelope(t: Task): Json {
-  const s = t.status ?? {};
-  const created = t.metadata.creationTimestamp ?? new Date().toISOString();
-  const status = taskStatusOf(t);
-  return {
-    taskId: t.metadata.name ?? "",
-    status,
-    createdAt: created,
-    lastUpdatedAt: s.completionTime ?? s.startTime ?? s.assignedTime ?? created,
-    ttlMs: t.spec.ttlSecondsAfterFinished !== undefined ? t.spec.ttlSecondsAfterFinished * 1000 : defaultTaskTtlMs,
-    pollIntervalMs,
-    ...(status === "working"
-      ? { statusMessage: `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}` }
-      : {}),
-  };
-}
-
-/** tasks/get's detailed task: the envelope, with the result or error once finished. */
-export function detailedTask(t: Task): Json {
-  const env = taskEnvelope(t);
-  if (env.status === "completed") {
-    const result: CallToolResult =
-      t.status?.phase === "Completed"
-        ? resultContent(t)
-        : {
-            isError: true,
-            content: [
-              { type: "text", text: `${t.status?.error?.reason ?? "Failed"}: ${t.status?.error?.message ?? ""}` },
-            ],
-          };
-    return { ...env, result: { ...result, resultType: "complete" } };
-  }
-  if (env.status === "input_required") return { ...env, inputRequests: pendingInput(t) };
-  if (env.status === "failed")
-    return {
-      ...env,
-      error: {
-        code: errorCodes.internal,
-        message: `${t.status?.error?.reason}: ${t.status?.error?.message ?? ""}`,
-        data: { reason: t.status?.error?.reason },
-      },
-    };
-  return env;
-}
 
 export class ModernHandler {
   constructor(private readonly deps: ModernDeps) {}
@@ -251,14 +155,8 @@ export class ModernHandler {
       if (out instanceof Response) return out;
       return respond(200, { jsonrpc: "2.0", id, result: this.withMeta(out) });
     } catch (err) {
-      const e =
-        err instanceof ProtocolError
-          ? err
-          : err instanceof McpError
-            ? new ProtocolError(err.code, err.message, err.code === errorCodes.invalidParams ? 400 : 500, err.data)
-            : new ProtocolError(errorCodes.internal, (err as Error).message || "internal error", 500);
-      if (e.status >= 500) log.error({ err: e.message }, "Request failed");
-      return respond(e.status, errorBody(id, e));
+      // An internal error reaches the client as -32603 and a correlation id; the rest is logged.
+      return respond(...this.failure(id, err, log));
     }
   }
 
@@ -313,16 +211,8 @@ export class ModernHandler {
       instructions: this.deps.instructions,
     }),
 
-    "tools/list": async () => ({
-      tools: this.deps.tools.tools().map((t) => ({
-        name: t.name,
-        ...(t.title ? { title: t.title } : {}),
-        description: t.description,
-        inputSchema: t.inputSchema,
-        ...(t.outputSchema ? { outputSchema: t.outputSchema } : {}),
-        ...(t.federated?.annotations ? { annotations: t.federated.annotations } : {}),
-        execution: { taskSupport: t.taskSupport ?? "optional" },
-      })),
+    "tools/list": async ({ client }: Ctx) => ({
+      tools: await this.deps.core.list({ client }),
       ...cacheHints.tools,
     }),
 
@@ -350,38 +240,15 @@ export class ModernHandler {
 
     "tasks/get": async (ctx: Ctx) => detailedTask(await this.ownedTask(ctx)),
     "tasks/update": async (ctx: Ctx) => {
-      const responses = ctx.params.inputResponses;
-      if (!responses || typeof responses !== "object" || Array.isArray(responses))
-        throw new ProtocolError(
-          errorCodes.invalidParams,
-          "inputResponses must be an object keyed by the input requests",
-        );
-      let t = await this.ownedTask(ctx);
-      // The agent writes the same status: on a conflict read again and redo it.
-      for (let attempt = 0; ; attempt++) {
-        const pending = pendingInput(t);
-        if (!pending)
-          throw new ProtocolError(
-            errorCodes.invalidParams,
-            `task ${t.metadata.name} is ${taskStatusOf(t)}, not input_required: it takes no update`,
-          );
-        // Answers to what was asked; anything else is ignored, as the extension allows.
-        const answers = Object.fromEntries(Object.entries(responses as Json).filter(([k]) => k in pending));
-        const left = Object.fromEntries(Object.entries(pending).filter(([k]) => !(k in answers)));
-        try {
-          await this.deps.calls.writeInput(t, left, answers);
-          ctx.log.info({ task: t.metadata.name, answered: Object.keys(answers) }, "Input delivered to the task");
-          return {};
-        } catch (err) {
-          if (!isConflict(err) || attempt >= 5) throw err;
-          t = await this.deps.calls.get(t.metadata.name ?? "");
-        }
-      }
+      const t = await this.ownedTask(ctx);
+      const answered = await this.deps.view.answer(t, ctx.params.inputResponses);
+      ctx.log.info({ task: t.metadata.name, answered }, "Input delivered to the task");
+      return {};
     },
     "tasks/cancel": async (ctx: Ctx) => {
       const t = await this.ownedTask(ctx);
-      if (taskStatusOf(t) === "working") {
-        await this.deps.calls.cancelTask(t, "cancelled by the client (tasks/cancel)");
+      if (this.deps.view.status(t) === "working") {
+        await this.deps.view.cancel(t, "cancelled by the client (tasks/cancel)");
         ctx.log.info({ task: t.metadata.name }, "Task cancelled by the client");
       }
       return {};
@@ -397,94 +264,103 @@ export class ModernHandler {
         400,
         { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
       );
-    const taskId = params.taskId;
-    const unknown = () => new ProtocolError(errorCodes.invalidParams, `Unknown taskId: ${String(taskId)}`);
-    if (typeof taskId !== "string" || !/^call-[0-9a-f]{24}$/.test(taskId)) throw unknown();
-    let t: Task;
-    try {
-      t = await this.deps.calls.get(taskId);
-    } catch (err) {
-      if (isNotFound(err)) throw unknown();
-      throw err;
-    }
-    // Another client's task is as unknown to this one as a made-up id.
-    if (t.metadata.labels?.[labels.client] !== clientLabelValue(client)) throw unknown();
-    return t;
+    return this.deps.view.owned(params.taskId, { client }, { fresh: true });
   }
 
-  private async callTool({ id, params, caps, client, log }: Ctx): Promise<Json | Response> {
+  /** The status and JSON-RPC error body of a failed request; internal errors are logged under a correlation id. */
+  private failure(id: RequestId, err: unknown, log: Logger): [number, unknown] {
+    const e = toCallError(err, log, "Request failed");
+    // An MCP server's own error passes with the status it always had: 400 for invalid params, else 500.
+    const status =
+      err instanceof McpError && e.code !== errorCodes.internal
+        ? e.code === errorCodes.invalidParams
+          ? 400
+          : 500
+        : e.status;
+    return [status, errorBody(id, e)];
+  }
+
+  /**
+   * tools/call through the call core. With the tasks extension a tool that
+   * may run as a task answers at once with its task; otherwise the answer is
+   * the result, in a JSON body, or, with a progress token, in an SSE stream
+   * that carries progress first (a call refused by its checks is answered
+   * before any stream starts). The client going away (the request aborted,
+   * the stream cancelled) cancels the call.
+   */
+  private async callTool({ id, params, caps, client, req, log }: Ctx): Promise<Json | Response> {
     const name = String(params.name ?? "");
-    const tool = this.deps.tools.get(name);
-    const count = (outcome: string) => this.deps.metrics?.toolCalls.inc({ tool: tool ? name : "(unknown)", outcome });
-    if (!tool) {
-      count("invalid_params");
-      throw new ProtocolError(errorCodes.invalidParams, `Unknown tool: ${name}`);
-    }
-    const args = (params.arguments ?? {}) as Record<string, unknown>;
-    if (typeof args !== "object" || Array.isArray(args))
-      throw new ProtocolError(errorCodes.invalidParams, "arguments must be an object");
     const progressToken = (params._meta as Json | undefined)?.progressToken as string | number | undefined;
-    if (tool.federated) {
-      const result = await this.deps.federation.callTool(tool.federated, args, {});
-      count(result.isError ? "tool_error" : "completed");
-      return result as unknown as Json;
+    const gone = new AbortController();
+    const abort = () => gone.abort();
+    if (req.signal.aborted) abort();
+    else req.signal.addEventListener("abort", abort, { once: true });
+    const call: CallRequest = {
+      name,
+      arguments: params.arguments,
+      caller: { client },
+      requestId: String(id),
+      form: hasTasksExtension(caps) ? "either" : "sync",
+      era: "2026",
+      signal: gone.signal,
+      onTask: (t) => this.refuseInput(t, name),
+      log,
+    };
+    const answer = (out: Awaited<ReturnType<CallCore["call"]>>): Json =>
+      out.kind === "task" ? { ...taskEnvelope(out.task), resultType: "task" } : (out.result as unknown as Json);
+    if (progressToken === undefined) {
+      try {
+        return answer(await this.deps.core.call(call));
+      } finally {
+        req.signal.removeEventListener("abort", abort);
+      }
     }
-    const invalid = validate(tool.inputSchema, args, "arguments");
-    if (invalid) {
-      count("invalid_params");
-      throw new ProtocolError(errorCodes.invalidParams, `Invalid arguments for tool ${name}: ${invalid}`);
-    }
-    const task = await this.deps.calls.create(tool, args, { requestId: String(id), client });
-    const tlog = log.child({ task: task.metadata.name, tool: name });
-    tlog.info("Created Task for tool call");
-    const asTask = hasTasksExtension(caps) && (tool.taskSupport ?? "optional") !== "forbidden";
-    if (!asTask && tool.taskSupport === "required")
-      throw new ProtocolError(
-        errorCodes.missingClientCapability,
-        `tool ${name} runs only as a task: declare the ${tasksExtension} extension`,
-        400,
-        { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
-      );
-    if (asTask) {
-      // The Task object exists, so tasks/get for this id already succeeds.
-      count("task_created");
-      return { ...taskEnvelope(task), resultType: "task" };
-    }
-    if (progressToken === undefined)
-      return this.finish(await this.deps.calls.wait(task, (t) => this.refuseInput(t, name)), tlog, count);
-    // With a progress token the answer is a stream: progress as the Task moves, then the result.
+    // Progress before the answer turns the answer into a stream.
     const encoder = new TextEncoder();
+    const frame = (m: unknown) => encoder.encode(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
+    const early: Uint8Array[] = [];
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    let progressed: () => void = () => {};
+    const firstProgress = new Promise<"progress">((resolve) => {
+      progressed = () => resolve("progress");
+    });
+    const send = (m: unknown) => {
+      if (!controller) {
+        early.push(frame(m));
+        return;
+      }
+      try {
+        controller.enqueue(frame(m));
+      } catch {}
+    };
+    call.onProgress = (p) => {
+      send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, ...p } });
+      progressed();
+    };
+    const settled = this.deps.core.call(call).then(
+      (out) => ({ out }),
+      (err: unknown) => ({ err }),
+    );
+    const first = await Promise.race([settled, firstProgress]);
+    if (first !== "progress") {
+      req.signal.removeEventListener("abort", abort);
+      if ("err" in first) throw first.err;
+      return answer(first.out);
+    }
     const stream = new ReadableStream<Uint8Array>({
-      start: async (controller) => {
-        const send = (m: unknown) =>
-          controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(m)}\n\n`));
-        const steps: Record<string, number> = { Pending: 1, Assigned: 2, Running: 3 };
-        let last = 0;
-        const progress = (n: number, message: string) => {
-          if (n <= last) return;
-          last = n;
-          send({
-            jsonrpc: "2.0",
-            method: "notifications/progress",
-            params: { progressToken, progress: n, total: 4, message },
-          });
-        };
-        progress(0.5, "task created");
-        try {
-          const outcome = await this.deps.calls.wait(task, (t) => {
-            this.refuseInput(t, name);
-            const n = steps[t.status?.phase ?? ""];
-            if (n) progress(n, `task ${t.status?.phase?.toLowerCase()}`);
-          });
-          const result = this.finish(outcome, tlog, count);
-          progress(4, "task finished");
-          send({ jsonrpc: "2.0", id, result: this.withMeta(result) });
-        } catch (err) {
-          const e = err instanceof ProtocolError ? err : new ProtocolError(errorCodes.internal, (err as Error).message);
-          send(errorBody(id, e));
-        }
-        controller.close();
+      start: (c) => {
+        controller = c;
+        for (const chunk of early.splice(0)) c.enqueue(chunk);
+        void settled.then((r) => {
+          req.signal.removeEventListener("abort", abort);
+          if ("out" in r) send({ jsonrpc: "2.0", id, result: this.withMeta(answer(r.out)) });
+          else send(this.failure(id, r.err, log)[1]);
+          try {
+            c.close();
+          } catch {}
+        });
       },
+      cancel: abort,
     });
     return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
   }
@@ -498,31 +374,6 @@ export class ModernHandler {
     void this.deps.calls
       .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`, inputWithoutTaskReason)
       .catch(() => {});
-  }
-
-  private finish(outcome: Awaited<ReturnType<TaskCalls["wait"]>>, log: Logger, count: (o: string) => void): Json {
-    if (outcome.kind === "deleted") {
-      count("internal_error");
-      throw new ProtocolError(errorCodes.internal, "the task for this call was deleted before it finished", 500);
-    }
-    const e = outcome.kind === "failed" ? outcome.task.status?.error : undefined;
-    if (e?.reason === inputWithoutTaskReason) {
-      count("invalid_params");
-      throw new ProtocolError(
-        errorCodes.missingClientCapability,
-        `${e.message}: declare the ${tasksExtension} extension`,
-        400,
-        { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
-      );
-    }
-    if (outcome.kind === "failed") {
-      count("tool_error");
-      log.info({ reason: outcome.task.status?.error?.reason }, "Tool call failed");
-      const e = outcome.task.status?.error;
-      return { isError: true, content: [{ type: "text", text: e ? `${e.reason}: ${e.message}` : "the task failed" }] };
-    }
-    count("completed");
-    return resultContent(outcome.task) as unknown as Json;
   }
 
   /**

@@ -10,6 +10,7 @@ import { setCondition } from "../../lib/controller/conditions.ts";
 import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { CallStore, TaskOutcome } from "./calls/store.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
 export const labels = {
@@ -30,14 +31,14 @@ export const clientLabelValue = (client: string) => client.replace(/[^A-Za-z0-9_
  */
 export const sessionLabelValue = (sessionId: string) => sessionId.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63);
 
-export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
+export type { TaskOutcome };
 
 interface Waiter {
   onChange: (t: Task) => void;
   resolve: (o: TaskOutcome) => void;
 }
 
-export class TaskCalls {
+export class TaskCalls implements CallStore {
   readonly informer: Informer<Task>;
   private readonly waiters = new Map<string, Waiter>();
 
@@ -76,6 +77,14 @@ export class TaskCalls {
     return this.waiters.size;
   }
 
+  cached(name: string): Task | undefined {
+    return this.informer.get(this.namespace, name);
+  }
+
+  list(): Task[] {
+    return this.informer.list();
+  }
+
   private dispatch(t: Task): void {
     const w = this.waiters.get(t.metadata.name ?? "");
     if (!w) return;
@@ -86,7 +95,6 @@ export class TaskCalls {
     }
   }
 
-  /** Creates the Task for a tool call. Its name is unguessable. */
   get(name: string): Promise<Task> {
     return this.clients.tasks.get(this.namespace, name);
   }
@@ -140,6 +148,7 @@ export class TaskCalls {
     });
   }
 
+  /** Creates the Task for a tool call. Its name is unguessable. */
   async create(
     tool: GatewayTool,
     args: Record<string, unknown>,

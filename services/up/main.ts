@@ -101,6 +101,7 @@ try {
 const schedulerPort = await freePort();
 const controllerMetricsPort = await freePort();
 const gatewayPort = await freePort();
+const gatewayMetricsPort = await freePort();
 const agentMetricsPort = await freePort();
 const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
 const bun = process.execPath;
@@ -127,6 +128,9 @@ const children = [
       `--namespace=${args.namespace}`,
       `--port=${gatewayPort}`,
       "--host=127.0.0.1",
+      `--metrics-port=${gatewayMetricsPort}`,
+      // Local and loopback only: open mode, no tokens (said in the banner below).
+      "--allow-unauthenticated",
     ],
     { env, stdout: "ignore", stderr: "inherit" },
   ),
@@ -166,7 +170,8 @@ Ready.
   Domain           namespace ${args.namespace}
   Scheduler        127.0.0.1:${schedulerPort} (gRPC, reflection on)
   Controller       http://127.0.0.1:${controllerMetricsPort}/metrics
-  MCP gateway      http://127.0.0.1:${gatewayPort}/mcp (Streamable HTTP; no tokens locally)
+  MCP gateway      http://127.0.0.1:${gatewayPort}/mcp (Streamable HTTP; open: no authentication, loopback only)
+  Gateway metrics  http://127.0.0.1:${gatewayMetricsPort}/metrics
   Agent            data-processor-local (csv_to_json, json_to_csv, query_records, validate_json)
   Try              export KUBECONFIG=${target.kubeconfig}
                    ${kubectl} apply -f ${join(repoRoot, "deploy", "samples")}

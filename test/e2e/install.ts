@@ -213,6 +213,33 @@ export function registerInstall(e2e: E2e): void {
           body: { gracePeriodSeconds: 0 },
         });
       }, 90_000);
+
+      test("the node runs user-namespaced pods (hostUsers: false): their root is not the host's", async () => {
+        const uidMap = async (name: string, hostUsers: boolean) => {
+          const body = pod(name, false) as { spec: Record<string, unknown> };
+          body.spec.hostUsers = hostUsers;
+          await cluster.conn.request("POST", `/api/v1/namespaces/${ns}/pods`, { body });
+          await eventually(
+            async () =>
+              (await cluster.conn.request<Pod>("GET", `/api/v1/namespaces/${ns}/pods/${name}`)).status.phase ===
+              "Running",
+            { timeout: 60_000, message: `${name} Running` },
+          );
+          const res = await cluster.kubectl(["-n", ns, "exec", name, "--", "cat", "/proc/self/uid_map"]);
+          await cluster.conn.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, {
+            body: { gracePeriodSeconds: 0 },
+          });
+          expect(res.stderr).toBe("");
+          return res.stdout.trim().split(/\s+/).map(Number);
+        };
+        // Without a user namespace, uid 0 in the pod is uid 0 on the host (the whole range maps through).
+        expect(await uidMap("userns-off", true)).toEqual([0, 0, 4294967295]);
+        // With one, the pod's 65,536 uids start at an unprivileged host uid.
+        const [inside, host, length] = await uidMap("userns-on", false);
+        expect(inside).toBe(0);
+        expect(host).toBeGreaterThan(0);
+        expect(length).toBe(65536);
+      }, 150_000);
     });
   });
 }

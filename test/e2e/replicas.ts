@@ -19,7 +19,7 @@ interface PodList {
 
 /** A counter's total over its series, from one gateway pod's /metrics. */
 async function counter(podIP: string, name: string, labelMatch = ""): Promise<number> {
-  const text = await (await fetch(`http://${podIP}:8080/metrics`)).text();
+  const text = await (await fetch(`http://${podIP}:9102/metrics`)).text();
   let sum = 0;
   for (const line of text.split("\n")) {
     if (!line.startsWith(name) || line.startsWith(`${name}_`) || !line.includes(labelMatch)) continue;

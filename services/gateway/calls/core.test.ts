@@ -1,0 +1,344 @@
+// The call core without a network: a fake Task store, fake federation, the
+// real metrics registry and a logger that keeps its lines.
+import { beforeEach, describe, expect, test } from "bun:test";
+import { Writable } from "node:stream";
+import pino from "pino";
+import type { Task } from "../../../lib/api/resources.ts";
+import type { Federation } from "../federation.ts";
+import { ServerUnavailableError } from "../federation.ts";
+import { GatewayMetrics } from "../metrics.ts";
+import { clientLabelValue, labels } from "../task-calls.ts";
+import type { GatewayTool } from "../tool-registry.ts";
+import { CallCore, type CallRequest } from "./core.ts";
+import { CallError } from "./errors.ts";
+import type { CallStore, TaskOutcome } from "./store.ts";
+import { TaskView } from "./task-view.ts";
+
+const tool = (name: string, extra: Partial<GatewayTool> = {}): GatewayTool => ({
+  name,
+  description: name,
+  capability: "c",
+  inputSchema: { type: "object", properties: { n: { type: "integer" } } },
+  agents: ["a"],
+  generic: false,
+  taskSupport: "optional",
+  ...extra,
+});
+
+class FakeStore implements CallStore {
+  readonly namespace = "ns";
+  readonly tasks = new Map<string, Task>();
+  readonly deleted: string[] = [];
+  createError: unknown;
+  private readonly waiting = new Map<string, { resolve: (o: TaskOutcome) => void; onChange?: (t: Task) => void }>();
+  private n = 0;
+
+  cached(name: string) {
+    return this.tasks.get(name);
+  }
+  list() {
+    return [...this.tasks.values()];
+  }
+  async get(name: string) {
+    const t = this.tasks.get(name);
+    if (!t) throw Object.assign(new Error("not found"), { statusCode: 404 });
+    return t;
+  }
+  async create(t: GatewayTool, args: Record<string, unknown>, meta: { requestId: string; client?: string }) {
+    if (this.createError) throw this.createError;
+    const name = `call-${(this.n++).toString(16).padStart(24, "0")}`;
+    const task: Task = {
+      metadata: {
+        name,
+        labels: { [labels.client]: clientLabelValue(meta.client ?? ""), [labels.tool]: t.name },
+      },
+      spec: { requiredCapabilities: [t.capability], tool: t.name, payload: args },
+      status: { phase: "Pending" },
+    };
+    this.tasks.set(name, task);
+    return task;
+  }
+  wait(task: Task, onChange?: (t: Task) => void) {
+    return new Promise<TaskOutcome>((resolve) => this.waiting.set(task.metadata.name ?? "", { resolve, onChange }));
+  }
+  async cancel(task: Task) {
+    const name = task.metadata.name ?? "";
+    this.tasks.delete(name);
+    this.deleted.push(name);
+    this.waiting.get(name)?.resolve({ kind: "deleted" });
+  }
+  async cancelTask(task: Task, message: string, reason = "Cancelled") {
+    const done: Task = {
+      ...task,
+      status: {
+        phase: "Failed",
+        error: { reason, message, retryable: false },
+        conditions: [{ type: "Failed", status: "True", reason, lastTransitionTime: new Date().toISOString() }],
+      },
+    };
+    this.tasks.set(task.metadata.name ?? "", done);
+    return done;
+  }
+  async writeInput(task: Task) {
+    return task;
+  }
+  /** Moves a Task on, as an agent would. */
+  update(name: string, status: Task["status"]) {
+    const t = { ...(this.tasks.get(name) as Task), status };
+    this.tasks.set(name, t);
+    const w = this.waiting.get(name);
+    w?.onChange?.(t);
+    if (status?.phase === "Completed") w?.resolve({ kind: "completed", task: t });
+    if (status?.phase === "Failed") w?.resolve({ kind: "failed", task: t });
+  }
+}
+
+let store: FakeStore;
+let metrics: GatewayMetrics;
+let lines: Record<string, unknown>[];
+let log: pino.Logger;
+const tools = new Map<string, GatewayTool>();
+const registry = { tools: () => [...tools.values()], get: (n: string) => tools.get(n) };
+
+const core = (extra: Partial<ConstructorParameters<typeof CallCore>[0]> = {}) =>
+  new CallCore({ tools: registry, store, metrics, ...extra });
+const request = (r: Partial<CallRequest>): CallRequest => ({
+  name: "t",
+  arguments: {},
+  caller: { client: "alice" },
+  requestId: "1",
+  form: "sync",
+  era: "2026",
+  log,
+  ...r,
+});
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined as unknown as CallError,
+    (e: CallError) => e,
+  );
+const counted = async (tool: string, outcome: string) =>
+  (await metrics.toolCalls.get()).values.find((v) => v.labels.tool === tool && v.labels.outcome === outcome)?.value ??
+  0;
+
+beforeEach(() => {
+  store = new FakeStore();
+  metrics = new GatewayMetrics("ns", { inFlight: () => 0, sessions: () => 0 });
+  lines = [];
+  log = pino(
+    { level: "info" },
+    new Writable({
+      write(chunk, _e, done) {
+        for (const l of String(chunk).split("\n")) if (l.trim()) lines.push(JSON.parse(l));
+        done();
+      },
+    }),
+  );
+  tools.clear();
+  for (const t of [
+    tool("t"),
+    tool("required", { taskSupport: "required" }),
+    tool("forbidden", { taskSupport: "forbidden" }),
+    tool("fed", { taskSupport: "forbidden", federated: { server: "s", upstreamName: "up" } }),
+  ])
+    tools.set(t.name, t);
+});
+
+describe("checks before any Task", () => {
+  test.each([
+    { name: "unknown", form: "sync", era: "2026", code: -32602, message: "Unknown tool: unknown" },
+    { name: "t", args: { n: "x" }, form: "sync", era: "2026", code: -32602, message: "arguments.n" },
+    { name: "t", args: [1], form: "sync", era: "2025", code: -32602, message: "arguments must be an object" },
+    { name: "required", form: "sync", era: "2026", code: -32021, message: "runs only as a task" },
+    { name: "required", form: "sync", era: "2025", code: -32602, message: "must be called as a task" },
+    { name: "forbidden", form: "task", era: "2025", code: -32602, message: "cannot be called as a task" },
+    { name: "fed", form: "task", era: "2025", code: -32602, message: "runs on an MCP server" },
+  ] as const)("$name as $form ($era): $code, and no Task", async ({ name, form, era, code, message, ...rest }) => {
+    const e = await refusal(core().call(request({ name, arguments: "args" in rest ? rest.args : {}, form, era })));
+    expect(e).toBeInstanceOf(CallError);
+    expect(e.code).toBe(code);
+    expect(e.message).toContain(message);
+    expect(store.tasks.size).toBe(0);
+    expect(await counted(name === "unknown" ? "(unknown)" : name, "invalid_params")).toBe(1);
+  });
+
+  test("a forbidden tool with the 2026 tasks extension runs synchronously; an optional one as a task", async () => {
+    const c = core();
+    expect((await c.call(request({ name: "t", form: "either" }))).kind).toBe("task");
+    const sync = c.call(request({ name: "forbidden", form: "either" }));
+    await Bun.sleep(0);
+    const name = [...store.tasks.keys()][1] as string;
+    store.update(name, { phase: "Completed", result: { ok: 1 } });
+    expect(await sync).toEqual({
+      kind: "result",
+      result: { content: [{ type: "text", text: '{"ok":1}' }], structuredContent: { ok: 1 } },
+    });
+  });
+
+  test("the authorize hook sees the caller and the tool; a refusal is -32003, creates no Task, and hides the tool", async () => {
+    const seen: string[] = [];
+    const c = core({
+      authorize: async (caller, t) => {
+        seen.push(`${caller.client}:${t.name}`);
+        return t.name !== "t";
+      },
+    });
+    const e = await refusal(c.call(request({ name: "t", caller: { client: "bob", session: "s1" } })));
+    expect(e.code).toBe(-32003);
+    expect(seen).toEqual(["bob:t"]);
+    expect(store.tasks.size).toBe(0);
+    expect((await c.list({ client: "bob" })).map((t) => t.name)).toEqual(["required", "forbidden", "fed"]);
+  });
+});
+
+describe("waiting, with the caller's signal", () => {
+  test("progress through the phases, awaited to the last step before the result", async () => {
+    const steps: number[] = [];
+    const call = core().call(request({ onProgress: async (p) => void steps.push(p.progress) }));
+    await Bun.sleep(0);
+    const name = [...store.tasks.keys()][0] as string;
+    store.update(name, { phase: "Assigned" });
+    store.update(name, { phase: "Running" });
+    store.update(name, { phase: "Failed", error: { reason: "Boom", message: "no", retryable: false } });
+    expect(await call).toEqual({
+      kind: "result",
+      result: { isError: true, content: [{ type: "text", text: "Boom: no" }] },
+    });
+    expect(steps).toEqual([0, 2, 3, 4]);
+    expect(await counted("t", "tool_error")).toBe(1);
+  });
+
+  test("the client going away deletes the Task, in either era", async () => {
+    for (const era of ["2025", "2026"] as const) {
+      const gone = new AbortController();
+      const call = refusal(core().call(request({ era, signal: gone.signal })));
+      await Bun.sleep(0);
+      gone.abort();
+      expect((await call).message).toContain("cancelled");
+    }
+    expect(store.deleted.length).toBe(2);
+    expect(store.tasks.size).toBe(0);
+    expect(await counted("t", "cancelled")).toBe(2);
+  });
+
+  test("a Task deleted under a call (not by its client) is -32603 with a correlation id", async () => {
+    const call = refusal(core().call(request({})));
+    await Bun.sleep(0);
+    await store.cancel([...store.tasks.values()][0] as Task);
+    const e = await call;
+    expect(e.code).toBe(-32603);
+    expect(e.message).toContain("deleted before it finished");
+    expect(lines.some((l) => l.correlationId === (e.data as { correlationId: string }).correlationId)).toBe(true);
+  });
+});
+
+describe("internal errors", () => {
+  test("an apiserver failure is generic to the client and logged in full under its correlation id", async () => {
+    store.createError = Object.assign(new Error('etcdserver: request timed out, node 10.0.0.7 "secret-detail"'), {
+      statusCode: 500,
+    });
+    const e = await refusal(core().call(request({})));
+    const correlationId = (e.data as { correlationId: string }).correlationId;
+    expect(e).toMatchObject({ code: -32603, status: 500, message: `Internal error (correlation id ${correlationId})` });
+    expect(JSON.stringify({ m: e.message, d: e.data })).not.toContain("etcd");
+    const line = lines.find((l) => l.correlationId === correlationId) as {
+      level: number;
+      err: { message: string; stack: string; statusCode: number };
+      tool: string;
+    };
+    expect(line.level).toBe(50);
+    expect(line.err.message).toContain("secret-detail");
+    expect(line.err.stack).toContain("Error");
+    expect(line.err.statusCode).toBe(500);
+    expect(line.tool).toBe("t");
+    expect(await counted("t", "internal_error")).toBe(1);
+  });
+
+  test("an authorize hook that throws is an internal error too, and no Task", async () => {
+    const e = await refusal(
+      core({
+        authorize: () => {
+          throw new Error("SubjectAccessReview: connection refused");
+        },
+      }).call(request({})),
+    );
+    expect(e.code).toBe(-32603);
+    expect(e.message).not.toContain("SubjectAccessReview");
+    expect(store.tasks.size).toBe(0);
+  });
+});
+
+describe("federated calls", () => {
+  const fakeFederation = (impl: Federation["callTool"]) => ({ callTool: impl }) as unknown as Federation;
+
+  test("progress and the signal reach the server; the call is counted and timed", async () => {
+    let signal: AbortSignal | undefined;
+    const steps: number[] = [];
+    const federation = fakeFederation(async (t, args, opts) => {
+      signal = opts.signal;
+      opts.onprogress?.({ progress: 1, total: 2 });
+      return { content: [{ type: "text", text: `${t.upstreamName} ${JSON.stringify(args)}` }] };
+    });
+    const gone = new AbortController();
+    const out = await core({ federation }).call(
+      request({
+        name: "fed",
+        arguments: { n: 1 },
+        signal: gone.signal,
+        onProgress: (p) => void steps.push(p.progress),
+      }),
+    );
+    expect(out).toEqual({ kind: "result", result: { content: [{ type: "text", text: 'up {"n":1}' }] } });
+    expect(signal).toBe(gone.signal);
+    expect(steps).toEqual([1]);
+    expect(store.tasks.size).toBe(0);
+    expect(await counted("fed", "completed")).toBe(1);
+    const timed = (await metrics.toolCallDuration.get()).values.find(
+      (v) => v.labels.tool === "fed" && v.metricName === "mcp_gateway_tool_call_duration_seconds_count",
+    );
+    expect(timed?.value).toBe(1);
+  });
+
+  test("a client going away cancels the upstream request and counts cancelled", async () => {
+    const federation = fakeFederation(
+      (_t, _a, opts) =>
+        new Promise((_, reject) => opts.signal?.addEventListener("abort", () => reject(new Error("aborted")))),
+    );
+    const gone = new AbortController();
+    const call = refusal(core({ federation }).call(request({ name: "fed", signal: gone.signal })));
+    gone.abort();
+    expect((await call).message).toContain("cancelled");
+    expect(await counted("fed", "cancelled")).toBe(1);
+  });
+
+  test("an unavailable server is named, its reason only logged", async () => {
+    const federation = fakeFederation(async () => {
+      throw new ServerUnavailableError("s", "connect ECONNREFUSED 10.1.2.3:8080");
+    });
+    const e = await refusal(core({ federation }).call(request({ name: "fed" })));
+    expect(e.code).toBe(-32603);
+    expect(e.message).toMatch(/^MCP server s is unavailable \(correlation id [0-9a-f-]+\)$/);
+    expect(JSON.stringify(lines)).toContain("ECONNREFUSED");
+  });
+});
+
+describe("the task view", () => {
+  test("a client sees only its own Tasks; an apiserver failure is generic", async () => {
+    const view = new TaskView(store, log);
+    const { task } = (await core().call(request({ form: "task" }))) as { task: Task };
+    expect(await view.find(task.metadata.name, { client: "alice" })).toBe(task);
+    expect(await view.find(task.metadata.name, { client: "bob" })).toBeUndefined();
+    expect(await view.find("call-zzz", { client: "alice" })).toBeUndefined();
+    expect((await refusal(view.owned(task.metadata.name, { client: "bob" }))).code).toBe(-32602);
+    expect(view.list({ client: "alice" }).tasks).toEqual([task]);
+    expect(view.list({ client: "bob" }).tasks).toEqual([]);
+    const cancelled = await view.cancel(task, "stop");
+    expect(view.status(cancelled)).toBe("cancelled");
+    store.get = async () => {
+      throw new Error("dial tcp 10.0.0.1:6443: connection refused");
+    };
+    const e = await refusal(view.find("call-000000000000000000000009", { client: "alice" }, { fresh: true }));
+    expect(e.code).toBe(-32603);
+    expect(e.message).not.toContain("dial tcp");
+  });
+});

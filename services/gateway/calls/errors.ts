@@ -1,0 +1,76 @@
+/**
+ * The one shape of a failed call, for both protocol eras: a JSON-RPC error
+ * code, a message the client may read, optional data, and the HTTP status the
+ * 2026-07-28 side answers with. Anything that is not already such an error
+ * (an apiserver failure, a bug) becomes a generic -32603 "Internal error"
+ * carrying a correlation id; the full error is logged under that id and never
+ * reaches the client.
+ */
+import { randomUUID } from "node:crypto";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "../../../lib/log.ts";
+import { ServerUnavailableError } from "../federation.ts";
+
+export const errorCodes = {
+  parse: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internal: -32603,
+  /** A caller the authorize hook refused a tool to. */
+  forbidden: -32003,
+  headerMismatch: -32020,
+  missingClientCapability: -32021,
+  unsupportedVersion: -32022,
+} as const;
+
+/** A JSON-RPC error meant for the client, with the HTTP status it travels with (2026-07-28). */
+export class CallError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+    readonly status = code === errorCodes.internal ? 500 : 400,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Logs the error in full (the error object, with its stack and any apiserver
+ * status) under a fresh correlation id, and returns what the client gets:
+ * -32603 "Internal error" naming only that id.
+ */
+export function internalError(
+  log: Logger,
+  err: unknown,
+  what = "Request failed",
+  publicMessage = "Internal error",
+): CallError {
+  const correlationId = randomUUID();
+  log.error({ err, correlationId }, what);
+  return new CallError(errorCodes.internal, `${publicMessage} (correlation id ${correlationId})`, { correlationId });
+}
+
+/** Codes of the SDK client's own failures (a closed connection, a timeout), not a server's answer. */
+const transportCodes = new Set<number>([ErrorCode.ConnectionClosed, ErrorCode.RequestTimeout, errorCodes.internal]);
+
+/**
+ * The client's view of any error: a CallError as it is; an MCP error from a
+ * federated server (its own answer to the request: invalid params, not found)
+ * as it is, but for -32603 and errors of the connection to it, which are
+ * internal (an unavailable server is named, the reason only logged);
+ * anything else internal.
+ */
+export function toCallError(err: unknown, log: Logger, what?: string): CallError {
+  if (err instanceof CallError) return err;
+  if (err instanceof ServerUnavailableError)
+    return internalError(log, err, what ?? "MCP server unavailable", `MCP server ${err.server} is unavailable`);
+  if (err instanceof McpError && !transportCodes.has(err.code)) return new CallError(err.code, err.message, err.data);
+  return internalError(log, err, what);
+}
+
+/** The same error as the 1.x SDK's handlers throw it, for the 2025 side. */
+export function toMcpError(e: CallError): McpError {
+  return new McpError(e.code, e.message, e.data);
+}

@@ -1,0 +1,87 @@
+/**
+ * What a finished Task means to the client, in both eras: a Completed Task is
+ * its result; a Task that failed because the tool reported an error is a
+ * CallToolResult with isError; a Task the conductor could not carry out
+ * (deadline, lost agent, crash) is `failed` as a task, and isError in a
+ * synchronous answer.
+ */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { Task } from "../../../lib/api/resources.ts";
+import { isFinallyFailed } from "../../../lib/api/task-state.ts";
+
+/** Why a synchronous call's Task was ended: its tool asked for input nobody could give. */
+export const inputWithoutTaskReason = "InputRequiredWithoutTask";
+
+/** Task error reasons that mean the call itself failed, as opposed to a tool reporting an error. */
+export const protocolFailureReasons = new Set([
+  "DeadlineExceeded",
+  "AgentLost",
+  "AgentShutdown",
+  "ToolFailed",
+  "Timeout",
+  "ResultTooLarge",
+  "UnknownTool",
+  "InternalError",
+  inputWithoutTaskReason,
+]);
+
+export type TaskStatus = "working" | "input_required" | "completed" | "failed" | "cancelled";
+
+/** The input requests of a running task not answered yet, if any. */
+export function pendingInput(t: Task): Record<string, unknown> | undefined {
+  if (t.status?.phase !== "Running") return undefined;
+  const requests = (t.status.inputRequests ?? {}) as Record<string, unknown>;
+  return Object.keys(requests).length > 0 ? requests : undefined;
+}
+
+/** The status of an MCP task, from its Task object (SEP-2663: a tool's own error is still completed). */
+export function taskStatusOf(t: Task): TaskStatus {
+  if (t.status?.phase === "Completed") return "completed";
+  if (!isFinallyFailed(t)) return pendingInput(t) ? "input_required" : "working";
+  const reason = t.status?.error?.reason;
+  if (reason === "Cancelled") return "cancelled";
+  if (reason && protocolFailureReasons.has(reason)) return "failed";
+  return "completed";
+}
+
+const isContentBlock = (b: unknown) =>
+  !!b && typeof b === "object" && typeof (b as { type?: unknown }).type === "string";
+
+/**
+ * The MCP result for a Completed Task. A tool may return MCP content itself
+ * ({ content: [...], structuredContent? }: images, audio, resources); any
+ * other result becomes JSON text plus structuredContent. A bare value is
+ * stored as { value } and returned as itself.
+ */
+export function resultContent(t: Task): CallToolResult {
+  const result = t.status?.result ?? {};
+  if (Array.isArray(result.content) && result.content.every(isContentBlock)) {
+    return {
+      content: result.content as CallToolResult["content"],
+      ...(result.structuredContent && typeof result.structuredContent === "object"
+        ? { structuredContent: result.structuredContent as Record<string, unknown> }
+        : {}),
+    };
+  }
+  const keys = Object.keys(result);
+  const value = keys.length === 1 && keys[0] === "value" ? result.value : result;
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return {
+    content: [{ type: "text", text }],
+    ...(value !== null && typeof value === "object" && !Array.isArray(value)
+      ? { structuredContent: value as Record<string, unknown> }
+      : {}),
+  };
+}
+
+/** The text of a failed Task's error: "Reason: message". */
+export function failureText(t: Task): string {
+  const e = t.status?.error;
+  return e ? `${e.reason}: ${e.message}` : "the task failed";
+}
+
+/** The result of a finished Task as tools/call answers it: its result, or isError with the reason. */
+export function callResultOf(t: Task): CallToolResult {
+  if (t.status?.phase === "Completed") return resultContent(t);
+  return { isError: true, content: [{ type: "text", text: failureText(t) }] };
+}

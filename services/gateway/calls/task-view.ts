@@ -1,0 +1,204 @@
+/**
+ * MCP tasks as both eras see them, read from and written to Task objects: a
+ * task's id is its Task's unguessable name, a client sees only the Tasks
+ * labelled with it (another's is as unknown as a made-up id), and what
+ * tasks/get, tasks/result, tasks/list, tasks/cancel and tasks/update answer
+ * comes from the Task's status. Nothing lives in the gateway's memory but a
+ * few seconds of its own writes, so any replica answers for any task.
+ */
+import type { CallToolResult, Task as McpTask } from "@modelcontextprotocol/sdk/types.js";
+import type { Task } from "../../../lib/api/resources.ts";
+import { isConflict, isNotFound } from "../../../lib/kube/errors.ts";
+import type { Logger } from "../../../lib/log.ts";
+import { clientLabelValue, labels } from "../task-calls.ts";
+import { CallError, errorCodes, toCallError } from "./errors.ts";
+import { callResultOf, failureText, pendingInput, resultContent, type TaskStatus, taskStatusOf } from "./outcome.ts";
+import type { CallStore } from "./store.ts";
+import type { Caller } from "./tools.ts";
+
+const pollIntervalMs = 500;
+const defaultTaskTtlMs = 3_600_000;
+const taskIdPattern = /^call-[0-9a-f]{24}$/;
+/** How long a Task this replica just wrote is read from memory rather than from a watch that may lag. */
+const writtenForMs = 5_000;
+
+type Json = Record<string, unknown>;
+
+export class TaskView {
+  private readonly written = new Map<string, { task: Task; at: number }>();
+
+  constructor(
+    private readonly store: CallStore,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * The caller's Task by id, or undefined when it is not theirs or not there.
+   * `fresh` reads the apiserver (the 2026 side, where the next request may
+   * come to any replica); otherwise the watch's copy serves when it has one.
+   */
+  async find(taskId: unknown, caller: Caller, opts: { fresh?: boolean } = {}): Promise<Task | undefined> {
+    if (typeof taskId !== "string" || !taskIdPattern.test(taskId)) return undefined;
+    const recent = this.written.get(taskId);
+    let t: Task | undefined =
+      recent && Date.now() - recent.at < writtenForMs
+        ? recent.task
+        : opts.fresh
+          ? undefined
+          : this.store.cached(taskId);
+    if (t === undefined) {
+      try {
+        t = await this.store.get(taskId);
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw toCallError(err, this.log.child({ task: taskId }), "Could not read a task");
+      }
+    }
+    return this.owns(t, caller) ? t : undefined;
+  }
+
+  /** The caller's Task by id; an unknown or foreign one is invalid params. */
+  async owned(taskId: unknown, caller: Caller, opts: { fresh?: boolean } = {}): Promise<Task> {
+    const t = await this.find(taskId, caller, opts);
+    if (!t) throw new CallError(errorCodes.invalidParams, `Unknown taskId: ${String(taskId)}`);
+    return t;
+  }
+
+  private owns(t: Task, caller: Caller): boolean {
+    return t.metadata.labels?.[labels.client] === clientLabelValue(caller.client);
+  }
+
+  status(t: Task): TaskStatus {
+    return taskStatusOf(t);
+  }
+
+  /** The result of a finished Task, as a synchronous call would have answered it. */
+  result(t: Task): CallToolResult {
+    return callResultOf(t);
+  }
+
+  /** The caller's Tasks, oldest first, 100 a page; the cursor is an offset. */
+  list(caller: Caller, cursor?: string): { tasks: Task[]; nextCursor?: string } {
+    const mine = this.store
+      .list()
+      .filter((t) => this.owns(t, caller))
+      .sort(
+        (a, b) =>
+          (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+          (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+      );
+    const start = cursor ? Number(cursor) : 0;
+    if (!Number.isInteger(start) || start < 0) throw new CallError(errorCodes.invalidParams, "Invalid cursor");
+    return {
+      tasks: mine.slice(start, start + 100),
+      ...(start + 100 < mine.length ? { nextCursor: String(start + 100) } : {}),
+    };
+  }
+
+  /** Cancels a working task: its Task fails for good with reason Cancelled, which stops its agent. */
+  async cancel(t: Task, message: string): Promise<Task> {
+    let done: Task;
+    try {
+      done = await this.store.cancelTask(t, message);
+    } catch (err) {
+      throw toCallError(err, this.log.child({ task: t.metadata.name }), "Could not cancel a task");
+    }
+    this.written.set(t.metadata.name ?? "", { task: done, at: Date.now() });
+    if (this.written.size > 10_000) this.sweep();
+    return done;
+  }
+
+  /** Records a client's answers to a task's input requests (tasks/update); anything not asked is ignored. */
+  async answer(t: Task, responses: unknown): Promise<string[]> {
+    if (!responses || typeof responses !== "object" || Array.isArray(responses))
+      throw new CallError(errorCodes.invalidParams, "inputResponses must be an object keyed by the input requests");
+    // The agent writes the same status: on a conflict read again and redo it.
+    for (let attempt = 0; ; attempt++) {
+      const pending = pendingInput(t);
+      if (!pending)
+        throw new CallError(
+          errorCodes.invalidParams,
+          `task ${t.metadata.name} is ${taskStatusOf(t)}, not input_required: it takes no update`,
+        );
+      const answers = Object.fromEntries(Object.entries(responses as Json).filter(([k]) => k in pending));
+      const left = Object.fromEntries(Object.entries(pending).filter(([k]) => !(k in answers)));
+      try {
+        await this.store.writeInput(t, left, answers);
+        return Object.keys(answers);
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5)
+          throw toCallError(err, this.log.child({ task: t.metadata.name }), "Could not deliver input to a task");
+        try {
+          t = await this.store.get(t.metadata.name ?? "");
+        } catch (e) {
+          throw toCallError(e, this.log.child({ task: t.metadata.name }), "Could not read a task");
+        }
+      }
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, v] of this.written) if (now - v.at >= writtenForMs) this.written.delete(k);
+  }
+}
+
+// ---- the two eras' renderings of one Task ----
+
+/** A 2025-11-25 task: a protocol failure reads completed (with an isError result), as before. */
+export function toMcpTask(t: Task): McpTask {
+  const s = t.status ?? {};
+  const full = taskStatusOf(t);
+  const status: McpTask["status"] =
+    full === "cancelled" ? "cancelled" : full === "failed" ? "completed" : full === "input_required" ? "working" : full;
+  const created = t.metadata.creationTimestamp ?? new Date().toISOString();
+  const message =
+    status === "working"
+      ? `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}`
+      : s.error
+        ? failureText(t)
+        : undefined;
+  return {
+    taskId: t.metadata.name ?? "",
+    status,
+    ttl: t.spec.ttlSecondsAfterFinished !== undefined ? t.spec.ttlSecondsAfterFinished * 1000 : null,
+    createdAt: created,
+    lastUpdatedAt: s.completionTime ?? s.startTime ?? s.assignedTime ?? created,
+    pollInterval: pollIntervalMs,
+    ...(message ? { statusMessage: message } : {}),
+  };
+}
+
+/** The flat task envelope of SEP-2663 (2026-07-28), for a CreateTaskResult and tasks/get. */
+export function taskEnvelope(t: Task): Json {
+  const s = t.status ?? {};
+  const created = t.metadata.creationTimestamp ?? new Date().toISOString();
+  const status = taskStatusOf(t);
+  return {
+    taskId: t.metadata.name ?? "",
+    status,
+    createdAt: created,
+    lastUpdatedAt: s.completionTime ?? s.startTime ?? s.assignedTime ?? created,
+    ttlMs: t.spec.ttlSecondsAfterFinished !== undefined ? t.spec.ttlSecondsAfterFinished * 1000 : defaultTaskTtlMs,
+    pollIntervalMs,
+    ...(status === "working"
+      ? { statusMessage: `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}` }
+      : {}),
+  };
+}
+
+/** tasks/get's detailed task (2026-07-28): the envelope, with the result or error once finished. */
+export function detailedTask(t: Task): Json {
+  const env = taskEnvelope(t);
+  if (env.status === "completed") {
+    const result = t.status?.phase === "Completed" ? resultContent(t) : callResultOf(t);
+    return { ...env, result: { ...result, resultType: "complete" } };
+  }
+  if (env.status === "input_required") return { ...env, inputRequests: pendingInput(t) };
+  if (env.status === "failed")
+    return {
+      ...env,
+      error: { code: errorCodes.internal, message: failureText(t), data: { reason: t.status?.error?.reason } },
+    };
+  return env;
+}

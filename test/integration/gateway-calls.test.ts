@@ -1,0 +1,378 @@
+// One call core for both protocol eras (services/gateway/calls/), on the real
+// apiserver: a call refused for its form leaves no Task, a client that goes
+// away cancels its Task in both eras, an internal error reaches the client only
+// as -32603 with a correlation id (the full error is in the log under it), and
+// a federated tool called in the 2026 era has progress, cancellation and
+// metrics as in the 2025 one.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import pino from "pino";
+import { defineTool } from "../../lib/agent/tool.ts";
+import { KubeConnection } from "../../lib/kube/connection.ts";
+import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
+import { labels } from "../../services/gateway/task-calls.ts";
+import { type TestCluster, testCluster } from "../harness/cluster.ts";
+import { eventually } from "../harness/eventually.ts";
+import { type EverythingServer, startEverythingServer } from "../harness/everything-server.ts";
+import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+
+let cluster: TestCluster;
+let ns: string;
+let stack: GatewayStack;
+let ref: EverythingServer;
+
+const version = "2026-07-28";
+const tasksExt = "io.modelcontextprotocol/tasks";
+
+const slow = defineTool({
+  name: "slow",
+  description: "Sleeps for ms milliseconds.",
+  capability: "calls",
+  inputSchema: { type: "object", properties: { ms: { type: "integer", minimum: 0 } }, required: ["ms"] },
+  handler: async ({ ms }: { ms: number }, ctx) => {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, ms);
+      ctx.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        reject(ctx.signal.reason);
+      });
+    });
+    return { sleptMs: ms };
+  },
+});
+const onlyTask = defineTool({
+  name: "only_task",
+  description: "Runs only as a task.",
+  capability: "calls",
+  taskSupport: "required",
+  inputSchema: { type: "object" },
+  handler: () => ({ ran: true }),
+});
+const neverTask = defineTool({
+  name: "never_task",
+  description: "Never runs as a task.",
+  capability: "calls",
+  taskSupport: "forbidden",
+  inputSchema: { type: "object" },
+  handler: () => ({ ran: true }),
+});
+
+const tasksOf = async (tool: string) =>
+  (await cluster.mcp.tasks.list(ns, { labelSelector: `${labels.createdBy}=gateway,${labels.tool}=${tool}` })).items;
+
+/** The body of one 2026-07-28 request, and its headers. */
+function modern(
+  method: string,
+  params: Record<string, unknown>,
+  opts: { extensions?: boolean; id?: number; token?: string } = {},
+) {
+  const name = (params.name ?? params.taskId) as string | undefined;
+  return {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": version,
+      "mcp-method": method,
+      ...(name !== undefined ? { "mcp-name": name } : {}),
+      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: opts.id ?? 1,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          ...((params._meta as object | undefined) ?? {}),
+          "io.modelcontextprotocol/protocolVersion": version,
+          "io.modelcontextprotocol/clientCapabilities": opts.extensions ? { extensions: { [tasksExt]: {} } } : {},
+        },
+      },
+    }),
+  };
+}
+
+async function rpc(url: URL | string, method: string, params: Record<string, unknown>, token?: string) {
+  const res = await fetch(url, modern(method, params, { token }));
+  // biome-ignore lint/suspicious/noExplicitAny: JSON-RPC answers are read as plain JSON
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+async function legacyClient(url: URL, token?: string): Promise<Client> {
+  const client = new Client({ name: "calls-test", version: "1.0.0" });
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+  return client;
+}
+
+/** A sample of a counter or histogram series from the gateway's metrics. */
+async function metric(name: string, match: Record<string, string>): Promise<number> {
+  const m = await stack.gateway.metrics.registry.getSingleMetric(name)?.get();
+  const v = m?.values.find(
+    (x) =>
+      Object.entries(match).every(([k, want]) => String(x.labels[k]) === want) &&
+      (!("metricName" in x) || !name.endsWith("_seconds") || x.metricName === `${name}_count`),
+  );
+  return v?.value ?? 0;
+}
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  ns = await cluster.newNamespace("gateway-calls");
+  ref = await startEverythingServer();
+  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask], {
+    federation: { callTimeoutMs: 20_000 },
+  });
+  await cluster.mcp.mcpServers.create(ns, { metadata: { name: "ref" }, spec: { url: ref.url.toString() } });
+  await eventually(() => stack.gateway.federation.states().ref === "ready", {
+    timeout: 20_000,
+    message: "the gateway federating ref",
+  });
+  await eventually(() => stack.gateway.get("ref__echo"), { message: "ref's tools in the registry" });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await ref?.stop();
+});
+
+describe("a call refused for its form leaves no Task", () => {
+  test("2026: a task-only tool called without the tasks extension is -32021 and creates no Task", async () => {
+    const r = await rpc(stack.url, "tools/call", { name: "only_task", arguments: {} });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { extensions: { [tasksExt]: {} } } },
+    });
+    // what would have been created is created at once; give the watch a moment anyway
+    await Bun.sleep(500);
+    expect(await tasksOf("only_task")).toEqual([]);
+  });
+
+  test("2025: a forbidden tool as a task, or a task-only tool without one, is -32602 and creates no Task", async () => {
+    const before = (await tasksOf("never_task")).length + (await tasksOf("only_task")).length;
+    const client = await legacyClient(stack.url);
+    try {
+      const asTask = await client
+        .request(
+          { method: "tools/call", params: { name: "never_task", arguments: {}, task: { ttl: 60_000 } } },
+          CreateTaskResultSchema,
+        )
+        .catch((e: { code: number; message: string }) => e);
+      expect(asTask).toMatchObject({ code: -32602 });
+      const sync = await client
+        .callTool({ name: "only_task", arguments: {} })
+        .catch((e: { code: number; message: string }) => e);
+      expect(sync).toMatchObject({ code: -32602 });
+    } finally {
+      await client.close();
+    }
+    await Bun.sleep(500);
+    expect((await tasksOf("never_task")).length + (await tasksOf("only_task")).length).toBe(before);
+  });
+});
+
+describe("a client that goes away cancels its call", () => {
+  const runningTask = (label: string) =>
+    eventually(
+      async () =>
+        (await tasksOf("slow")).find(
+          (t) => t.spec.payload?.ms === 30_000 + Number(label) && t.status?.phase === "Running",
+        ),
+      { message: `the ${label} call's Task running` },
+    );
+  const gone = (name: string | undefined) =>
+    eventually(async () => !(await tasksOf("slow")).some((t) => t.metadata.name === name), {
+      message: "the Task deleted",
+    });
+
+  test("2026: an aborted synchronous request deletes its Task, which stops the agent's work", async () => {
+    const abort = new AbortController();
+    const call = fetch(stack.url, {
+      ...modern("tools/call", { name: "slow", arguments: { ms: 30_001 } }),
+      signal: abort.signal,
+    }).catch((e: unknown) => e);
+    const running = await runningTask("1");
+    abort.abort();
+    await call;
+    await gone(running.metadata.name);
+    await eventually(() => stack.agent.inFlight === 0, { message: "the agent stopped the work" });
+  }, 30_000);
+
+  test("2026: a cancelled progress stream deletes its Task too", async () => {
+    const abort = new AbortController();
+    const res = await fetch(stack.url, {
+      ...modern("tools/call", { name: "slow", arguments: { ms: 30_002 }, _meta: { progressToken: "p" } }),
+      signal: abort.signal,
+    });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const running = await runningTask("2");
+    abort.abort();
+    await gone(running.metadata.name);
+  }, 30_000);
+
+  test("2025: notifications/cancelled deletes its Task", async () => {
+    const client = await legacyClient(stack.url);
+    try {
+      const abort = new AbortController();
+      const call = client
+        .callTool({ name: "slow", arguments: { ms: 30_003 } }, undefined, { signal: abort.signal })
+        .catch((e: unknown) => e);
+      const running = await runningTask("3");
+      abort.abort();
+      await call;
+      await gone(running.metadata.name);
+    } finally {
+      await client.close();
+    }
+  }, 30_000);
+});
+
+describe("an internal error reaches the client only as -32603 with a correlation id", () => {
+  test("an apiserver refusal to create the Task: generic to the client in both eras, in full in the log", async () => {
+    // A gateway whose service account may read Agents, Tasks and MCPServers but not create Tasks.
+    const api = `/api/v1/namespaces/${ns}`;
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
+    const name = "read-only-gateway";
+    const read = ["get", "list", "watch"];
+    await cluster.conn.request("POST", `${api}/serviceaccounts`, { body: { metadata: { name } } });
+    await cluster.conn.request("POST", `${rbac}/roles`, {
+      body: {
+        metadata: { name },
+        rules: [{ apiGroups: ["mcp.io"], resources: ["agents", "tasks", "mcpservers"], verbs: read }],
+      },
+    });
+    await cluster.conn.request("POST", `${rbac}/rolebindings`, {
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [{ kind: "ServiceAccount", name, namespace: ns }],
+      },
+    });
+    const token = await cluster.conn.request<{ status: { token: string } }>(
+      "POST",
+      `${api}/serviceaccounts/${name}/token`,
+      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 600 } } },
+    );
+    const conn = KubeConnection.fromOptions({ kubeconfigYaml: cluster.cp.kubeconfig({ token: token.status.token }) });
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split("\n")) if (line.trim()) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const gateway = new Gateway({
+      conn,
+      namespace: ns,
+      log: pino({ level: "info" }, sink),
+      security: { tokens: new Map([["alice", "alice-token"]]), ratePerSecond: 10_000, burst: 10_000 },
+      sessions: { key: { key: randomBytes(32) }, shareSubscriptions: false },
+    });
+    await eventually(
+      () =>
+        conn
+          .request("GET", `/apis/mcp.io/v1/namespaces/${ns}/tasks`)
+          .then(() => true)
+          .catch(() => false),
+      { message: "the Role in force" },
+    );
+    await gateway.start();
+    const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+    const url = new URL(`http://127.0.0.1:${server.port}/mcp`);
+    try {
+      await eventually(() => gateway.get("slow"), { message: "the tools on the read-only gateway" });
+      const loggedWith = (id: string) =>
+        lines.find((l) => l.correlationId === id && JSON.stringify(l.err ?? {}).includes("forbidden"));
+
+      const r = await rpc(url, "tools/call", { name: "slow", arguments: { ms: 0 } }, "alice-token");
+      expect(r.status).toBe(500);
+      expect(r.body.error.code).toBe(-32603);
+      const id2026 = r.body.error.data?.correlationId as string;
+      expect(id2026).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.body.error.message).toBe(`Internal error (correlation id ${id2026})`);
+      expect(JSON.stringify(r.body)).not.toMatch(/forbidden|serviceaccount|tasks\.mcp\.io/i);
+      const logged = loggedWith(id2026) as { level: number; err: { message: string; stack?: string } };
+      expect(logged).toBeDefined();
+      expect(logged.level).toBe(50);
+      expect(logged.err.message).toContain("forbidden");
+      expect(logged.err.stack).toBeDefined();
+
+      const client = await legacyClient(url, "alice-token");
+      try {
+        const e = (await client.callTool({ name: "slow", arguments: { ms: 0 } }).catch((x: unknown) => x)) as {
+          code: number;
+          message: string;
+          data?: { correlationId?: string };
+        };
+        expect(e.code).toBe(-32603);
+        const id2025 = e.data?.correlationId as string;
+        expect(id2025).toMatch(/^[0-9a-f-]{36}$/);
+        expect(e.message).toContain(`Internal error (correlation id ${id2025})`);
+        expect(e.message).not.toMatch(/forbidden|serviceaccount/i);
+        expect(loggedWith(id2025)).toBeDefined();
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await server.stop(true);
+      await gateway.stop();
+    }
+  }, 60_000);
+});
+
+describe("a federated tool in the 2026 era", () => {
+  test("progress from the server reaches the client as an SSE stream, and the call is metered", async () => {
+    const before = await metric("mcp_gateway_tool_call_duration_seconds", {
+      tool: "ref__trigger-long-running-operation",
+    });
+    const res = await fetch(
+      stack.url,
+      modern("tools/call", {
+        name: "ref__trigger-long-running-operation",
+        arguments: { duration: 1, steps: 3 },
+        _meta: { progressToken: "fed" },
+      }),
+    );
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const messages = (await res.text())
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => JSON.parse(l.slice(6)));
+    const progress = messages.filter((m) => m.method === "notifications/progress");
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.every((p) => p.params.progressToken === "fed")).toBe(true);
+    expect(messages.at(-1)).toMatchObject({ id: 1, result: { resultType: "complete" } });
+    expect(
+      await metric("mcp_gateway_tool_call_duration_seconds", { tool: "ref__trigger-long-running-operation" }),
+    ).toBeGreaterThan(before);
+    expect(
+      await metric("mcp_gateway_tool_calls_total", {
+        tool: "ref__trigger-long-running-operation",
+        outcome: "completed",
+      }),
+    ).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
+  test("a client that goes away cancels the upstream request", async () => {
+    const cancelled = () =>
+      metric("mcp_gateway_tool_calls_total", { tool: "ref__trigger-long-running-operation", outcome: "cancelled" });
+    const before = await cancelled();
+    const abort = new AbortController();
+    const call = fetch(stack.url, {
+      ...modern("tools/call", { name: "ref__trigger-long-running-operation", arguments: { duration: 15, steps: 5 } }),
+      signal: abort.signal,
+    }).catch((e: unknown) => e);
+    await Bun.sleep(1_000);
+    const started = Date.now();
+    abort.abort();
+    await call;
+    await eventually(async () => (await cancelled()) > before, { message: "the federated call counted cancelled" });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
+});
