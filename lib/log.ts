@@ -30,3 +30,12 @@ export function createLogger({ service, level, fd = 1 }: LoggerOptions): Logger 
 
 /** A logger that writes nothing, for tests and library defaults. */
 export const silentLogger: Logger = pino({ level: "silent" });
+
+/**
+ * A rejection handler for best-effort work whose failure changes nothing
+ * (closing a connection that is going away, a notification to a client that
+ * left): the error is kept as a debug line instead of being swallowed.
+ */
+export function logIgnored(log: Logger, what: string, context: Record<string, unknown> = {}) {
+  return (err: unknown): void => log.debug({ ...context, err }, `${what} failed (ignored)`);
+}

@@ -125,7 +125,7 @@ export class AgentRuntime {
     await this.register();
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => {
-      this.heartbeat().catch((err: Error) => this.log.warn({ err: err.message }, "Heartbeat failed"));
+      this.heartbeat().catch((err: Error) => this.log.warn({ err }, "Heartbeat failed"));
     }, this.opts.heartbeatIntervalMs ?? 10_000);
     await this.tasks.start();
     // Tasks a previous run of this agent left Running cannot be resumed: give them back.
@@ -185,7 +185,7 @@ export class AgentRuntime {
         "merge",
       );
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "Could not mark the agent draining");
+      this.log.warn({ err }, "Could not mark the agent draining");
     }
     const grace = this.opts.shutdownGraceMs ?? 30_000;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
@@ -202,7 +202,7 @@ export class AgentRuntime {
     try {
       await this.clients.agents.delete(this.opts.namespace, this.opts.name);
     } catch (err) {
-      if (!isNotFound(err)) this.log.warn({ err: (err as Error).message }, "Could not deregister the agent");
+      if (!isNotFound(err)) this.log.warn({ err }, "Could not deregister the agent");
     }
     this.log.info("Agent stopped");
   }
@@ -240,9 +240,7 @@ export class AgentRuntime {
     const entry: Running = { abort, attempt: t.status?.attempts ?? 0, done: Promise.resolve(), watchers: new Set() };
     this.running.set(uid, entry);
     entry.done = this.limit(() => this.execute(t, entry))
-      .catch((err: Error) =>
-        this.log.error({ err: err.message, task: t.metadata.name }, "Task execution failed unexpectedly"),
-      )
+      .catch((err: Error) => this.log.error({ err, task: t.metadata.name }, "Task execution failed unexpectedly"))
       .finally(() => this.running.delete(uid));
   }
 
@@ -264,10 +262,7 @@ export class AgentRuntime {
       } catch (err) {
         if (isNotFound(err)) return undefined;
         if (isTransient(err) && Date.now() < giveUpAt) {
-          this.log.warn(
-            { err: (err as Error).message, task: t.metadata.name, retryInMs: delay },
-            "Status write failed; retrying",
-          );
+          this.log.warn({ err, task: t.metadata.name, retryInMs: delay }, "Status write failed; retrying");
           await Bun.sleep(delay);
           continue;
         }

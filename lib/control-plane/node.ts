@@ -15,6 +15,7 @@
  */
 import {
   appendFileSync,
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -258,6 +259,9 @@ export class LocalNode {
   ) {
     this.log = (opts.logger ?? silentLogger).child({ component: "node", node: nodeName });
     this.dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
+    // A user-namespaced pod's root is an unprivileged host uid that must still
+    // reach its rootfs below this folder: traverse, not list (mkdtemp made it 0700).
+    chmodSync(this.dataDir, 0o711);
     this.containerdSocket = join(this.dataDir, "containerd", "containerd.sock");
   }
 

@@ -60,9 +60,7 @@ export class EventRecorder {
     };
     const p = this.limit(() => this.conn.request("POST", `/api/v1/namespaces/${ns}/events`, { body }))
       .then(() => undefined)
-      .catch((err: Error) =>
-        this.log.warn({ err: err.message, reason, object: obj.metadata.name }, "Could not record event"),
-      )
+      .catch((err: Error) => this.log.warn({ err, reason, object: obj.metadata.name }, "Could not record event"))
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }

@@ -134,7 +134,7 @@ export class LeaderElector {
       lease = await this.leases.get(this.opts.namespace, this.opts.name);
     } catch (err) {
       if (!isNotFound(err)) {
-        this.log.warn({ err: (err as Error).message }, "Could not read the lease");
+        this.log.warn({ err }, "Could not read the lease");
         return false;
       }
       try {
@@ -176,7 +176,7 @@ export class LeaderElector {
       if (holder !== this.opts.identity) this.log.info({ previous: holder || "(none)" }, "Acquired the lease");
       return true;
     } catch (err) {
-      if (!isConflict(err)) this.log.warn({ err: (err as Error).message }, "Could not update the lease");
+      if (!isConflict(err)) this.log.warn({ err }, "Could not update the lease");
       return false;
     }
   }
@@ -191,7 +191,7 @@ export class LeaderElector {
       });
       this.log.info("Released the lease");
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "Could not release the lease");
+      this.log.warn({ err }, "Could not release the lease");
     }
   }
 }

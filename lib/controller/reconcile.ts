@@ -2,9 +2,12 @@
  * Runs reconcile functions over a work queue. A reconcile reads the current
  * state for its key and converges; it returns when to look again, or throws
  * to be retried with backoff. Optimistic-lock conflicts are expected when
- * several writers race and are retried quietly.
+ * several writers race and are retried quietly. An error that retrying
+ * cannot fix (a TerminalError, or the apiserver refusing a write as invalid,
+ * malformed or forbidden) ends the reconcile of that key until the key
+ * changes again, and is reported through onPermanentFailure (an Event).
  */
-import { isConflict } from "../kube/errors.ts";
+import { isConflict, KubeApiError } from "../kube/errors.ts";
 import type { Logger } from "../log.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
@@ -18,6 +21,21 @@ export type Reconciler = (key: string, log: Logger) => Promise<ReconcileResult |
 /** An error that retrying cannot fix: logged once, not requeued. */
 export class TerminalError extends Error {
   override readonly name = "TerminalError";
+}
+
+const writeMethods = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Whether retrying the same reconcile can only fail the same way: a
+ * TerminalError, or a write the apiserver refused as malformed (400), invalid
+ * (422) or forbidden (403). A forbidden read is left to retry: RBAC may be
+ * being applied beside the controller.
+ */
+export function isPermanent(err: unknown): boolean {
+  if (err instanceof TerminalError) return true;
+  if (!(err instanceof KubeApiError)) return false;
+  if (err.statusCode === 400 || err.statusCode === 422) return true;
+  return err.statusCode === 403 && writeMethods.has(err.method.toUpperCase());
 }
 
 export interface ReconcileObserver {
@@ -34,6 +52,8 @@ export async function runWorkers(opts: {
   concurrency: number;
   log: Logger;
   observer?: ReconcileObserver;
+  /** Told of a key whose reconcile failed permanently (isPermanent), e.g. to record a Warning Event. */
+  onPermanentFailure?: (key: string, err: Error) => void;
 }): Promise<void> {
   const { name, queue, reconcile, log, observer } = opts;
   const worker = async () => {
@@ -53,14 +73,19 @@ export async function runWorkers(opts: {
         if (isConflict(err)) {
           observer?.observe(name, seconds, "conflict");
           queue.addRateLimited(key);
-        } else if (err instanceof TerminalError) {
+        } else if (isPermanent(err)) {
           observer?.observe(name, seconds, "error");
-          klog.error({ err: err.message }, "Reconcile failed permanently");
+          klog.error({ err }, "Reconcile failed permanently; waiting for the object to change");
           queue.forget(key);
+          try {
+            opts.onPermanentFailure?.(key, err as Error);
+          } catch (hookErr) {
+            klog.debug({ err: hookErr }, "Reporting a permanent failure failed");
+          }
         } else {
           observer?.observe(name, seconds, "error");
           const delay = queue.addRateLimited(key);
-          klog.warn({ err: (err as Error).message, retryInMs: delay }, "Reconcile failed");
+          klog.warn({ err, retryInMs: delay }, "Reconcile failed");
         }
       } finally {
         queue.done(key);

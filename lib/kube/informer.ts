@@ -133,12 +133,12 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         this.stats.errors++;
         if (isGone(err)) {
-          this.log.info({ err: (err as Error).message }, "Watch expired; relisting");
+          this.log.info({ err }, "Watch expired; relisting");
           this.resourceVersion = undefined;
           continue;
         }
         const delay = backoff / 2 + Math.random() * (backoff / 2);
-        this.log.warn({ err: (err as Error).message, retryInMs: Math.round(delay) }, "Watch failed; retrying");
+        this.log.warn({ err, retryInMs: Math.round(delay) }, "Watch failed; retrying");
         await this.sleep(delay, signal);
         backoff = Math.min(backoff * 2, max);
       }

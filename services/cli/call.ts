@@ -8,6 +8,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, CallToolResultSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { version } from "../../lib/version.ts";
 import { helpOption, integerFlag, outputFormat, outputOption, parse } from "./args.ts";
 import { CommandError, exitCodes, UsageError } from "./errors.ts";
 import { formatDocument } from "./output.ts";
@@ -86,7 +87,7 @@ export async function runCall(args: string[], out: (s: string) => void, err: (s:
   }
   const token = values.token || process.env.CONDUCTOR_TOKEN;
 
-  const client = new Client({ name: "conductor-cli", version: "0.1.0" });
+  const client = new Client({ name: "conductor-cli", version });
   const transport = new StreamableHTTPClientTransport(url, {
     requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
   });
@@ -123,6 +124,7 @@ export async function runCall(args: string[], out: (s: string) => void, err: (s:
     }
     return 0;
   } finally {
+    // The command's outcome is already printed; a connection that fails to close changes nothing.
     await client.close().catch(() => {});
   }
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { conductorImage } from "../../lib/version.ts";
 
 export interface ControllerConfig {
   /** The namespace this conductor serves; it is also the domain. */
@@ -55,7 +56,7 @@ export const defaultConfig = (): ControllerConfig => ({
   placementWriteConcurrency: 32,
   metricsPort: 8081,
   mcpServers: {
-    bridgeImage: "ghcr.io/mcp-conductor/mcp-conductor:0.1.0",
+    bridgeImage: conductorImage,
     probeIntervalSeconds: 30,
     probeTimeoutSeconds: 5,
   },

@@ -202,6 +202,7 @@ export class Controller {
         concurrency: c,
         log: this.log,
         observer,
+        onPermanentFailure: (k, err) => this.reportPermanentFailure(this.tasks.get(...splitKey(k)), err),
       }),
       runWorkers({
         name: "agent",
@@ -210,6 +211,7 @@ export class Controller {
         concurrency: c,
         log: this.log,
         observer,
+        onPermanentFailure: (k, err) => this.reportPermanentFailure(this.agents.get(...splitKey(k)), err),
       }),
       runWorkers({
         name: "placement",
@@ -225,6 +227,11 @@ export class Controller {
     for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
     for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
     this.enqueuePlacement();
+  }
+
+  /** A reconcile that retrying cannot fix shows on its object as a Warning Event, in the apiserver's words. */
+  private reportPermanentFailure(obj: Task | Agent | undefined, err: Error): void {
+    if (obj) this.events.record(obj, "Warning", "ReconcileFailed", err.message);
   }
 
   private stopWorkers(): void {
@@ -569,7 +576,7 @@ export class Controller {
     const p: Promise<void> = this.writeLimit(write)
       .catch((err: Error) => {
         // A conflict means the task changed; its update event brings it back.
-        if (!isConflict(err) && !isNotFound(err)) log.warn({ err: err.message, task: key }, "Placement write failed");
+        if (!isConflict(err) && !isNotFound(err)) log.warn({ err, task: key }, "Placement write failed");
         this.placementQueue.addAfter(this.cfg.namespace, 100);
       })
       .finally(() => {
@@ -666,4 +673,10 @@ function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
   const m = new Map<string, number>();
   for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
   return m;
+}
+
+/** "namespace/name" → [namespace, name], as objectKey makes them. */
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf("/");
+  return [key.slice(0, i), key.slice(i + 1)];
 }

@@ -5,12 +5,13 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { version } from "../../lib/version.ts";
 import type { ProbeResult } from "./mcp-server-workload.ts";
 
 export type Prober = (url: string, headers: Record<string, string>, timeoutMs: number) => Promise<ProbeResult>;
 
 export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
-  const client = new Client({ name: "mcp-conductor-controller", version: "0.1.0" });
+  const client = new Client({ name: "mcp-conductor-controller", version });
   let transport: StreamableHTTPClientTransport;
   try {
     transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
@@ -21,11 +22,13 @@ export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
     await client.connect(transport, { timeout: timeoutMs });
     const info = client.getServerVersion();
     const message = `${info?.name ?? "unnamed"} ${info?.version ?? ""}`.trim();
+    // The probe's answer is the handshake; a server that cannot end the session is no less reachable.
     await transport.terminateSession().catch(() => {});
     return { ok: true, url, message };
   } catch (err) {
     return { ok: false, url, message: (err as Error).message || String(err) };
   } finally {
+    // Closing a probe's connection: nothing depends on it.
     await client.close().catch(() => {});
   }
 };

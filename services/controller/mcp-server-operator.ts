@@ -19,7 +19,7 @@ import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
 import { Informer, objectKey } from "../../lib/kube/informer.ts";
 import { type KubeObject, ResourceClient } from "../../lib/kube/resource-client.ts";
-import type { Logger } from "../../lib/log.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
 import { type Prober, probeMcpServer } from "./mcp-probe.ts";
 import {
   type DeploymentView,
@@ -245,7 +245,8 @@ export class McpServerOperator {
     this.opts.events.record(s, "Warning", "ApplyFailed", message);
     await this.clients.mcpServers
       .replaceStatus({ ...s, status: { ...s.status, conditions } }, { fieldManager: operatorFieldManager })
-      .catch(() => {}); // the retry will say it again
+      // the retry will say it again
+      .catch(logIgnored(this.log, "Writing the ApplyFailed condition", { mcpServer: s.metadata.name }));
   }
 
   /** A server that became remote (spec.url) keeps no workload of ours. */

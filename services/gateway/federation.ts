@@ -36,7 +36,8 @@ import type { MCPServer } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
-import type { Logger } from "../../lib/log.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
+import { version } from "../../lib/version.ts";
 
 export type CatalogKind = "tools" | "resources" | "prompts";
 
@@ -254,7 +255,9 @@ export class Federation {
         .filter((u) => u.subscribed.has(uri))
         .map(async (u) => {
           u.subscribed.delete(uri);
-          await u.client?.unsubscribeResource({ uri }).catch(() => {});
+          await u.client
+            ?.unsubscribeResource({ uri })
+            .catch(logIgnored(this.log, "Unsubscribing upstream", { mcpServer: u.name, uri }));
         }),
     );
   }
@@ -335,7 +338,7 @@ export class Federation {
 
   private async connect(u: Upstream): Promise<void> {
     const log = this.log.child({ mcpServer: u.name });
-    const client = new Client({ name: "mcp-conductor-gateway", version: "0.1.0" });
+    const client = new Client({ name: "mcp-conductor-gateway", version });
     try {
       const transport = new StreamableHTTPClientTransport(new URL(u.url), { requestInit: { headers: u.headers } });
       await client.connect(transport, { timeout: this.opts.connectTimeoutMs ?? 10_000 });
@@ -364,7 +367,7 @@ export class Federation {
       );
       this.emit("tools", "resources", "prompts");
     } catch (err) {
-      await client.close().catch(() => {});
+      await client.close().catch(logIgnored(this.log, "Closing a failed connection", { mcpServer: u.name }));
       if (this.upstreams.get(u.name) !== u) return;
       this.open(u, `connection failed: ${(err as Error).message}`);
     }
@@ -400,7 +403,7 @@ export class Federation {
 
   private failed(u: Upstream, err: Error): void {
     u.failures++;
-    this.log.warn({ mcpServer: u.name, err: err.message, failures: u.failures }, "MCP server call failed");
+    this.log.warn({ mcpServer: u.name, err, failures: u.failures }, "MCP server call failed");
     if (u.failures >= this.breaker.failureThreshold || err.message === "connection closed")
       this.open(u, `${u.failures} failures, last: ${err.message}`);
   }
@@ -413,7 +416,7 @@ export class Federation {
     const client = u.client;
     u.client = undefined;
     u.subscribed.clear();
-    void client?.close().catch(() => {});
+    void client?.close().catch(logIgnored(this.log, "Closing a cut-off connection", { mcpServer: u.name }));
     const delay = Math.min(this.breaker.maxCooldownMs, this.breaker.cooldownMs * 2 ** (u.opens - 1));
     this.log.warn({ mcpServer: u.name, why, retryInMs: delay }, "MCP server cut off");
     clearTimeout(u.retryTimer);
@@ -433,7 +436,7 @@ export class Federation {
     clearTimeout(u.retryTimer);
     const wasReady = u.state === "ready";
     u.state = "open";
-    void u.client?.close().catch(() => {});
+    void u.client?.close().catch(logIgnored(this.log, "Closing a connection", { mcpServer: u.name }));
     if (notify && wasReady) this.emit("tools", "resources", "prompts");
   }
 

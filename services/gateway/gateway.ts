@@ -21,7 +21,7 @@ import { isFinished } from "../../lib/api/task-state.ts";
 import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
-import type { Logger } from "../../lib/log.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
 import { type AuthEnv, authenticate, metadataPath, protectedResourceMetadata } from "./auth/authenticator.ts";
 import { JwtVerifier, KubernetesJwtVerifier } from "./auth/jwt.ts";
 import { StaticTokens, type TokenTable } from "./auth/static-tokens.ts";
@@ -276,13 +276,16 @@ export class Gateway implements ToolSource {
       for (const fn of this.listChanged) fn(kind);
       for (const server of this.servers) {
         const sent = kind === "resources" ? server.sendResourceListChanged() : server.sendPromptListChanged();
-        void Promise.resolve(sent).catch(() => {});
+        void Promise.resolve(sent).catch(logIgnored(this.log, "A list_changed notification"));
       }
     });
     this.federation.onResourceUpdated((uri) => {
       for (const fn of this.resourceUpdated) fn(uri);
       for (const [server, uris] of this.subscriptions)
-        if (uris.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => {});
+        if (uris.has(uri))
+          void server
+            .sendResourceUpdated({ uri })
+            .catch(logIgnored(this.log, "A resource update notification", { uri }));
     });
     const so = opts.sessions ?? {};
     this.ttlSeconds = so.ttlSeconds ?? defaultTtlSeconds;
@@ -364,7 +367,13 @@ export class Gateway implements ToolSource {
     this.refreshTools();
   }
 
+  /** Stop cancelling the Tasks of requests that end from now on: the gateway, not their clients, is going. */
+  drain(): void {
+    this.core.drain();
+  }
+
   async stop(): Promise<void> {
+    this.drain();
     clearInterval(this.sweeper);
     this.keys.stop();
     for (const s of [...this.sessions.values()]) await s.transport.close();
@@ -406,14 +415,14 @@ export class Gateway implements ToolSource {
     set.add(uri);
     await this.federation
       .subscribe(uri)
-      .catch((err: Error) => this.log.warn({ uri, err: err.message }, "Could not subscribe upstream"));
+      .catch((err: Error) => this.log.warn({ uri, err }, "Could not subscribe upstream"));
   }
 
   /** Stops forwarding; the upstream subscription ends with the replica's last subscriber. */
   private unsubscribeLocal(server: Server, uri: string): void {
     if (!this.subscriptions.get(server)?.delete(uri)) return;
     for (const uris of this.subscriptions.values()) if (uris.has(uri)) return;
-    void this.federation.unsubscribe(uri).catch(() => {});
+    void this.federation.unsubscribe(uri).catch(logIgnored(this.log, "Unsubscribing upstream", { uri }));
   }
 
   private forgetServer(server: Server): void {
@@ -545,7 +554,7 @@ export class Gateway implements ToolSource {
       const note = await replay({ jsonrpc: "2.0", method: "notifications/initialized" }, { "mcp-session-id": id });
       if (note.status !== 202) throw new Error(`notifications/initialized answered ${note.status}`);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, "Could not rebuild an MCP session");
+      this.log.error({ err }, "Could not rebuild an MCP session");
       await transport.close();
       return undefined;
     }
@@ -622,7 +631,8 @@ export class Gateway implements ToolSource {
     }
     this.current = { tools, byName: new Map(tools.map((t) => [t.name, t])), conflicts, key };
     if (changed) {
-      for (const server of this.servers) void server.sendToolListChanged().catch(() => {});
+      for (const server of this.servers)
+        void server.sendToolListChanged().catch(logIgnored(this.log, "A tools list_changed notification"));
       for (const fn of this.listChanged) fn("tools");
     }
   }

@@ -132,6 +132,8 @@ log.info(
 );
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
+    // First, so that the requests the stop cuts off leave their Tasks running.
+    gateway.drain();
     await server.stop();
     await gateway.stop();
     process.exit(0);

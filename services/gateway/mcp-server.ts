@@ -24,6 +24,7 @@ import {
   UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../../lib/log.ts";
+import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
 import type { TaskView } from "./calls/task-view.ts";
@@ -33,7 +34,7 @@ import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 export { resultContent } from "./calls/outcome.ts";
 export type { ToolSource } from "./calls/tools.ts";
 
-export const serverInfo = { name: "mcp-conductor-gateway", version: "0.1.0" };
+export const serverInfo = { name: "mcp-conductor-gateway", version };
 export const gatewayInstructions =
   "Tools of the agents in this domain (each call runs as a durable Task on an agent) and of the domain's MCP servers.";
 
@@ -120,9 +121,7 @@ export function createMcpServer(opts: {
     else
       await upstream
         .subscribe(req.params.uri)
-        .catch((err: Error) =>
-          opts.log.warn({ uri: req.params.uri, err: err.message }, "Could not subscribe upstream"),
-        );
+        .catch((err: Error) => opts.log.warn({ uri: req.params.uri, err }, "Could not subscribe upstream"));
     return {};
   });
   server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => {

@@ -12,7 +12,7 @@
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../lib/api/resources.ts";
-import type { Logger } from "../../lib/log.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
 import { tasksExtension } from "./calls/checks.ts";
 import type { CallCore, CallRequest } from "./calls/core.ts";
 import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
@@ -373,7 +373,7 @@ export class ModernHandler {
     if (!pendingInput(t)) return;
     void this.deps.calls
       .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`, inputWithoutTaskReason)
-      .catch(() => {});
+      .catch(logIgnored(this.deps.log, "Cancelling a call that asked for input", { task: t.metadata.name }));
   }
 
   /**
@@ -425,7 +425,8 @@ export class ModernHandler {
           if (resourceSubs.includes(uri))
             send({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri, _meta: meta } });
         });
-        for (const uri of resourceSubs) void this.deps.federation.subscribe(uri).catch(() => {});
+        for (const uri of resourceSubs)
+          void this.deps.federation.subscribe(uri).catch(logIgnored(this.deps.log, "Subscribing upstream", { uri }));
         // SSE comments keep proxies from closing a quiet stream.
         const keepAlive = setInterval(() => write(": keep-alive\n\n"), 15_000);
         cleanup = () => {

@@ -233,7 +233,7 @@ export class SessionKeys {
           // Without RBAC for the Secret, sessions stay on the replica that opened
           // them (as before ADR 0007) rather than the gateway not starting.
           this.log.error(
-            { secret: source.secret, err: (err as Error).message },
+            { secret: source.secret, err },
             "Cannot read or create the session key Secret: using a key of this process only, so each session is served by this replica alone; grant get (and create) on the Secret",
           );
           this.adopt({ key: randomBytes(32) }, "ephemeral");
@@ -268,7 +268,7 @@ export class SessionKeys {
     this.lastRefresh = Date.now();
     this.refreshing = this.read()
       .then((material) => this.adopt(material, "file" in this.opts.source ? "file" : "secret"))
-      .catch((err: Error) => this.log.warn({ err: err.message }, "Could not read the session key again"))
+      .catch((err: Error) => this.log.warn({ err }, "Could not read the session key again"))
       .finally(() => {
         this.refreshing = undefined;
       });

@@ -172,7 +172,7 @@ export class SharedSubscriptions {
         return true;
       } catch (err) {
         if (!isNotFound(err)) {
-          this.log.warn({ err: (err as Error).message }, "Could not write the shared subscriptions");
+          this.log.warn({ err }, "Could not write the shared subscriptions");
           return false;
         }
       }
@@ -189,7 +189,7 @@ export class SharedSubscriptions {
         return true;
       } catch (err) {
         if (!isAlreadyExists(err)) {
-          this.log.warn({ err: (err as Error).message }, "Could not create the shared subscriptions");
+          this.log.warn({ err }, "Could not create the shared subscriptions");
           return false;
         }
       }

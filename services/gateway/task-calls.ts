@@ -9,6 +9,7 @@ import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
 import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
+import { labelValue } from "../../lib/kube/labels.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { CallStore, TaskOutcome } from "./calls/store.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -22,14 +23,11 @@ export const labels = {
 } as const;
 export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
 
-/** The label value that records a client identity. */
-export const clientLabelValue = (client: string) => client.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63);
+/** The label value that records a client identity (distinct clients never share one: task ownership reads it). */
+export const clientLabelValue = (client: string) => labelValue(client);
 
-/**
- * The label value that records a session: the id's first 63 characters (a
- * sealed id's are its key id, IV and tag in hex, so unique and a valid value).
- */
-export const sessionLabelValue = (sessionId: string) => sessionId.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63);
+/** The label value that records a session (a sealed id is longer than a label: cut, with a hash of the whole). */
+export const sessionLabelValue = (sessionId: string) => labelValue(sessionId);
 
 export type { TaskOutcome };
 
@@ -161,7 +159,7 @@ export class TaskCalls implements CallStore {
         labels: {
           [labels.createdBy]: "gateway",
           ...(meta.client ? { [labels.client]: clientLabelValue(meta.client) } : {}),
-          [labels.tool]: tool.name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63),
+          [labels.tool]: labelValue(tool.name),
           ...(meta.session ? { [labels.session]: sessionLabelValue(meta.session) } : {}),
         },
         annotations: { [annotations.requestId]: meta.requestId },
@@ -190,10 +188,7 @@ export class TaskCalls implements CallStore {
     try {
       await this.clients.tasks.delete(this.namespace, task.metadata.name ?? "");
     } catch (err) {
-      this.log.warn(
-        { err: (err as Error).message, task: task.metadata.name },
-        "Could not delete a cancelled call's Task",
-      );
+      this.log.warn({ err, task: task.metadata.name }, "Could not delete a cancelled call's Task");
     }
   }
 }

@@ -25,7 +25,7 @@ let candidates: ReturnType<typeof kubeCandidateSource> | undefined;
 try {
   candidates = kubeCandidateSource(KubeConnection.fromOptions());
 } catch (err) {
-  log.warn({ err: (err as Error).message }, "No Kubernetes configuration; what-if is disabled");
+  log.warn({ err }, "No Kubernetes configuration; what-if is disabled");
 }
 
 const srv = await startSchedulerServer({ host: values.host, port, log, candidates });

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest, type JSONRPCMessage, type RequestId } from "@modelcontextprotocol/sdk/types.js";
-import type { Logger } from "../../lib/log.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
 
 export interface BridgeOptions {
   command: string;
@@ -96,7 +96,7 @@ export class StdioBridge {
         const token = (msg.params as { _meta?: { progressToken?: string | number } } | undefined)?._meta?.progressToken;
         if (token !== undefined) s.progress.set(token, msg.id);
       }
-      child.send(msg).catch((err: Error) => log.warn({ err: err.message }, "Could not write to the server"));
+      child.send(msg).catch((err: Error) => log.warn({ err }, "Could not write to the server"));
     };
     child.onmessage = (msg: JSONRPCMessage) => {
       let related: RequestId | undefined;
@@ -109,18 +109,20 @@ export class StdioBridge {
       } else if (s.inFlight.size === 1) {
         related = [...s.inFlight][0];
       }
-      http.send(msg, related !== undefined ? { relatedRequestId: related } : undefined).catch(() => {});
+      http
+        .send(msg, related !== undefined ? { relatedRequestId: related } : undefined)
+        .catch(logIgnored(log, "Sending a server message to the client", { mcpSession: http.sessionId }));
     };
     child.onclose = () => {
       if (http.sessionId) this.sessions.delete(http.sessionId);
       log.info({ mcpSession: http.sessionId }, "The server process exited");
       void http.close();
     };
-    child.onerror = (err) => log.warn({ err: err.message, mcpSession: http.sessionId }, "Server process error");
+    child.onerror = (err) => log.warn({ err, mcpSession: http.sessionId }, "Server process error");
     try {
       await child.start();
     } catch (err) {
-      log.error({ err: (err as Error).message, command: this.opts.command }, "Could not start the server");
+      log.error({ err, command: this.opts.command }, "Could not start the server");
       return jsonError(502, -32603, `could not start the MCP server: ${(err as Error).message}`);
     }
     await http.start();

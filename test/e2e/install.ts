@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { conductorImage } from "../../lib/version.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type NodeCluster, waitAvailable } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
@@ -181,7 +182,7 @@ export function registerInstall(e2e: E2e): void {
           containers: [
             {
               name: "main",
-              image: "ghcr.io/mcp-conductor/mcp-conductor:0.1.0",
+              image: conductorImage,
               command: ["sleep", "300"],
               securityContext: privileged
                 ? { privileged: true }

@@ -15,6 +15,7 @@ import { defineTool } from "../../lib/agent/tool.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
+import { slowTool } from "../fixtures/slow-tool.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type EverythingServer, startEverythingServer } from "../harness/everything-server.ts";
@@ -28,22 +29,7 @@ let ref: EverythingServer;
 const version = "2026-07-28";
 const tasksExt = "io.modelcontextprotocol/tasks";
 
-const slow = defineTool({
-  name: "slow",
-  description: "Sleeps for ms milliseconds.",
-  capability: "calls",
-  inputSchema: { type: "object", properties: { ms: { type: "integer", minimum: 0 } }, required: ["ms"] },
-  handler: async ({ ms }: { ms: number }, ctx) => {
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      ctx.signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        reject(ctx.signal.reason);
-      });
-    });
-    return { sleptMs: ms };
-  },
-});
+const slow = slowTool("calls");
 const onlyTask = defineTool({
   name: "only_task",
   description: "Runs only as a task.",

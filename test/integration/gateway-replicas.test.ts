@@ -16,7 +16,6 @@ import {
   ToolListChangedNotificationSchema,
   UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { defineTool } from "../../lib/agent/tool.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
@@ -24,26 +23,12 @@ import { Gateway, type GatewayOptions, serveGateway } from "../../services/gatew
 import { SessionKeys } from "../../services/gateway/sealed-sessions.ts";
 import { SharedSubscriptions, sessionRef } from "../../services/gateway/shared-subscriptions.ts";
 import { labels, sessionLabelValue } from "../../services/gateway/task-calls.ts";
+import { slowTool } from "../fixtures/slow-tool.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, ocrAgent, startGatewayStack } from "../harness/gateway-stack.ts";
 
-const slow = defineTool({
-  name: "slow",
-  description: "Sleeps for ms milliseconds.",
-  capability: "data-processing",
-  inputSchema: { type: "object", properties: { ms: { type: "integer", minimum: 0 } }, required: ["ms"] },
-  handler: async ({ ms }: { ms: number }, ctx) => {
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      ctx.signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        reject(ctx.signal.reason);
-      });
-    });
-    return { sleptMs: ms };
-  },
-});
+const slow = slowTool("data-processing");
 
 const tokens = new Map([
   ["alice", "alice-token"],

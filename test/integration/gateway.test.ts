@@ -23,6 +23,7 @@ import { filesystemTools } from "../../services/agents/filesystem/tools.ts";
 import { httpTools } from "../../services/agents/http-client/tools.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
+import { slowTool } from "../fixtures/slow-tool.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, ocrAgent, startGatewayStack } from "../harness/gateway-stack.ts";
@@ -34,26 +35,7 @@ let agent: AgentRuntime;
 let server: ReturnType<typeof serveGateway>;
 let client: Client;
 
-const slow = defineTool({
-  name: "slow",
-  description: "Sleeps for ms milliseconds.",
-  capability: "data-processing",
-  inputSchema: {
-    type: "object",
-    properties: { ms: { type: "integer", minimum: 0, maximum: 60000 } },
-    required: ["ms"],
-  },
-  handler: async ({ ms }: { ms: number }, ctx) => {
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      ctx.signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        reject(ctx.signal.reason);
-      });
-    });
-    return { sleptMs: ms };
-  },
-});
+const slow = slowTool("data-processing", 60000);
 const boom = defineTool({
   name: "boom",
   description: "Always fails.",

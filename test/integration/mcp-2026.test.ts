@@ -12,6 +12,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { inspectorLauncher, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { silentLogger } from "../../lib/log.ts";
+import { version as conductorVersion } from "../../lib/version.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { readTokenDir } from "../../services/gateway/security.ts";
 import { type ConformanceServer, federateConformanceServer } from "../fixtures/conformance-server.ts";
@@ -269,7 +270,7 @@ describe("stateless serving with the tasks extension", () => {
     const cancel = await rpc(url, "tasks/cancel", { taskId: slow.body.result.taskId }, opts);
     expect(cancel.body.result).toEqual({
       resultType: "complete",
-      _meta: { "io.modelcontextprotocol/serverInfo": { name: "mcp-conductor-gateway", version: "0.1.0" } },
+      _meta: { "io.modelcontextprotocol/serverInfo": { name: "mcp-conductor-gateway", version: conductorVersion } },
     });
     const after = await rpc(url, "tasks/get", { taskId: slow.body.result.taskId }, opts);
     expect(after.body.result.status).toBe("cancelled");

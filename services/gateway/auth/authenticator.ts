@@ -85,7 +85,7 @@ export function authenticate(opts: AuthenticatorOptions): MiddlewareHandler<Auth
       try {
         verdict = await v.verify(token);
       } catch (err) {
-        opts.log?.error({ verifier: v.name, err: (err as Error).message }, "A token check failed");
+        opts.log?.error({ verifier: v.name, err }, "A token check failed");
         continue;
       }
       if (!verdict) continue;

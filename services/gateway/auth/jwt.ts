@@ -72,7 +72,7 @@ async function discoverJwksUri(issuer: string, doFetch: FetchImplementation): Pr
       method: "GET",
       redirect: "manual",
       signal: AbortSignal.timeout(5000),
-    }).catch(() => undefined);
+    }).catch(() => undefined); // unreachable there: try the next well-known location
     if (!res?.ok) continue;
     const doc = (await res.json().catch(() => ({}))) as { issuer?: string; jwks_uri?: string };
     // RFC 8414 §3.3: the metadata must name the issuer it was asked for.

@@ -111,10 +111,7 @@ export class StaticTokens implements TokenVerifier {
       this.table = readTokenDir(dir);
     } catch (err) {
       if (this.seen !== "unreadable")
-        this.log?.error(
-          { dir, err: (err as Error).message },
-          "Cannot read the tokens folder: no static token is accepted",
-        );
+        this.log?.error({ dir, err }, "Cannot read the tokens folder: no static token is accepted");
       this.seen = "unreadable";
       this.table = new Map();
       return;

@@ -221,6 +221,20 @@ describe("waiting, with the caller's signal", () => {
     expect(await counted("t", "cancelled")).toBe(2);
   });
 
+  test("a request cut off by the gateway stopping (not by its client) leaves its Task running", async () => {
+    const c = core();
+    const cut = new AbortController();
+    void refusal(c.call(request({ signal: cut.signal })));
+    await Bun.sleep(0);
+    expect(store.tasks.size).toBe(1);
+    c.drain();
+    cut.abort();
+    await Bun.sleep(0);
+    expect(store.deleted).toEqual([]);
+    expect(store.tasks.size).toBe(1);
+    expect(lines.some((l) => l.msg === "Gateway stopping; the call's Task carries on")).toBe(true);
+  });
+
   test("a Task deleted under a call (not by its client) is -32603 with a correlation id", async () => {
     const call = refusal(core().call(request({})));
     await Bun.sleep(0);

@@ -70,9 +70,19 @@ type Outcome =
 
 export class CallCore {
   readonly authorize: Authorize;
+  private draining = false;
 
   constructor(private readonly deps: CallCoreDeps) {
     this.authorize = deps.authorize ?? allowAll;
+  }
+
+  /**
+   * The gateway is stopping: requests it drops from now on were not given up
+   * by their clients, so their Tasks carry on (a client follows them through
+   * the task methods, on another replica) instead of being cancelled.
+   */
+  drain(): void {
+    this.draining = true;
   }
 
   /** The tools this caller may call, as tools/list shows them. */
@@ -203,6 +213,10 @@ export class CallCore {
     };
     void report("Created");
     const onAbort = () => {
+      if (this.draining) {
+        tlog.info("Gateway stopping; the call's Task carries on");
+        return;
+      }
       tlog.info("Client went away; deleting the call's Task");
       void store.cancel(task);
     };
