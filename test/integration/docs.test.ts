@@ -209,6 +209,7 @@ describe("docs conventions", () => {
       "architecture.md",
       "clients.md",
       "deployment.md",
+      "development.md",
       "operations.md",
       "reliability.md",
     ]);

@@ -22,7 +22,7 @@ import { tools as dataTools } from "../../services/agents/data-processor/tools.t
 import { filesystemTools } from "../../services/agents/filesystem/tools.ts";
 import { httpTools } from "../../services/agents/http-client/tools.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
-import { labels } from "../../services/gateway/task-calls.ts";
+import { labels, sessionLabelValue } from "../../services/gateway/task-calls.ts";
 import { slowTool } from "../fixtures/slow-tool.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -91,9 +91,7 @@ describe("gateway over Streamable HTTP with the SDK client", () => {
     expect(JSON.parse((res.content as { text: string }[])[0]?.text ?? "")).toEqual(res.structuredContent);
     const task = (await gatewayTasks()).find((t) => t.spec.tool === "csv_to_json");
     expect(task?.status).toMatchObject({ phase: "Completed", assignedAgent: "dp-1" });
-    expect(task?.metadata.labels?.[labels.session]).toBe(
-      client.transport?.sessionId?.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 63) ?? "missing",
-    );
+    expect(task?.metadata.labels?.[labels.session]).toBe(sessionLabelValue(client.transport?.sessionId ?? "missing"));
   });
 
   test("a tool that fails returns isError with its reason", async () => {
