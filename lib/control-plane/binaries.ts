@@ -22,10 +22,16 @@ export interface ControlPlaneBinaries {
 
 let cached: ControlPlaneBinaries | undefined;
 
+/** Runs a build step in the repository, its progress on stderr; returns what it printed on stdout. */
+export function runBuildStep(cmd: string[]): string {
+  const res = Bun.spawnSync(cmd, { cwd: repoRoot, stdout: "pipe", stderr: "inherit" });
+  if (res.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed with exit code ${res.exitCode}`);
+  return res.stdout.toString();
+}
+
+/** Runs a hack/ build script that prints the folder of what it built as its last line. */
 function runBuildScript(script: string): string {
-  const res = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "inherit" });
-  if (res.exitCode !== 0) throw new Error(`${script} failed with exit code ${res.exitCode}`);
-  return res.stdout.toString().trim().split("\n").pop() ?? "";
+  return runBuildStep(["bash", script]).trim().split("\n").pop() ?? "";
 }
 
 let inspector: string | undefined;

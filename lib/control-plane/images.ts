@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { nodeAddonsDir, repoRoot } from "./binaries.ts";
+import { nodeAddonsDir, repoRoot, runBuildStep } from "./binaries.ts";
 import { corednsImage } from "./node.ts";
 
 export interface BuiltImages {
@@ -37,24 +37,28 @@ export function kustomizeImage(): string {
   return `${image.newName}:${image.newTag}`;
 }
 
-function runScript(cmd: string[]): string {
-  const res = Bun.spawnSync(cmd, { cwd: repoRoot, stdout: "pipe", stderr: "inherit" });
-  if (res.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed with exit code ${res.exitCode}`);
-  return res.stdout.toString();
+/**
+ * Runs hack/images/build.sh for `targets` (its default set when none) and
+ * returns its `REF=ARCHIVE` lines as reference → archive.
+ */
+export function buildImageArchives(...targets: string[]): Map<string, string> {
+  const refs = new Map<string, string>();
+  for (const line of runBuildStep(["bash", join(repoRoot, "hack", "images", "build.sh"), ...targets]).split("\n")) {
+    const eq = line.lastIndexOf("=");
+    if (eq > 0) refs.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  if (refs.size === 0) throw new Error(`hack/images/build.sh ${targets.join(" ")} printed no image archives`);
+  return refs;
 }
 
 /** Builds (or reuses) every image a node with the conductor needs. */
 export function buildImages(): BuiltImages {
-  const refs = new Map<string, string>();
-  for (const line of runScript(["bash", join(repoRoot, "hack", "images", "build.sh")]).split("\n")) {
-    const eq = line.lastIndexOf("=");
-    if (eq > 0) refs.set(line.slice(0, eq), line.slice(eq + 1));
-  }
+  const refs = buildImageArchives();
   const conductorRef = [...refs.keys()].find((r) => !r.includes("pause"));
   if (!conductorRef || refs.size < 2) throw new Error(`hack/images/build.sh printed no image archives`);
   const coredns = join(nodeAddonsDir(), "coredns.tar");
   if (!existsSync(coredns)) {
-    runScript([
+    runBuildStep([
       process.execPath,
       join(repoRoot, "hack", "images", "wrap-binary.ts"),
       `--binary=${join(nodeAddonsDir(), "coredns")}`,

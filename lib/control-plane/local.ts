@@ -21,6 +21,7 @@ import type { Subprocess } from "bun";
 import { type Logger, silentLogger } from "../log.ts";
 import { type ControlPlaneBinaries, controlPlaneBinaries } from "./binaries.ts";
 import { type KeyPair, LocalPki } from "./pki.ts";
+import { isAlive, stopProcess } from "./processes.ts";
 
 export interface LocalControlPlaneOptions {
   /** Also run kube-controller-manager (Deployments → ReplicaSets → Pods, SA tokens, GC). */
@@ -58,15 +59,6 @@ export interface KubeconfigIdentity {
 }
 
 const dataDirPrefix = "mcp-conductor-cp-";
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Kills the processes of control planes whose owner died without stopping
@@ -223,7 +215,7 @@ export class LocalControlPlane {
     return {
       server: `https://127.0.0.1:${port}`,
       stop: async () => {
-        await LocalControlPlane.kill(proc, "SIGTERM");
+        await stopProcess(proc, "SIGTERM");
         this.extraApiServers.delete(proc);
       },
     };
@@ -333,24 +325,14 @@ export class LocalControlPlane {
     throw new Error(`${name} was not ready after ${timeoutMs} ms; see ${join(this.dataDir, `${name}.log`)}`);
   }
 
-  private static async kill(proc: Subprocess | undefined, signal: "SIGTERM" | "SIGKILL"): Promise<void> {
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill(signal);
-    const done = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-    if (!done) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
-  }
-
   /** Stops the apiserver (kill -9 by default), leaving etcd up: the data stays. */
   async stopApiServer(signal: "SIGTERM" | "SIGKILL" = "SIGKILL"): Promise<void> {
-    await LocalControlPlane.kill(this.apiserver, signal);
+    await stopProcess(this.apiserver, signal);
     this.apiserver = undefined;
   }
 
   async stopEtcd(signal: "SIGTERM" | "SIGKILL" = "SIGKILL"): Promise<void> {
-    await LocalControlPlane.kill(this.etcd, signal);
+    await stopProcess(this.etcd, signal);
     this.etcd = undefined;
   }
 
@@ -364,11 +346,11 @@ export class LocalControlPlane {
   }
 
   async stop(): Promise<void> {
-    await LocalControlPlane.kill(this.controllerManager, "SIGTERM");
-    for (const p of this.extraApiServers) await LocalControlPlane.kill(p, "SIGTERM");
+    await stopProcess(this.controllerManager, "SIGTERM");
+    for (const p of this.extraApiServers) await stopProcess(p, "SIGTERM");
     this.extraApiServers.clear();
-    await LocalControlPlane.kill(this.apiserver, "SIGTERM");
-    await LocalControlPlane.kill(this.etcd, "SIGTERM");
+    await stopProcess(this.apiserver, "SIGTERM");
+    await stopProcess(this.etcd, "SIGTERM");
     this.controllerManager = this.apiserver = this.etcd = undefined;
     if (!this.opts.keepData) rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -32,6 +32,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import { repoRoot } from "./binaries.ts";
 import { freePort, type LocalControlPlane } from "./local.ts";
 import type { KeyPair } from "./pki.ts";
+import { isAlive, stopProcess } from "./processes.ts";
 
 /** The node's fixed network plan. Every range is used only inside this machine. */
 export const nodeNetwork = {
@@ -92,15 +93,6 @@ function run(cmd: string[], opts: { allowFail?: boolean; input?: string } = {}):
     throw new Error(`${cmd.join(" ")} failed (exit ${res.exitCode}): ${res.stderr.toString().trim()}`);
   }
   return res.stdout.toString();
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** What a node needs from the machine, each with what to install when it is missing. */
@@ -251,6 +243,8 @@ export class LocalNode {
   private readonly procs = new Map<string, Subprocess>();
   private readonly log: Logger;
   private readonly containerdSocket: string;
+  /** For the node's own kubectl calls (waiting for Ready, installing CoreDNS). */
+  private readonly adminKubeconfig: string;
   private readonly pids: number[] = [];
 
   private constructor(
@@ -263,6 +257,7 @@ export class LocalNode {
     // reach its rootfs below this folder: traverse, not list (mkdtemp made it 0700).
     chmodSync(this.dataDir, 0o711);
     this.containerdSocket = join(this.dataDir, "containerd", "containerd.sock");
+    this.adminKubeconfig = cp.writeKubeconfig();
   }
 
   /**
@@ -563,7 +558,7 @@ conntrack:
   }
 
   private kubectl(args: string[], input?: string): string {
-    return run([this.cp.binaries.kubectl, `--kubeconfig=${this.cp.writeKubeconfig()}`, ...args], { input });
+    return run([this.cp.binaries.kubectl, `--kubeconfig=${this.adminKubeconfig}`, ...args], { input });
   }
 
   private async waitNodeReady(timeoutMs = 60_000): Promise<void> {
@@ -593,24 +588,13 @@ conntrack:
     this.kubectl(["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=90s"]);
   }
 
-  /** Runs kubectl as admin, for tests. */
-  get kubeconfigPath(): string {
-    return this.cp.writeKubeconfig();
-  }
-
   /**
    * Stops the node's processes, kills every container (a node going away
    * gives its pods no grace: an agent would otherwise drain for its whole
    * grace period), and removes what they left on the machine.
    */
   async stop(): Promise<void> {
-    const terminate = async (name: string) => {
-      const proc = this.procs.get(name);
-      if (!proc || proc.exitCode !== null) return;
-      proc.kill("SIGTERM");
-      const done = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-      if (!done) proc.kill("SIGKILL");
-    };
+    const terminate = (name: string) => stopProcess(this.procs.get(name));
     // First what would restart containers, then the containers, then their runtime.
     await Promise.all(["kube-scheduler", "kube-proxy", "kubelet"].map(terminate));
     const containerd = this.procs.get("containerd");

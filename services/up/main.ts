@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installCrds } from "../../lib/api/install.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { installClusterCommand, installDomainCommand } from "../../lib/control-plane/install-commands.ts";
 import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
 import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
 import { startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
@@ -225,8 +226,8 @@ async function runOnNode(domain: string): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   try {
-    sh("kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -");
-    sh(`kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`);
+    sh(installClusterCommand);
+    sh(installDomainCommand(domain));
     const token = crypto.randomUUID().replaceAll("-", "");
     sh(`kubectl -n ${namespace} create secret generic mcp-gateway-tokens --from-literal=local=${token}`);
     sh(`kubectl -n ${namespace} wait --for=condition=Available deployment --all --timeout=300s`);

@@ -10,7 +10,7 @@ import { mcpClients, type Task } from "../../lib/api/resources.ts";
 import { isFinished } from "../../lib/api/task-state.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { eventually } from "../harness/eventually.ts";
-import { ensureDomain, type NodeCluster, waitAvailable } from "../harness/node.ts";
+import { ensureDomain, type NodeCluster, runningPods, waitAvailable } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
 
 const ns = "mcp-data-processing";
@@ -18,19 +18,11 @@ let figures: E2e["figures"];
 let cluster: NodeCluster;
 let gateway: { url: URL; token: string };
 
-interface PodList {
-  items: { metadata: { name: string }; status: { phase: string } }[];
-}
-
 /** A running pod of a Deployment (by its app.kubernetes.io/name label). */
 async function podOf(app: string): Promise<string> {
-  const pods = await cluster.conn.request<PodList>(
-    "GET",
-    `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=${app}`)}`,
-  );
-  const pod = pods.items.find((p) => p.status.phase === "Running");
+  const [pod] = await runningPods(cluster, ns, app);
   if (!pod) throw new Error(`no running pod of ${app}`);
-  return pod.metadata.name;
+  return pod.name;
 }
 
 async function leaderPod(): Promise<string> {

@@ -8,6 +8,11 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import {
+  createTokenCommand,
+  installClusterCommand,
+  installDomainCommand,
+} from "../../lib/control-plane/install-commands.ts";
 import { conductorImage } from "../../lib/version.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type NodeCluster, waitAvailable } from "../harness/node.ts";
@@ -19,9 +24,9 @@ const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
 let figures: E2e["figures"];
 
 // The README's install, in its order; the test checks each line is in the README word for word.
-const installCluster = "kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -";
-const installDomain = `kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`;
-const createToken = `kubectl -n ${ns} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`;
+const installCluster = installClusterCommand;
+const installDomain = installDomainCommand(domain);
+const createToken = createTokenCommand(domain);
 
 interface Pod {
   metadata: { name: string; labels?: Record<string, string> };

@@ -6,10 +6,8 @@
 // official image does: without a securityContext the server gets a clear
 // condition, not a crash loop nobody explains.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { repoRoot } from "../../lib/control-plane/binaries.ts";
-import { normalizeImageRef } from "../../lib/control-plane/images.ts";
+import { buildImageArchives, normalizeImageRef } from "../../lib/control-plane/images.ts";
 import { eventually } from "../harness/eventually.ts";
 import { ensureDomain, type NodeCluster } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
@@ -65,15 +63,9 @@ export function registerMcpServers(e2e: E2e): void {
     beforeAll(async () => {
       cluster = e2e.cluster;
       figures = e2e.figures;
-      const built = Bun.spawnSync(["bash", join(repoRoot, "hack", "images", "build.sh"), "everything"], {
-        stdout: "pipe",
-        stderr: "inherit",
-      });
-      const line = built.stdout.toString().trim().split("\n").pop() ?? "";
-      const eq = line.lastIndexOf("=");
-      if (built.exitCode !== 0 || eq < 0) throw new Error(`hack/images/build.sh everything failed: ${line}`);
-      cluster.node.importImage(line.slice(eq + 1));
-      image = normalizeImageRef(line.slice(0, eq));
+      const [[ref, archive]] = [...buildImageArchives("everything")] as [[string, string]];
+      cluster.node.importImage(archive);
+      image = normalizeImageRef(ref);
       gateway = await ensureDomain(cluster, "data-processing");
     }, 900_000);
     test("an image that runs as root gets a condition that says so, then runs as the user it is given", async () => {

@@ -5,17 +5,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ensureDomain, type NodeCluster } from "../harness/node.ts";
+import { ensureDomain, type NodeCluster, runningPods } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
 
 const ns = "mcp-data-processing";
 let figures: E2e["figures"];
 let cluster: NodeCluster;
 let gateway: { url: URL; token: string };
-
-interface PodList {
-  items: { metadata: { name: string }; status: { phase: string; podIP?: string } }[];
-}
 
 /** A counter's total over its series, from one gateway pod's /metrics. */
 async function counter(podIP: string, name: string, labelMatch = ""): Promise<number> {
@@ -38,14 +34,9 @@ export function registerReplicas(e2e: E2e): void {
     }, 600_000);
 
     test("20 concurrent 2025 sessions, 500 calls: both replicas serve, no 404, no call lost", async () => {
-      const pods = (
-        await cluster.conn.request<PodList>(
-          "GET",
-          `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent("app.kubernetes.io/name=mcp-gateway")}`,
-        )
-      ).items.filter((p) => p.status.phase === "Running" && p.status.podIP);
+      const pods = (await runningPods(cluster, ns, "mcp-gateway")).filter((p) => p.ip);
       expect(pods).toHaveLength(2);
-      const ips = pods.map((p) => p.status.podIP as string);
+      const ips = pods.map((p) => p.ip as string);
       const callsBefore = await Promise.all(ips.map((ip) => counter(ip, "mcp_gateway_tool_calls_total")));
       const rehydratedBefore = await Promise.all(
         ips.map((ip) => counter(ip, "mcp_gateway_session_rehydrations_total", 'outcome="rehydrated"')),

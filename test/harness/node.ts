@@ -7,6 +7,11 @@
  */
 
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import {
+  createTokenCommand,
+  installClusterCommand,
+  installDomainCommand,
+} from "../../lib/control-plane/install-commands.ts";
 import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
 import { type NodeCluster as LocalNodeCluster, startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
@@ -103,9 +108,9 @@ export async function stopTestNodeCluster(): Promise<void> {
 export async function ensureDomain(cluster: NodeCluster, domain: string): Promise<{ url: URL; token: string }> {
   const ns = `mcp-${domain}`;
   const steps = [
-    "kubectl kustomize kustomize/cluster | kubectl apply --server-side -f -",
-    `kubectl kustomize kustomize/overlays/${domain} | kubectl apply --server-side -f -`,
-    `kubectl -n ${ns} get secret mcp-gateway-tokens >/dev/null 2>&1 || kubectl -n ${ns} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`,
+    installClusterCommand,
+    installDomainCommand(domain),
+    `kubectl -n ${ns} get secret mcp-gateway-tokens >/dev/null 2>&1 || ${createTokenCommand(domain)}`,
   ];
   for (const line of steps) {
     const res = await cluster.sh(line, { cwd: repoRoot });
@@ -129,4 +134,17 @@ export async function waitAvailable(cluster: NodeCluster, namespace: string, tim
   const args = ["-n", namespace, "wait", "--for=condition=Available", "deployment", "--all"];
   const res = await cluster.kubectl([...args, `--timeout=${timeoutSeconds}s`]);
   if (res.code !== 0 || res.stderr) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || `exit ${res.code}`}`);
+}
+
+/** The names of the namespace's Running pods of one app (label app.kubernetes.io/name), with their addresses. */
+export async function runningPods(cluster: NodeCluster, namespace: string, app: string) {
+  const pods = await cluster.conn.request<{
+    items: { metadata: { name: string }; status: { phase: string; podIP?: string } }[];
+  }>(
+    "GET",
+    `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=${app}`)}`,
+  );
+  return pods.items
+    .filter((p) => p.status.phase === "Running")
+    .map((p) => ({ name: p.metadata.name, ip: p.status.podIP }));
 }

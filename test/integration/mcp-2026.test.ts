@@ -20,6 +20,7 @@ import { conformanceTools } from "../fixtures/conformance-tools.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
+import { protocol2026, type Request2026Options, rpc2026, tasksExtension } from "../harness/mcp-2026.ts";
 import { runBun } from "../harness/run-bun.ts";
 
 let cluster: TestCluster;
@@ -28,47 +29,13 @@ let resources: ConformanceServer;
 /** Two more replicas of the same domain's gateway, with bearer tokens. */
 const replicas: { gateway: Gateway; server: ReturnType<typeof serveGateway>; url: string }[] = [];
 
-const version = "2026-07-28";
-const tasksExt = "io.modelcontextprotocol/tasks";
+const version = protocol2026;
+const tasksExt = tasksExtension;
 
 const run = runBun;
 
-/** One 2026-07-28 request, as a client sends it: _meta, MCP-Protocol-Version, Mcp-Method and Mcp-Name. */
-async function rpc(
-  url: string,
-  method: string,
-  params: Record<string, unknown> = {},
-  opts: { token?: string; extensions?: boolean; headers?: Record<string, string>; meta?: Record<string, unknown> } = {},
-) {
-  const name = (params.name ?? params.uri ?? params.taskId) as string | undefined;
-  const res = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": version,
-      "mcp-method": method,
-      ...(name !== undefined ? { "mcp-name": name } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-      ...opts.headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 7,
-      method,
-      params: {
-        ...params,
-        _meta: opts.meta ?? {
-          "io.modelcontextprotocol/protocolVersion": version,
-          "io.modelcontextprotocol/clientCapabilities": opts.extensions ? { extensions: { [tasksExt]: {} } } : {},
-        },
-      },
-    }),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: JSON-RPC answers are read as plain JSON
-  const body = (await res.json()) as any;
-  return { status: res.status, body };
-}
+const rpc = (url: string, method: string, params: Record<string, unknown> = {}, opts: Request2026Options = {}) =>
+  rpc2026(url, method, params, opts);
 
 beforeAll(async () => {
   cluster = await testCluster();
