@@ -12,41 +12,15 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { AgentRuntime } from "../lib/agent/runtime.ts";
 import { defineTool } from "../lib/agent/tool.ts";
-import { installCrds } from "../lib/api/install.ts";
-import { LocalControlPlane } from "../lib/control-plane/local.ts";
-import { KubeConnection } from "../lib/kube/connection.ts";
 import { silentLogger } from "../lib/log.ts";
-import { SchedulerClient } from "../lib/scheduling/client.ts";
-import { defaultConfig } from "../services/controller/config.ts";
-import { Controller } from "../services/controller/controller.ts";
 import { Gateway, serveGateway } from "../services/gateway/gateway.ts";
-import { startSchedulerServer } from "../services/scheduler/server.ts";
+import { benchLog as log, startBenchConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
-const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const ns = "bench-gateway";
 
 // ---- the conductor, all in this process ----
-const cp = await LocalControlPlane.start();
-const conn = KubeConnection.fromOptions({ kubeconfigYaml: cp.kubeconfig() });
-await installCrds(conn);
-await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
-const scheduler = await startSchedulerServer({ log: silentLogger });
-const schedulerClient = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
-const controller = new Controller({
-  config: {
-    ...defaultConfig(),
-    namespace: ns,
-    domain: ns,
-    leaderElection: { ...defaultConfig().leaderElection, enabled: false },
-  },
-  conn,
-  scheduler: schedulerClient,
-  log: silentLogger,
-});
-await controller.start();
 const echo = defineTool({
   name: "echo",
   description: "Echoes its message.",
@@ -54,20 +28,8 @@ const echo = defineTool({
   inputSchema: { type: "object", properties: { message: { type: "string" } }, required: ["message"] },
   handler: ({ message }: { message: string }) => ({ value: message }),
 });
-const agents = Array.from(
-  { length: 4 },
-  (_, i) =>
-    new AgentRuntime({
-      name: `echo-${i}`,
-      namespace: ns,
-      conn,
-      tools: [echo],
-      maxConcurrentTasks: 50,
-      heartbeatIntervalMs: 5000,
-      log: silentLogger,
-    }),
-);
-for (const a of agents) await a.start();
+const conductor = await startBenchConductor({ ns, tools: [echo] });
+const conn = conductor.conn;
 const gateway = new Gateway({
   conn,
   namespace: ns,
@@ -76,11 +38,7 @@ const gateway = new Gateway({
 });
 await gateway.start();
 const gatewayServer = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-while (
-  !gateway.get("echo") ||
-  controller.agents.list().filter((a) => a.status?.phase === "Ready").length < agents.length
-)
-  await Bun.sleep(50);
+while (!gateway.get("echo")) await Bun.sleep(50);
 
 // ---- the baseline: the same tool on a plain SDK server ----
 const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
@@ -163,9 +121,5 @@ console.log(`\n${table(rows)}`);
 await plain.stop(true);
 await gatewayServer.stop(true);
 await gateway.stop();
-for (const a of agents) await a.shutdown();
-await controller.stop();
-schedulerClient.close();
-await scheduler.stop();
-await cp.stop();
+await conductor.stop();
 process.exit(0);

@@ -10,6 +10,8 @@
  * subscriptions are shared through a ConfigMap, a cancelled call is cancelled
  * through its Task; the rest of a session is the same on every replica.
  */
+
+import { hostname } from "node:os";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { type InitializeRequest, isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -18,22 +20,32 @@ import { bodyLimit } from "hono/body-limit";
 import type { Agent } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { isFinished } from "../../lib/api/task-state.ts";
+import { EventRecorder } from "../../lib/controller/events.ts";
 import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
-import { type AuthEnv, authenticate, metadataPath, protectedResourceMetadata } from "./auth/authenticator.ts";
+import {
+  type AuthEnv,
+  anonymous,
+  authenticate,
+  metadataPath,
+  protectedResourceMetadata,
+} from "./auth/authenticator.ts";
 import { JwtVerifier, KubernetesJwtVerifier } from "./auth/jwt.ts";
 import { StaticTokens, type TokenTable } from "./auth/static-tokens.ts";
+import { subjectOf } from "./auth/subject.ts";
 import { TokenReviewVerifier } from "./auth/token-review.ts";
+import { ToolAccessReview } from "./auth/tool-access.ts";
 import type { TokenVerifier } from "./auth/types.ts";
 import { CallCore } from "./calls/core.ts";
 import { TaskView } from "./calls/task-view.ts";
-import type { Authorize } from "./calls/tools.ts";
+import { type Authorize, type Caller, subjectOfCaller } from "./calls/tools.ts";
 import { type BreakerOptions, type CatalogKind, Federation } from "./federation.ts";
 import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { isModernRequest, ModernHandler } from "./modern.ts";
+import { withCaller } from "./request-caller.ts";
 import {
   claimsFor,
   defaultSessionKeySecret,
@@ -109,8 +121,19 @@ export interface GatewayOptions {
   federation?: { breaker?: Partial<BreakerOptions>; callTimeoutMs?: number };
   /** 2025 sessions, which any replica of the domain serves (docs/adr/0007). */
   sessions?: GatewaySessionOptions;
+  /**
+   * Who may call which tool: "rbac" asks the apiserver whether the caller may
+   * `call` tools.mcp.io/<tool> in the namespace (auth/tool-access.ts), "none"
+   * lets every caller call every tool (the default here; the gateway process
+   * defaults to rbac). An `authorize` hook, when given, decides instead.
+   */
+  authorization?: "rbac" | "none";
   /** Whether a client may call (and list) a tool, in both eras; by default every client may. */
   authorize?: Authorize;
+  /** How long an RBAC decision is trusted (default 10 s). */
+  authorizationTtlMs?: number;
+  /** A caller's Tasks in flight at most, across replicas (calls/in-flight.ts); no cap by default. */
+  maxInFlightPerCaller?: number;
 }
 
 export interface GatewaySessionOptions {
@@ -255,6 +278,11 @@ export class Gateway implements ToolSource {
   private readonly log: Logger;
   /** The domain this gateway serves. */
   readonly namespace: string;
+  /** RBAC decisions, when authorization is "rbac". */
+  readonly toolAccess: ToolAccessReview | undefined;
+  private readonly events: EventRecorder;
+  /** (user, tool) → when a denial Event was last recorded: one Event a minute each, not one per call. */
+  private readonly deniedEvents = new Map<string, number>();
 
   constructor(opts: GatewayOptions) {
     this.namespace = opts.namespace;
@@ -315,14 +343,27 @@ export class Gateway implements ToolSource {
       inFlight: () => this.calls.inFlight,
       sessions: () => this.sessions.size,
     });
+    this.events = new EventRecorder(opts.conn, "mcp-gateway", hostname(), this.log);
+    if (!opts.authorize && opts.authorization === "rbac")
+      this.toolAccess = new ToolAccessReview(opts.conn, {
+        namespace: opts.namespace,
+        ttlMs: opts.authorizationTtlMs,
+        onDecision: (d) =>
+          this.metrics.toolAuthorizations.inc({ decision: d.allowed ? "allowed" : "denied", cached: String(d.cached) }),
+      });
+    const access = this.toolAccess;
+    const authorize: Authorize | undefined =
+      opts.authorize ?? (access ? (caller, tool) => access.allowed(subjectOfCaller(caller), tool) : undefined);
     this.core = new CallCore({
       tools: this,
       store: this.calls,
       federation: this.federation,
       metrics: this.metrics,
-      authorize: opts.authorize,
+      authorize,
+      maxInFlightPerCaller: opts.maxInFlightPerCaller,
+      onDenied: (caller, tool) => this.recordDenial(caller, tool),
     });
-    this.view = new TaskView(this.calls, this.log);
+    this.view = new TaskView(this.calls, this.log, authorize);
     this.modern = new ModernHandler({
       core: this.core,
       view: this.view,
@@ -380,6 +421,7 @@ export class Gateway implements ToolSource {
     this.sessions.clear();
     this.byRef.clear();
     await Promise.all([this.agents.stop(), this.calls.stop(), this.federation.stop(), this.shared?.stop()]);
+    await this.events.flush();
   }
 
   /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
@@ -406,6 +448,39 @@ export class Gateway implements ToolSource {
     this.servers.add(server);
     server.onclose = () => this.forgetServer(server);
     return server;
+  }
+
+  /**
+   * A Warning Event on the Agent (or MCPServer) that serves a tool a caller
+   * was refused, so `kubectl describe` shows who tried: at most one a minute
+   * per caller and tool.
+   */
+  private recordDenial(caller: Caller, tool: GatewayTool): void {
+    const user = subjectOfCaller(caller).user;
+    const key = `${user}\u0000${tool.name}`;
+    const now = Date.now();
+    if (now - (this.deniedEvents.get(key) ?? 0) < 60_000) return;
+    this.deniedEvents.delete(key);
+    this.deniedEvents.set(key, now);
+    if (this.deniedEvents.size > 10_000) this.deniedEvents.delete(this.deniedEvents.keys().next().value as string);
+    const server = tool.federated?.server;
+    const agent = tool.agents[0];
+    const held = server
+      ? this.federation.servers.get(this.namespace, server)
+      : agent
+        ? this.agents.get(this.namespace, agent)
+        : undefined;
+    const involved = held ?? {
+      apiVersion: "mcp.io/v1",
+      kind: server ? "MCPServer" : "Agent",
+      metadata: { name: server ?? agent ?? tool.name, namespace: this.namespace },
+    };
+    this.events.record(
+      { ...involved, apiVersion: "mcp.io/v1", kind: server ? "MCPServer" : "Agent" },
+      "Warning",
+      "ToolCallForbidden",
+      `${user} may not call tool ${tool.name}: no Role grants verb call on tools.mcp.io/${tool.name} in ${this.namespace}`,
+    );
   }
 
   /** Forwards the URI's updates to this server, subscribing upstream (once per replica). */
@@ -697,7 +772,9 @@ export class Gateway implements ToolSource {
     );
 
     this.app.all("/mcp", async (c) => {
-      const client = c.get("client") ?? "anonymous";
+      const identity = c.get("identity") ?? anonymous;
+      const client = identity.client;
+      const caller: Caller = { client, subject: subjectOf(identity) };
       const authInfo = { token: "", clientId: client, scopes: c.get("identity")?.scopes ?? [] };
       let body: unknown;
       if (c.req.method === "POST") {
@@ -707,7 +784,7 @@ export class Gateway implements ToolSource {
           return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
         }
         // 2026-07-28 requests are stateless and answered on their own; the rest are 2025 sessions.
-        if (isModernRequest(c.req.raw.headers, body)) return this.modern.handle(c.req.raw, body, client);
+        if (isModernRequest(c.req.raw.headers, body)) return this.modern.handle(c.req.raw, body, caller);
         for (const m of Array.isArray(body) ? body : [body]) {
           const method = (m as { method?: unknown })?.method;
           if (typeof method === "string") this.metrics.rpcRequests.inc({ method: method.slice(0, 64) });
@@ -734,7 +811,11 @@ export class Gateway implements ToolSource {
         this.cancelElsewhere(s, body);
         for (const id of ids) s.inFlight.add(id);
         try {
-          return this.respond(s, await s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }), ids);
+          // The SDK's handlers run in this request's context: they see its caller (request-caller.ts).
+          const res = await withCaller(caller, () =>
+            s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }),
+          );
+          return this.respond(s, res, ids);
         } catch (err) {
           for (const id of ids) s.inFlight.delete(id);
           throw err;
@@ -748,7 +829,7 @@ export class Gateway implements ToolSource {
         const claims = claimsFor(client, init.params, this.ttlSeconds);
         return { id: sealSessionId(this.keys.signing, this.namespace, claims), claims };
       });
-      const res = await transport.handleRequest(c.req.raw, { parsedBody: body, authInfo });
+      const res = await withCaller(caller, () => transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }));
       if (transport.sessionId)
         this.log.info({ mcpSession: sessionLabelValue(transport.sessionId), client }, "Opened MCP session");
       else void transport.close(); // refused (a batch, a bad header): nothing to keep

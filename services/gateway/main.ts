@@ -13,6 +13,13 @@
  *   GATEWAY_RESOURCE (--resource)      the gateway's resource URI, the audience tokens must name
  *   GATEWAY_REQUIRED_SCOPES (--required-scopes)  scopes an OAuth token must carry (comma list)
  *   GATEWAY_ALLOW_UNAUTHENTICATED=true (--allow-unauthenticated)  open mode, for local use only
+ * Who may call which tool (docs/clients.md#tool-authorization):
+ *   GATEWAY_AUTHORIZATION (--authorization)  "rbac" (default): a caller may call a tool when RBAC lets
+ *                                      it `call` tools.mcp.io/<tool> in the namespace; "none": any caller
+ *                                      may call any tool (the default in open mode)
+ *   GATEWAY_AUTHORIZATION_TTL_SECONDS  how long an RBAC decision is trusted (default 10)
+ *   GATEWAY_MAX_TASKS_IN_FLIGHT_PER_CALLER (--max-tasks-in-flight-per-caller)  a caller's unfinished
+ *                                      Tasks at most, across replicas (default 100)
  * Also: NAMESPACE, GATEWAY_PORT, GATEWAY_HOST, GATEWAY_METRICS_PORT (/metrics
  * and the probes; default 9102; /mcp's port serves no metrics),
  * GATEWAY_TRUSTED_PROXIES (CIDRs whose X-Forwarded-For is believed),
@@ -42,6 +49,9 @@ const { values } = parseArgs({
     resource: { type: "string", default: env.GATEWAY_RESOURCE },
     "required-scopes": { type: "string", default: env.GATEWAY_REQUIRED_SCOPES },
     "allow-unauthenticated": { type: "boolean", default: env.GATEWAY_ALLOW_UNAUTHENTICATED === "true" },
+    authorization: { type: "string", default: env.GATEWAY_AUTHORIZATION },
+    "authorization-ttl-seconds": { type: "string", default: env.GATEWAY_AUTHORIZATION_TTL_SECONDS ?? "10" },
+    "max-tasks-in-flight-per-caller": { type: "string", default: env.GATEWAY_MAX_TASKS_IN_FLIGHT_PER_CALLER ?? "100" },
     "trusted-proxies": { type: "string", default: env.GATEWAY_TRUSTED_PROXIES },
     "allowed-origins": { type: "string", default: env.GATEWAY_ALLOWED_ORIGINS },
     "allowed-hosts": { type: "string", default: env.GATEWAY_ALLOWED_HOSTS },
@@ -82,6 +92,10 @@ try {
   fail(`--trusted-proxies: ${(err as Error).message}`);
 }
 const allowUnauthenticated = values["allow-unauthenticated"] === true;
+// Open mode is for local use: unless asked for, it checks no tools either.
+const authorization = values.authorization ?? (allowUnauthenticated ? "none" : "rbac");
+if (authorization !== "rbac" && authorization !== "none")
+  fail(`--authorization must be rbac or none, got ${JSON.stringify(authorization)}`);
 
 const log = createLogger({ service: "gateway" });
 const configured = [
@@ -97,6 +111,8 @@ if (allowUnauthenticated)
 else if (!configured.length)
   log.warn("No authentication configured (--tokens-dir, --issuers, --kubernetes-tokens): /mcp refuses every request");
 else log.info({ auth: configured, resource }, "Authentication configured");
+if (authorization === "none") log.warn("--authorization=none: every caller may call every tool");
+else log.info("Tool authorization by RBAC: verb call on tools.mcp.io/<tool> in the namespace");
 
 const gateway = new Gateway({
   conn: KubeConnection.fromOptions(),
@@ -116,6 +132,9 @@ const gateway = new Gateway({
     burst: positive("burst", values.burst),
     maxBodyBytes: positive("max-body-bytes", values["max-body-bytes"]),
   },
+  authorization: authorization as "rbac" | "none",
+  authorizationTtlMs: positive("authorization-ttl-seconds", values["authorization-ttl-seconds"]) * 1000,
+  maxInFlightPerCaller: positive("max-tasks-in-flight-per-caller", values["max-tasks-in-flight-per-caller"]),
   sessions: {
     key: values["session-key-file"] ? { file: values["session-key-file"] } : undefined,
     ttlSeconds: positive("session-ttl-seconds", values["session-ttl-seconds"]),

@@ -28,8 +28,10 @@ import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
 import type { TaskView } from "./calls/task-view.ts";
+import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
+import { requestCaller } from "./request-caller.ts";
 
 export { resultContent } from "./calls/outcome.ts";
 export type { ToolSource } from "./calls/tools.ts";
@@ -58,6 +60,12 @@ export function createMcpServer(opts: {
   };
 }): Server {
   const federation = opts.federation;
+  // The session's client, with the user and groups of the request being served (request-caller.ts).
+  const callerFor = (session?: string): Caller => ({
+    ...requestCaller(),
+    client: opts.client,
+    ...(session ? { session } : {}),
+  });
   const server = new Server(serverInfo, {
     capabilities: {
       tools: { listChanged: true },
@@ -70,13 +78,13 @@ export function createMcpServer(opts: {
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     },
     instructions: gatewayInstructions,
-    taskStore: new KubeTaskStore(opts.view, { client: opts.client }),
+    taskStore: new KubeTaskStore(opts.view, () => callerFor()),
   });
 
   server.setRequestHandler(SetLevelRequestSchema, async () => ({}));
 
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({
-    tools: (await opts.core.list({ client: opts.client, session: extra.sessionId })) as Tool[],
+    tools: (await opts.core.list(callerFor(extra.sessionId))) as Tool[],
   }));
 
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
@@ -85,7 +93,7 @@ export function createMcpServer(opts: {
       const out = await opts.core.call({
         name: req.params.name,
         arguments: req.params.arguments,
-        caller: { client: opts.client, session: extra.sessionId },
+        caller: callerFor(extra.sessionId),
         requestId: String(extra.requestId),
         form: req.params.task ? "task" : "sync",
         era: "2025",

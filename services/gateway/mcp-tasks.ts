@@ -27,8 +27,13 @@ async function sdkErrors<T>(fn: () => Promise<T>): Promise<T> {
 export class KubeTaskStore implements TaskStore {
   constructor(
     private readonly view: TaskView,
-    private readonly caller: Caller,
+    /** Who asks, for the request being served (its groups may differ from one request to the next). */
+    private readonly callerOf: () => Caller,
   ) {}
+
+  private get caller(): Caller {
+    return this.callerOf();
+  }
 
   async createTask(_opts: CreateTaskOptions): Promise<McpTask> {
     // Tasks are created by tools/call itself (the call core), as Task objects.
@@ -69,7 +74,7 @@ export class KubeTaskStore implements TaskStore {
 
   listTasks(cursor?: string): Promise<{ tasks: McpTask[]; nextCursor?: string }> {
     return sdkErrors(async () => {
-      const page = this.view.list(this.caller, cursor);
+      const page = await this.view.list(this.caller, cursor);
       return { tasks: page.tasks.map(toMcpTask), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
     });
   }

@@ -10,6 +10,8 @@ export class GatewayMetrics {
   readonly tasksInFlight: Gauge;
   readonly sessions: Gauge;
   readonly sessionRehydrations: Counter<"outcome">;
+  readonly callsLimited: Counter<"reason">;
+  readonly toolAuthorizations: Counter<"decision" | "cached">;
 
   constructor(domain: string, collect: { inFlight: () => number; sessions: () => number }) {
     this.registry.setDefaultLabels({ domain });
@@ -28,7 +30,7 @@ export class GatewayMetrics {
     });
     this.toolCalls = new Counter({
       name: "mcp_gateway_tool_calls_total",
-      help: "tools/call by tool and outcome (completed, tool_error, task_created, invalid_params, forbidden, internal_error, cancelled), in both protocol eras",
+      help: "tools/call by tool and outcome (completed, tool_error, task_created, invalid_params, forbidden, limited, internal_error, cancelled), in both protocol eras",
       labelNames: ["tool", "outcome"],
       registers,
     });
@@ -59,6 +61,18 @@ export class GatewayMetrics {
       name: "mcp_gateway_session_rehydrations_total",
       help: "Session ids this replica did not hold: rebuilt from the sealed id (rehydrated), or refused with 404 (rejected: malformed, forged, expired, another client's, or DELETEd here)",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.callsLimited = new Counter({
+      name: "mcp_gateway_calls_limited_total",
+      help: "tools/call refused with -32004 before any Task ran: caller_in_flight (the caller's cap on unfinished Tasks) or domain_quota (the namespace's ResourceQuota on count/tasks.mcp.io)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.toolAuthorizations = new Counter({
+      name: "mcp_gateway_tool_authorizations_total",
+      help: "Tool authorization decisions (RBAC: verb call on tools.mcp.io/<tool>): decision allowed or denied, cached true when no SubjectAccessReview was sent",
+      labelNames: ["decision", "cached"],
       registers,
     });
   }

@@ -19,6 +19,7 @@ import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
 import { inputWithoutTaskReason, pendingInput } from "./calls/outcome.ts";
 import type { CallStore } from "./calls/store.ts";
 import { detailedTask, type TaskView, taskEnvelope } from "./calls/task-view.ts";
+import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { serverInfo } from "./mcp-server.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -134,7 +135,7 @@ export class ModernHandler {
   }
 
   /** Handles one 2026-07-28 request; `body` is already parsed. */
-  async handle(req: Request, body: unknown, client: string): Promise<Response> {
+  async handle(req: Request, body: unknown, caller: Caller): Promise<Response> {
     if (Array.isArray(body))
       return respond(400, errorBody(null, new ProtocolError(errorCodes.invalidRequest, "batches are not supported")));
     const msg = body as Json;
@@ -143,7 +144,7 @@ export class ModernHandler {
     if (!("id" in msg)) return new Response(null, { status: 202 }); // a notification: nothing to answer
     const id = msg.id as RequestId;
     const method = msg.method;
-    const log = this.deps.log.child({ requestId: String(id), method, client });
+    const log = this.deps.log.child({ requestId: String(id), method, client: caller.client });
     try {
       const params = (msg.params ?? {}) as Json;
       if (removedMethods.has(method) || !(method in this.methods))
@@ -151,7 +152,7 @@ export class ModernHandler {
       const caps = this.checkMeta(req.headers, method, params);
       this.deps.metrics?.rpcRequests.inc({ method: method.slice(0, 64) });
       const handler = this.methods[method as keyof typeof this.methods];
-      const out = await handler.call(this, { id, params, caps, client, req, log });
+      const out = await handler.call(this, { id, params, caps, caller, req, log });
       if (out instanceof Response) return out;
       return respond(200, { jsonrpc: "2.0", id, result: this.withMeta(out) });
     } catch (err) {
@@ -211,8 +212,8 @@ export class ModernHandler {
       instructions: this.deps.instructions,
     }),
 
-    "tools/list": async ({ client }: Ctx) => ({
-      tools: await this.deps.core.list({ client }),
+    "tools/list": async ({ caller }: Ctx) => ({
+      tools: await this.deps.core.list(caller),
       ...cacheHints.tools,
     }),
 
@@ -256,7 +257,7 @@ export class ModernHandler {
   };
 
   /** A Task this client may see: the tasks extension declared, the id known and its own. */
-  private async ownedTask({ params, caps, client }: Ctx): Promise<Task> {
+  private async ownedTask({ params, caps, caller }: Ctx): Promise<Task> {
     if (!hasTasksExtension(caps))
       throw new ProtocolError(
         errorCodes.missingClientCapability,
@@ -264,7 +265,7 @@ export class ModernHandler {
         400,
         { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
       );
-    return this.deps.view.owned(params.taskId, { client }, { fresh: true });
+    return this.deps.view.owned(params.taskId, caller, { fresh: true });
   }
 
   /** The status and JSON-RPC error body of a failed request; internal errors are logged under a correlation id. */
@@ -288,7 +289,7 @@ export class ModernHandler {
    * before any stream starts). The client going away (the request aborted,
    * the stream cancelled) cancels the call.
    */
-  private async callTool({ id, params, caps, client, req, log }: Ctx): Promise<Json | Response> {
+  private async callTool({ id, params, caps, caller, req, log }: Ctx): Promise<Json | Response> {
     const name = String(params.name ?? "");
     const progressToken = (params._meta as Json | undefined)?.progressToken as string | number | undefined;
     const gone = new AbortController();
@@ -298,7 +299,7 @@ export class ModernHandler {
     const call: CallRequest = {
       name,
       arguments: params.arguments,
-      caller: { client },
+      caller,
       requestId: String(id),
       form: hasTasksExtension(caps) ? "either" : "sync",
       era: "2026",
@@ -451,7 +452,7 @@ interface Ctx {
   id: RequestId;
   params: Json;
   caps: Json;
-  client: string;
+  caller: Caller;
   req: Request;
   log: Logger;
 }

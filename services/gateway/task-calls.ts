@@ -11,23 +11,13 @@ import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { labelValue } from "../../lib/kube/labels.ts";
 import type { Logger } from "../../lib/log.ts";
+import { InFlightByCaller } from "./calls/in-flight.ts";
+import { annotations, callerMarks, labels, sessionLabelValue } from "./calls/marks.ts";
 import type { CallStore, TaskOutcome } from "./calls/store.ts";
+import type { Caller } from "./calls/tools.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
-export const labels = {
-  createdBy: "mcp.io/created-by",
-  session: "mcp.io/mcp-session",
-  tool: "mcp.io/tool",
-  /** The authenticated MCP client that made the call. */
-  client: "mcp.io/mcp-client",
-} as const;
-export const annotations = { requestId: "mcp.io/mcp-request-id" } as const;
-
-/** The label value that records a client identity (distinct clients never share one: task ownership reads it). */
-export const clientLabelValue = (client: string) => labelValue(client);
-
-/** The label value that records a session (a sealed id is longer than a label: cut, with a hash of the whole). */
-export const sessionLabelValue = (sessionId: string) => labelValue(sessionId);
+export { annotations, callerMarks, clientLabelValue, labels, madeBy, sessionLabelValue } from "./calls/marks.ts";
 
 export type { TaskOutcome };
 
@@ -39,6 +29,7 @@ interface Waiter {
 export class TaskCalls implements CallStore {
   readonly informer: Informer<Task>;
   private readonly waiters = new Map<string, Waiter>();
+  private readonly byCaller = new InFlightByCaller();
 
   constructor(
     private readonly clients: McpClients,
@@ -54,6 +45,7 @@ export class TaskCalls implements CallStore {
       add: (t) => this.dispatch(t),
       update: (t) => this.dispatch(t),
       delete: (t) => {
+        this.byCaller.forget(t.metadata.name ?? "");
         const w = this.waiters.get(t.metadata.name ?? "");
         if (w) {
           this.waiters.delete(t.metadata.name ?? "");
@@ -83,7 +75,13 @@ export class TaskCalls implements CallStore {
     return this.informer.list();
   }
 
+  /** Tasks of a caller not yet finished, made through any replica (calls/in-flight.ts). */
+  inFlightOf(caller: Caller): number {
+    return this.byCaller.count(caller);
+  }
+
   private dispatch(t: Task): void {
+    this.byCaller.observe(t);
     const w = this.waiters.get(t.metadata.name ?? "");
     if (!w) return;
     w.onChange(t);
@@ -150,19 +148,21 @@ export class TaskCalls implements CallStore {
   async create(
     tool: GatewayTool,
     args: Record<string, unknown>,
-    meta: { session?: string; requestId: string; client?: string; ttlSeconds?: number },
+    meta: { requestId: string; caller: Caller; ttlSeconds?: number; counted?: () => void },
   ): Promise<Task> {
     const name = `call-${randomBytes(12).toString("hex")}`;
-    return this.clients.tasks.create(this.namespace, {
+    const marks = callerMarks(meta.caller);
+    const session = meta.caller.session;
+    const created = await this.clients.tasks.create(this.namespace, {
       metadata: {
         name,
         labels: {
           [labels.createdBy]: "gateway",
-          ...(meta.client ? { [labels.client]: clientLabelValue(meta.client) } : {}),
+          ...marks.labels,
           [labels.tool]: labelValue(tool.name),
-          ...(meta.session ? { [labels.session]: sessionLabelValue(meta.session) } : {}),
+          ...(session ? { [labels.session]: sessionLabelValue(session) } : {}),
         },
-        annotations: { [annotations.requestId]: meta.requestId },
+        annotations: { [annotations.requestId]: meta.requestId, ...marks.annotations },
       },
       spec: {
         requiredCapabilities: [tool.capability],
@@ -171,6 +171,10 @@ export class TaskCalls implements CallStore {
         ...(meta.ttlSeconds !== undefined ? { ttlSecondsAfterFinished: meta.ttlSeconds } : {}),
       },
     });
+    // Counted at once: the watch brings it a moment later, and the caller's next call must see it.
+    this.byCaller.observe(created);
+    meta.counted?.();
+    return created;
   }
 
   /** Waits until the Task finishes or is deleted; onChange sees every update meanwhile. */

@@ -24,7 +24,13 @@ export async function startGatewayStack(
   cluster: TestCluster,
   ns: string,
   tools: AnyTool[],
-  opts: { agentName?: string; security?: GatewaySecurity; federation?: GatewayOptions["federation"] } = {},
+  opts: {
+    agentName?: string;
+    security?: GatewaySecurity;
+    federation?: GatewayOptions["federation"];
+    /** More gateway options: authorization, limits. */
+    gateway?: Partial<GatewayOptions>;
+  } = {},
 ): Promise<GatewayStack> {
   const conductor = await startConductor(cluster, ns);
   const agent = new AgentRuntime({
@@ -48,6 +54,7 @@ export async function startGatewayStack(
     // limit would turn a fast machine's run into 429s. The limiter has tests of its own.
     security: opts.security ?? { ratePerSecond: 10_000, burst: 10_000, allowUnauthenticated: true },
     federation: opts.federation,
+    ...opts.gateway,
   });
   await gateway.start();
   const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });

@@ -80,9 +80,15 @@ async function startGateway(security: GatewaySecurity): Promise<Running> {
   };
 }
 
-/** An MCP initialize, with a bearer token if given. */
-const initialize = (url: string, token?: string) =>
-  fetch(url, {
+/**
+ * An MCP initialize, with a bearer token if given: its status and headers,
+ * the body read to the end and the connection not kept (the gateways of these
+ * tests come and go on ports the system may hand out again).
+ */
+const initialize = async (url: string, token?: string) => {
+  const res = await fetch(url, {
+    keepalive: false,
+    signal: AbortSignal.timeout(15_000),
     method: "POST",
     headers: {
       accept: "application/json, text/event-stream",
@@ -96,6 +102,9 @@ const initialize = (url: string, token?: string) =>
       params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "auth-test", version: "1" } },
     }),
   });
+  await res.arrayBuffer();
+  return { status: res.status, headers: res.headers };
+};
 
 describe.each(["jwks", "tokenreview"] as const)("Kubernetes service-account tokens (%s)", (mode) => {
   let gw: Running;
@@ -162,7 +171,8 @@ describe("without authentication", () => {
     try {
       expect((await initialize(gw.url)).status).toBe(401);
       expect((await initialize(gw.url, "any-token")).status).toBe(401);
-      const get = await fetch(gw.url, { headers: { accept: "text/event-stream" } });
+      const get = await fetch(gw.url, { keepalive: false, headers: { accept: "text/event-stream" } });
+      await get.arrayBuffer();
       expect(get.status).toBe(401);
       expect(get.headers.get("www-authenticate")).toStartWith("Bearer resource_metadata=");
     } finally {

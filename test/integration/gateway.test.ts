@@ -499,6 +499,8 @@ describe("gateway process restart", () => {
           `--port=${port}`,
           "--host=127.0.0.1",
           `--tokens-dir=${dir}`,
+          // about restarts, not who may call: tests/integration/tool-authorization.test.ts
+          "--authorization=none",
         ],
         {
           env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, LOG_LEVEL: "warn" },

@@ -4,15 +4,18 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import pino from "pino";
 import type { Task } from "../../../lib/api/resources.ts";
+import { KubeApiError } from "../../../lib/kube/errors.ts";
 import type { Federation } from "../federation.ts";
 import { ServerUnavailableError } from "../federation.ts";
 import { GatewayMetrics } from "../metrics.ts";
-import { clientLabelValue, labels } from "../task-calls.ts";
+import { annotations, callerMarks, labels } from "../task-calls.ts";
 import type { GatewayTool } from "../tool-registry.ts";
 import { CallCore, type CallRequest } from "./core.ts";
 import { CallError } from "./errors.ts";
+import { madeBy } from "./marks.ts";
 import type { CallStore, TaskOutcome } from "./store.ts";
 import { TaskView } from "./task-view.ts";
+import type { Caller } from "./tools.ts";
 
 const tool = (name: string, extra: Partial<GatewayTool> = {}): GatewayTool => ({
   name,
@@ -44,19 +47,30 @@ class FakeStore implements CallStore {
     if (!t) throw Object.assign(new Error("not found"), { statusCode: 404 });
     return t;
   }
-  async create(t: GatewayTool, args: Record<string, unknown>, meta: { requestId: string; client?: string }) {
+  async create(
+    t: GatewayTool,
+    args: Record<string, unknown>,
+    meta: { requestId: string; caller: Caller; counted?: () => void },
+  ) {
     if (this.createError) throw this.createError;
     const name = `call-${(this.n++).toString(16).padStart(24, "0")}`;
+    const marks = callerMarks(meta.caller);
     const task: Task = {
       metadata: {
         name,
-        labels: { [labels.client]: clientLabelValue(meta.client ?? ""), [labels.tool]: t.name },
+        labels: { ...marks.labels, [labels.tool]: t.name },
+        annotations: marks.annotations,
       },
       spec: { requiredCapabilities: [t.capability], tool: t.name, payload: args },
       status: { phase: "Pending" },
     };
     this.tasks.set(name, task);
+    meta.counted?.();
     return task;
+  }
+  inFlightOf(caller: Caller) {
+    return this.list().filter((t) => madeBy(t, caller) && !["Completed", "Failed"].includes(t.status?.phase ?? ""))
+      .length;
   }
   wait(task: Task, onChange?: (t: Task) => void) {
     return new Promise<TaskOutcome>((resolve) => this.waiting.set(task.metadata.name ?? "", { resolve, onChange }));
@@ -179,15 +193,24 @@ describe("checks before any Task", () => {
     const seen: string[] = [];
     const c = core({
       authorize: async (caller, t) => {
-        seen.push(`${caller.client}:${t.name}`);
-        return t.name !== "t";
+        seen.push(`${caller.client}:${t}`);
+        return t !== "t";
       },
+      onDenied: (caller, t) => denied.push(`${caller.subject?.user}:${t.name}`),
     });
-    const e = await refusal(c.call(request({ name: "t", caller: { client: "bob", session: "s1" } })));
+    const denied: string[] = [];
+    const bob = { client: "bob", session: "s1", subject: { user: "bob", groups: ["readers"] } };
+    const e = await refusal(c.call(request({ name: "t", caller: bob })));
     expect(e.code).toBe(-32003);
+    expect(e.message).toBe("Forbidden: bob may not call tool t (verb call on tools.mcp.io/t)");
     expect(seen).toEqual(["bob:t"]);
+    expect(denied).toEqual(["bob:t"]);
     expect(store.tasks.size).toBe(0);
+    expect(await counted("t", "forbidden")).toBe(1);
     expect((await c.list({ client: "bob" })).map((t) => t.name)).toEqual(["required", "forbidden", "fed"]);
+    // An unknown tool is not a denial: nothing to record.
+    await refusal(c.call(request({ name: "nope", caller: bob })));
+    expect(denied).toEqual(["bob:t"]);
   });
 });
 
@@ -344,8 +367,8 @@ describe("the task view", () => {
     expect(await view.find(task.metadata.name, { client: "bob" })).toBeUndefined();
     expect(await view.find("call-zzz", { client: "alice" })).toBeUndefined();
     expect((await refusal(view.owned(task.metadata.name, { client: "bob" }))).code).toBe(-32602);
-    expect(view.list({ client: "alice" }).tasks).toEqual([task]);
-    expect(view.list({ client: "bob" }).tasks).toEqual([]);
+    expect((await view.list({ client: "alice" })).tasks).toEqual([task]);
+    expect((await view.list({ client: "bob" })).tasks).toEqual([]);
     const cancelled = await view.cancel(task, "stop");
     expect(view.status(cancelled)).toBe("cancelled");
     store.get = async () => {
@@ -354,5 +377,104 @@ describe("the task view", () => {
     const e = await refusal(view.find("call-000000000000000000000009", { client: "alice" }, { fresh: true }));
     expect(e.code).toBe(-32603);
     expect(e.message).not.toContain("dial tcp");
+  });
+});
+
+describe("the caller on its Tasks", () => {
+  const alice: Caller = { client: "alice", subject: { user: "alice", groups: ["team-a", "system:authenticated"] } };
+
+  test("user, groups digest and client are recorded; the view knows the caller by all three", async () => {
+    const view = new TaskView(store, log);
+    const { task } = (await core().call(request({ form: "task", caller: alice }))) as { task: Task };
+    expect(task.metadata.annotations?.[annotations.callerUser]).toBe("alice");
+    expect(task.metadata.labels?.[labels.callerGroups]).toMatch(/^[0-9a-f]{16}$/);
+    // The same caller, its groups in another order: the same.
+    const same = { ...alice, subject: { user: "alice", groups: ["system:authenticated", "team-a"] } };
+    expect(await view.find(task.metadata.name, same)).toBe(task);
+    // Another user whose client name reads the same as a label value: not theirs.
+    const lookalike = {
+      client: "alice",
+      subject: { user: "system:serviceaccount:x:alice", groups: alice.subject?.groups ?? [] },
+    };
+    expect(await view.find(task.metadata.name, lookalike)).toBeUndefined();
+    // The same user with other groups is another caller to RBAC, and here.
+    expect(
+      await view.find(task.metadata.name, { ...alice, subject: { user: "alice", groups: ["team-b"] } }),
+    ).toBeUndefined();
+    expect((await view.list(lookalike)).tasks).toEqual([]);
+  });
+
+  test("task methods ask the authorize hook again: a revoked tool's tasks are refused and not listed", async () => {
+    let allowed = true;
+    const authorize = (_c: Caller, tool: string) => allowed || tool !== "t";
+    const view = new TaskView(store, log, authorize);
+    const { task } = (await core({ authorize }).call(request({ form: "task", caller: alice }))) as { task: Task };
+    expect(await view.find(task.metadata.name, alice)).toBe(task);
+    allowed = false;
+    const e = await refusal(view.find(task.metadata.name, alice));
+    expect(e.code).toBe(-32003);
+    expect(e.message).toContain("may not call tool t");
+    expect((await view.list(alice)).tasks).toEqual([]);
+  });
+});
+
+describe("limits", () => {
+  const carol: Caller = { client: "carol", subject: { user: "carol", groups: [] } };
+  const limited = async (reason: string) =>
+    (await metrics.callsLimited.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+
+  test("a caller's Tasks in flight are capped; a finished one frees a place; others are not affected", async () => {
+    const c = core({ maxInFlightPerCaller: 2 });
+    const first = (await c.call(request({ form: "task", caller: carol }))) as { task: Task };
+    await c.call(request({ form: "task", caller: carol }));
+    const e = await refusal(c.call(request({ form: "task", caller: carol })));
+    expect(e.code).toBe(-32004);
+    expect(e.status).toBe(429);
+    expect(e.message).toContain("carol has 2 Tasks unfinished, at most 2");
+    expect(e.data).toEqual({ reason: "CallerInFlightLimit", limit: 2, inFlight: 2 });
+    expect(store.tasks.size).toBe(2);
+    expect(await limited("caller_in_flight")).toBe(1);
+    expect(await counted("t", "limited")).toBe(1);
+    expect((await c.call(request({ form: "task", caller: alice2 }))).kind).toBe("task");
+    store.update(first.task.metadata.name ?? "", { phase: "Completed", result: {} });
+    expect((await c.call(request({ form: "task", caller: carol }))).kind).toBe("task");
+  });
+  const alice2: Caller = { client: "alice", subject: { user: "alice", groups: [] } };
+
+  test("concurrent calls cannot all slip under the cap while their Tasks are being created", async () => {
+    const c = core({ maxInFlightPerCaller: 2 });
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((i) => refusal(c.call(request({ form: "task", caller: carol, requestId: String(i) })))),
+    );
+    expect(outcomes.filter((o) => o === undefined).length).toBe(2);
+    expect(outcomes.filter((o) => o?.code === -32004).length).toBe(1);
+    expect(store.tasks.size).toBe(2);
+  });
+
+  test("the domain's ResourceQuota refusing a Task is -32004 naming the quota, not an internal error", async () => {
+    store.createError = new KubeApiError(
+      403,
+      {
+        reason: "Forbidden",
+        message:
+          'tasks.mcp.io "call-1" is forbidden: exceeded quota: mcp-tasks, requested: count/tasks.mcp.io=1, used: count/tasks.mcp.io=5, limited: count/tasks.mcp.io=5',
+      },
+      "POST",
+      "/apis/mcp.io/v1/namespaces/ns/tasks",
+    );
+    const e = await refusal(core().call(request({})));
+    expect(e.code).toBe(-32004);
+    expect(e.status).toBe(429);
+    expect(e.message).toContain("ResourceQuota mcp-tasks allows 5 Tasks");
+    expect(e.data).toEqual({ reason: "DomainQuota", quota: "mcp-tasks", limit: 5 });
+    expect(await limited("domain_quota")).toBe(1);
+    // Any other 403 stays an internal error (the gateway's own RBAC is broken, not the caller's fault).
+    store.createError = new KubeApiError(
+      403,
+      { reason: "Forbidden", message: "tasks is forbidden: User cannot create" },
+      "POST",
+      "/x",
+    );
+    expect((await refusal(core().call(request({})))).code).toBe(-32603);
   });
 });

@@ -15,7 +15,8 @@ import type { GatewayMetrics } from "../metrics.ts";
 import { sessionLabelValue } from "../task-calls.ts";
 import type { GatewayTool } from "../tool-registry.ts";
 import { type CallForm, decideForm, tasksExtension, validateArguments } from "./checks.ts";
-import { CallError, errorCodes, internalError, toCallError } from "./errors.ts";
+import { CallError, errorCodes, internalError, quotaRefusal, toCallError } from "./errors.ts";
+import { CallerLimit } from "./in-flight.ts";
 import { callResultOf, inputWithoutTaskReason } from "./outcome.ts";
 import type { CallStore } from "./store.ts";
 import { type Authorize, allowAll, type Caller, listTools, resolveTool, type ToolSource } from "./tools.ts";
@@ -54,6 +55,10 @@ export interface CallCoreDeps {
   metrics?: GatewayMetrics;
   /** Whether a caller may call a tool; every caller may call every tool without it. */
   authorize?: Authorize;
+  /** A caller's Tasks in flight at most (calls/in-flight.ts); no cap without it. */
+  maxInFlightPerCaller?: number;
+  /** Told of every call the authorize hook refused (the gateway records an Event). */
+  onDenied?: (caller: Caller, tool: GatewayTool) => void;
 }
 
 /** Progress of an agent's call, out of 4: created, Pending, Assigned, Running, finished. */
@@ -66,14 +71,18 @@ type Outcome =
   | "forbidden"
   | "internal_error"
   | "cancelled"
+  | "limited"
   | "task_created";
 
 export class CallCore {
   readonly authorize: Authorize;
+  private readonly limit: CallerLimit | undefined;
   private draining = false;
 
   constructor(private readonly deps: CallCoreDeps) {
     this.authorize = deps.authorize ?? allowAll;
+    if (deps.maxInFlightPerCaller !== undefined)
+      this.limit = new CallerLimit(deps.maxInFlightPerCaller, (caller) => deps.store.inFlightOf(caller));
   }
 
   /**
@@ -109,6 +118,10 @@ export class CallCore {
       form = decideForm(tool, req.form, req.era);
     } catch (err) {
       const e = toCallError(err, log, "Could not check a tool call");
+      if (e.code === errorCodes.forbidden && known) {
+        log.info({ user: req.caller.subject?.user ?? req.caller.client }, "Tool call forbidden");
+        this.deps.onDenied?.(req.caller, known);
+      }
       count(
         e.code === errorCodes.forbidden
           ? "forbidden"
@@ -175,17 +188,35 @@ export class CallCore {
     count: (o: Outcome) => void,
   ): Promise<CallOutcome> {
     const store = this.deps.store;
+    let release = () => {};
+    try {
+      release = this.limit?.reserve(req.caller) ?? release;
+    } catch (err) {
+      count("limited");
+      this.deps.metrics?.callsLimited.inc({ reason: "caller_in_flight" });
+      log.info({ user: req.caller.subject?.user ?? req.caller.client }, "Tool call refused: too many in flight");
+      throw err;
+    }
     let task: Task;
     try {
       task = await store.create(tool, args, {
-        session: req.caller.session,
         requestId: req.requestId,
-        client: req.caller.client,
+        caller: req.caller,
         ttlSeconds: req.taskTtlMs != null ? Math.ceil(req.taskTtlMs / 1000) : undefined,
+        counted: release,
       });
     } catch (err) {
+      const quota = quotaRefusal(err);
+      if (quota) {
+        count("limited");
+        this.deps.metrics?.callsLimited.inc({ reason: "domain_quota" });
+        log.warn({ err }, "Tool call refused by the domain's ResourceQuota");
+        throw quota;
+      }
       count("internal_error");
       throw internalError(log, err, "Could not create the Task for a tool call");
+    } finally {
+      release();
     }
     const tlog = log.child({ task: task.metadata.name });
     tlog.info("Created Task for tool call");

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { isForbidden } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { ServerUnavailableError } from "../federation.ts";
 
@@ -19,6 +20,8 @@ export const errorCodes = {
   internal: -32603,
   /** A caller the authorize hook refused a tool to. */
   forbidden: -32003,
+  /** A limit on Tasks was reached: the caller's in flight, or the domain's ResourceQuota. Try again later. */
+  limitExceeded: -32004,
   headerMismatch: -32020,
   missingClientCapability: -32021,
   unsupportedVersion: -32022,
@@ -68,6 +71,27 @@ export function toCallError(err: unknown, log: Logger, what?: string): CallError
     return internalError(log, err, what ?? "MCP server unavailable", `MCP server ${err.server} is unavailable`);
   if (err instanceof McpError && !transportCodes.has(err.code)) return new CallError(err.code, err.message, err.data);
   return internalError(log, err, what);
+}
+
+/**
+ * The apiserver's refusal of a Task by the domain's ResourceQuota, as the
+ * client should read it (HTTP 429 on the 2026 side); undefined for any other
+ * error. The apiserver says: `… is forbidden: exceeded quota: mcp-tasks,
+ * requested: count/tasks.mcp.io=1, used: count/tasks.mcp.io=500, limited:
+ * count/tasks.mcp.io=500`.
+ */
+export function quotaRefusal(err: unknown): CallError | undefined {
+  if (!isForbidden(err)) return undefined;
+  const message = (err as Error).message;
+  const quota = /exceeded quota: ([^,\s]+)/.exec(message)?.[1];
+  if (!quota) return undefined;
+  const limit = Number(/limited: count\/tasks\.mcp\.io=(\d+)/.exec(message)?.[1]);
+  return new CallError(
+    errorCodes.limitExceeded,
+    `Quota exceeded: the domain's ResourceQuota ${quota} allows ${Number.isFinite(limit) ? limit : "no more"} Tasks, finished ones included until they expire; try again later`,
+    { reason: "DomainQuota", quota, ...(Number.isFinite(limit) ? { limit } : {}) },
+    429,
+  );
 }
 
 /** The same error as the 1.x SDK's handlers throw it, for the 2025 side. */

@@ -4,6 +4,7 @@
  */
 import type { Task } from "../../../lib/api/resources.ts";
 import type { GatewayTool } from "../tool-registry.ts";
+import type { Caller } from "./tools.ts";
 
 export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
 
@@ -18,10 +19,18 @@ export interface CallStore {
   create(
     tool: GatewayTool,
     args: Record<string, unknown>,
-    meta: { session?: string; requestId: string; client?: string; ttlSeconds?: number },
+    /** The caller (and its session) is recorded on the Task: task-calls.ts callerMarks. */
+    /**
+     * `counted` is called the moment the new Task counts in inFlightOf (a
+     * place the call reserved under the caller's cap is given back then, not
+     * a moment later, when it would count twice).
+     */
+    meta: { requestId: string; caller: Caller; ttlSeconds?: number; counted?: () => void },
   ): Promise<Task>;
   /** Resolves when the Task finishes or is deleted; onChange sees every update meanwhile. */
   wait(task: Task, onChange?: (t: Task) => void): Promise<TaskOutcome>;
+  /** The caller's Tasks not yet finished, made through any replica. */
+  inFlightOf(caller: Caller): number;
   /** Deletes a call's Task: its agent stops the work. */
   cancel(task: Task): Promise<void>;
   /** Fails a Task for good with this reason (Cancelled by default). */

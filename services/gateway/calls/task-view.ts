@@ -4,17 +4,21 @@
  * labelled with it (another's is as unknown as a made-up id), and what
  * tasks/get, tasks/result, tasks/list, tasks/cancel and tasks/update answer
  * comes from the Task's status. Nothing lives in the gateway's memory but a
- * few seconds of its own writes, so any replica answers for any task.
+ * few seconds of its own writes, so any replica answers for any task. A task
+ * is its caller's only while the caller may still call its tool: the
+ * authorize hook is asked again on every task method (a revoked binding
+ * stops tasks/result as it stops tools/call).
  */
 import type { CallToolResult, Task as McpTask } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../../lib/api/resources.ts";
 import { isConflict, isNotFound } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
-import { clientLabelValue, labels } from "../task-calls.ts";
+import { madeBy } from "../task-calls.ts";
+import { genericToolName } from "../tool-registry.ts";
 import { CallError, errorCodes, toCallError } from "./errors.ts";
 import { callResultOf, failureText, pendingInput, resultContent, type TaskStatus, taskStatusOf } from "./outcome.ts";
 import type { CallStore } from "./store.ts";
-import type { Caller } from "./tools.ts";
+import { type Authorize, allowAll, type Caller, forbiddenTool } from "./tools.ts";
 
 const pollIntervalMs = 500;
 const defaultTaskTtlMs = 3_600_000;
@@ -30,6 +34,7 @@ export class TaskView {
   constructor(
     private readonly store: CallStore,
     private readonly log: Logger,
+    private readonly authorize: Authorize = allowAll,
   ) {}
 
   /**
@@ -54,7 +59,21 @@ export class TaskView {
         throw toCallError(err, this.log.child({ task: taskId }), "Could not read a task");
       }
     }
-    return this.owns(t, caller) ? t : undefined;
+    if (!madeBy(t, caller)) return undefined;
+    await this.mayCall(caller, t);
+    return t;
+  }
+
+  /** Throws a forbidden CallError unless the caller may still call the Task's tool. */
+  private async mayCall(caller: Caller, t: Task): Promise<void> {
+    const tool = toolOfTask(t);
+    let allowed: boolean;
+    try {
+      allowed = await this.authorize(caller, tool);
+    } catch (err) {
+      throw toCallError(err, this.log.child({ task: t.metadata.name, tool }), "Could not authorize a task method");
+    }
+    if (!allowed) throw forbiddenTool(caller, tool);
   }
 
   /** The caller's Task by id; an unknown or foreign one is invalid params. */
@@ -62,10 +81,6 @@ export class TaskView {
     const t = await this.find(taskId, caller, opts);
     if (!t) throw new CallError(errorCodes.invalidParams, `Unknown taskId: ${String(taskId)}`);
     return t;
-  }
-
-  private owns(t: Task, caller: Caller): boolean {
-    return t.metadata.labels?.[labels.client] === clientLabelValue(caller.client);
   }
 
   status(t: Task): TaskStatus {
@@ -77,11 +92,19 @@ export class TaskView {
     return callResultOf(t);
   }
 
-  /** The caller's Tasks, oldest first, 100 a page; the cursor is an offset. */
-  list(caller: Caller, cursor?: string): { tasks: Task[]; nextCursor?: string } {
-    const mine = this.store
-      .list()
-      .filter((t) => this.owns(t, caller))
+  /** The caller's Tasks of tools it may still call, oldest first, 100 a page; the cursor is an offset. */
+  async list(caller: Caller, cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
+    const made = this.store.list().filter((t) => madeBy(t, caller));
+    const tools = [...new Set(made.map(toolOfTask))];
+    let allowed: boolean[];
+    try {
+      allowed = await Promise.all(tools.map((tool) => this.authorize(caller, tool)));
+    } catch (err) {
+      throw toCallError(err, this.log, "Could not authorize tasks/list");
+    }
+    const may = new Set(tools.filter((_, i) => allowed[i]));
+    const mine = made
+      .filter((t) => may.has(toolOfTask(t)))
       .sort(
         (a, b) =>
           (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
@@ -141,6 +164,11 @@ export class TaskView {
     const now = Date.now();
     for (const [k, v] of this.written) if (now - v.at >= writtenForMs) this.written.delete(k);
   }
+}
+
+/** The name of the tool a Task runs, as tools/list shows it. */
+export function toolOfTask(t: Task): string {
+  return t.spec.tool ?? genericToolName(t.spec.requiredCapabilities?.[0] ?? "");
 }
 
 // ---- the two eras' renderings of one Task ----

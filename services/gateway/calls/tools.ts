@@ -3,6 +3,7 @@
  * tool or a federated MCPServer's, from the gateway's registry, then the
  * authorize hook (every caller may call every tool unless one is given).
  */
+import type { Subject } from "../auth/subject.ts";
 import type { GatewayTool } from "../tool-registry.ts";
 import { CallError, errorCodes } from "./errors.ts";
 
@@ -15,12 +16,29 @@ export interface ToolSource {
 export interface Caller {
   client: string;
   session?: string;
+  /** The user and groups RBAC knows the caller by (auth/subject.ts); the client, in no group, when unset. */
+  subject?: Subject;
 }
 
-/** Whether a caller may call (and see) a tool; may consult the apiserver. */
-export type Authorize = (caller: Caller, tool: GatewayTool) => boolean | Promise<boolean>;
+/** The caller as RBAC and its Tasks know it. */
+export const subjectOfCaller = (caller: Caller): Subject => caller.subject ?? { user: caller.client, groups: [] };
+
+/**
+ * Whether a caller may call (and see) the tool of this name, and follow the
+ * tasks of its calls; may consult the apiserver, and throws when it cannot
+ * say (the call is then an internal error, never let through).
+ */
+export type Authorize = (caller: Caller, tool: string) => boolean | Promise<boolean>;
 
 export const allowAll: Authorize = () => true;
+
+/** The refusal of a tool to a caller, naming both. */
+export const forbiddenTool = (caller: Caller, tool: string) =>
+  new CallError(
+    errorCodes.forbidden,
+    `Forbidden: ${subjectOfCaller(caller).user} may not call tool ${tool} (verb call on tools.mcp.io/${tool})`,
+    { tool },
+  );
 
 /** The tool a call names, if it exists and the caller may call it. */
 export async function resolveTool(
@@ -31,8 +49,7 @@ export async function resolveTool(
 ): Promise<GatewayTool> {
   const tool = tools.get(name);
   if (!tool) throw new CallError(errorCodes.invalidParams, `Unknown tool: ${name}`);
-  if (!(await authorize(caller, tool)))
-    throw new CallError(errorCodes.forbidden, `Forbidden: client ${caller.client} may not call tool ${name}`);
+  if (!(await authorize(caller, tool.name))) throw forbiddenTool(caller, name);
   return tool;
 }
 
@@ -44,7 +61,7 @@ export async function listTools(
 ): Promise<Record<string, unknown>[]> {
   const all = tools.tools();
   const allowed =
-    authorize === allowAll ? all.map(() => true) : await Promise.all(all.map((t) => authorize(caller, t)));
+    authorize === allowAll ? all.map(() => true) : await Promise.all(all.map((t) => authorize(caller, t.name)));
   return all
     .filter((_, i) => allowed[i])
     .map((t) => ({
