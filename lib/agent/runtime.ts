@@ -18,6 +18,7 @@ import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
+import { normalizeProgress, ProgressWriter } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
 import { ToolError } from "./tool.ts";
 import { validate } from "./validation.ts";
@@ -417,6 +418,11 @@ export class AgentRuntime {
     const deadline = t.spec.deadline ? Date.parse(t.spec.deadline) - Date.now() : Number.POSITIVE_INFINITY;
     const timeout = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, deadline)));
     const signal = AbortSignal.any([entry.abort.signal, timeout]);
+    const progress = new ProgressWriter({
+      write: (p) => this.editInput(t, () => ({ progress: p })),
+      onError: (err) => tlog.debug({ err }, "Could not write progress; dropped"),
+    });
+    signal.addEventListener("abort", () => progress.stop(), { once: true });
     const ctx: ToolContext = {
       task: t,
       signal,
@@ -424,6 +430,7 @@ export class AgentRuntime {
       idempotencyKey: `${t.metadata.uid}/${entry.attempt}`,
       log: tlog,
       requestInput: (requests) => this.requestInput(t, entry, signal, requests),
+      progress: (done, total, message) => progress.report(normalizeProgress(done, total, message)),
     };
     this.metrics.inFlight.inc();
     const end = this.metrics.duration.startTimer({ tool: tool.name });
@@ -434,7 +441,7 @@ export class AgentRuntime {
         new Promise<never>((_, reject) =>
           signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
         ),
-      ]);
+      ]).finally(() => progress.stop()); // the final status says more than any pending progress
       const result =
         value !== null && typeof value === "object" && !Array.isArray(value)
           ? (value as Record<string, unknown>)

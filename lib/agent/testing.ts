@@ -4,6 +4,7 @@
  */
 import type { Task } from "../api/resources.ts";
 import { silentLogger } from "../log.ts";
+import { normalizeProgress, type ToolProgress } from "./progress.ts";
 import { type InputRequest, invalidInput, type ToolDefinition, ToolError } from "./tool.ts";
 import { validate } from "./validation.ts";
 
@@ -14,6 +15,8 @@ export async function callTool<I, O>(
     signal?: AbortSignal;
     /** Answers the tool's input requests, as a client would. */
     answer?: (requests: Record<string, InputRequest>) => Record<string, unknown>;
+    /** Sees each ctx.progress report. */
+    onProgress?: (p: ToolProgress) => void;
   } = {},
 ): Promise<O> {
   const invalid = validate(tool.inputSchema, input);
@@ -32,6 +35,7 @@ export async function callTool<I, O>(
       if (!opts.answer) throw new Error("this test gives no answers to input requests");
       return opts.answer(requests);
     },
+    progress: (done, total, message) => opts.onProgress?.(normalizeProgress(done, total, message)),
   });
 }
 

@@ -29,6 +29,14 @@ export interface ToolContext {
    * cancelled.
    */
   requestInput(requests: Record<string, InputRequest>): Promise<Record<string, unknown>>;
+  /**
+   * Says how far the tool is: `done` of `total` (when known), with a short
+   * message. Reaches the caller as notifications/progress (and a task's
+   * status message); written to the Task at most every half second, so call
+   * it as often as is natural. Throws a TypeError for a negative or
+   * non-finite number.
+   */
+  progress(done: number, total?: number, message?: string): void;
 }
 
 /** One thing a tool asks of the client: an MCP request such as elicitation/create. */

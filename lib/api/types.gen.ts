@@ -429,9 +429,18 @@ export interface TaskStatus {
   inputResponses?: {
     [k: string]: unknown | undefined;
   };
+  progress?: TaskStatusProgress;
   error?: TaskStatusError;
   observedGeneration?: number;
   conditions?: Condition[];
+}
+/**
+ * How far the running tool says it is (ctx.progress), written at most every half second; the gateway passes it on as notifications/progress.
+ */
+export interface TaskStatusProgress {
+  done: number;
+  total?: number;
+  message?: string;
 }
 /**
  * Why the Task failed.

@@ -47,6 +47,21 @@ const neverTask = defineTool({
   handler: () => ({ ran: true }),
 });
 
+/** Reports its own progress: `n` steps of `ms` each. */
+const steps = defineTool({
+  name: "steps",
+  description: "Counts to n, a step every ms, saying so.",
+  capability: "calls",
+  inputSchema: { type: "object", properties: { n: { type: "integer" }, ms: { type: "integer" } } },
+  handler: async ({ n, ms }: { n: number; ms: number }, ctx) => {
+    for (let i = 1; i <= n; i++) {
+      ctx.progress(i, n, `step ${i} of ${n}`);
+      await Bun.sleep(ms);
+    }
+    return { steps: n };
+  },
+});
+
 const tasksOf = async (tool: string) =>
   (await cluster.mcp.tasks.list(ns, { labelSelector: `${labels.createdBy}=gateway,${labels.tool}=${tool}` })).items;
 
@@ -79,7 +94,7 @@ beforeAll(async () => {
   cluster = await testCluster();
   ns = await cluster.newNamespace("gateway-calls");
   ref = await startEverythingServer();
-  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask], {
+  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask, steps], {
     federation: { callTimeoutMs: 20_000 },
   });
   await cluster.mcp.mcpServers.create(ns, { metadata: { name: "ref" }, spec: { url: ref.url.toString() } });
@@ -295,6 +310,51 @@ describe("an internal error reaches the client only as -32603 with a correlation
       await gateway.stop();
     }
   }, 60_000);
+});
+
+describe("the tool's own progress (ctx.progress)", () => {
+  test("2025: reaches the SDK client's onprogress with the tool's messages, in order, and is on the Task", async () => {
+    const client = await legacyClient(stack.url);
+    try {
+      const seen: { progress: number; message?: string }[] = [];
+      const res = await client.callTool({ name: "steps", arguments: { n: 6, ms: 200 } }, undefined, {
+        onprogress: (p) => void seen.push(p),
+      });
+      expect(res.structuredContent).toEqual({ steps: 6 });
+      const own = seen.filter((p) => p.message?.startsWith("step "));
+      // at most a write every 500 ms over 1.2 s: the first step at once, a later one or two
+      expect(own[0]?.message).toBe("step 1 of 6");
+      expect(own.length).toBeGreaterThanOrEqual(2);
+      expect(own.length).toBeLessThanOrEqual(4);
+      const values = seen.map((p) => p.progress);
+      expect(values).toEqual([...values].sort((a, b) => a - b));
+      expect(new Set(values).size).toBe(values.length);
+      expect(values.at(-1)).toBe(4);
+      const task = (await tasksOf("steps")).at(-1);
+      expect(task?.status?.progress?.total).toBe(6);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("2026: a synchronous call with a progress token streams the tool's progress before its result", async () => {
+    const res = await fetch(
+      stack.url,
+      modern("tools/call", { name: "steps", arguments: { n: 3, ms: 300 }, _meta: { progressToken: "own" } }),
+    );
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const messages = (await res.text())
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => JSON.parse(l.slice(6)));
+    const progress = messages.filter((m) => m.method === "notifications/progress").map((m) => m.params);
+    expect(progress.map((p) => p.message)).toContain("step 1 of 3");
+    expect(progress.every((p) => p.progressToken === "own")).toBe(true);
+    expect(messages.at(-1)).toMatchObject({
+      id: 1,
+      result: { resultType: "complete", structuredContent: { steps: 3 } },
+    });
+  });
 });
 
 describe("a federated tool in the 2026 era", () => {

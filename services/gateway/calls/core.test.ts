@@ -14,7 +14,7 @@ import { CallCore, type CallRequest } from "./core.ts";
 import { CallError } from "./errors.ts";
 import { madeBy } from "./marks.ts";
 import type { CallStore, TaskOutcome } from "./store.ts";
-import { TaskView } from "./task-view.ts";
+import { TaskView, taskEnvelope, toMcpTask } from "./task-view.ts";
 import type { Caller } from "./tools.ts";
 
 const tool = (name: string, extra: Partial<GatewayTool> = {}): GatewayTool => ({
@@ -229,6 +229,30 @@ describe("waiting, with the caller's signal", () => {
     });
     expect(steps).toEqual([0, 2, 3, 4]);
     expect(await counted("t", "tool_error")).toBe(1);
+  });
+
+  test("the tool's own progress moves the call within Running, only ever forward, with its message", async () => {
+    const seen: { progress: number; message?: string }[] = [];
+    const call = core().call(request({ onProgress: async (p) => void seen.push(p) }));
+    await Bun.sleep(0);
+    const name = [...store.tasks.keys()][0] as string;
+    store.update(name, { phase: "Running" });
+    store.update(name, { phase: "Running", progress: { done: 1, total: 4, message: "read the file" } });
+    store.update(name, { phase: "Running", progress: { done: 3, total: 4 } });
+    // an older write seen late (or a tool that went back) is not sent
+    store.update(name, { phase: "Running", progress: { done: 2, total: 4, message: "behind" } });
+    store.update(name, { phase: "Running", progress: { done: 7 } });
+    store.update(name, { phase: "Completed", result: { ok: 1 } });
+    await call;
+    expect(seen.map((p) => p.progress)).toEqual([0, 3, 3.25, 3.75, 3.875, 4]);
+    expect(seen.map((p) => p.message)).toEqual([
+      "task created",
+      "task running",
+      "read the file",
+      "3 of 4",
+      "7 done",
+      "task finished",
+    ]);
   });
 
   test("the client going away deletes the Task, in either era", async () => {
@@ -476,5 +500,20 @@ describe("limits", () => {
       "/x",
     );
     expect((await refusal(core().call(request({})))).code).toBe(-32603);
+  });
+});
+
+describe("a working task's status message", () => {
+  test("names the phase and agent, and the tool's own progress once it reports", () => {
+    const t = (status: Task["status"]): Task => ({
+      metadata: { name: "call-1", creationTimestamp: "2026-12-03T00:00:00Z" },
+      spec: { requiredCapabilities: ["c"] },
+      status,
+    });
+    expect(toMcpTask(t({ phase: "Assigned", assignedAgent: "a-1" })).statusMessage).toBe("Assigned on a-1");
+    const running = t({ phase: "Running", assignedAgent: "a-1", progress: { done: 2, total: 5, message: "page 2" } });
+    expect(toMcpTask(running).statusMessage).toBe("Running on a-1: page 2");
+    expect(taskEnvelope(running).statusMessage).toBe("Running on a-1: page 2");
+    expect(toMcpTask(t({ phase: "Running", progress: { done: 2, total: 5 } })).statusMessage).toBe("Running: 2 of 5");
   });
 });

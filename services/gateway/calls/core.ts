@@ -17,7 +17,7 @@ import type { GatewayTool } from "../tool-registry.ts";
 import { type CallForm, decideForm, tasksExtension, validateArguments } from "./checks.ts";
 import { CallError, errorCodes, internalError, quotaRefusal, toCallError } from "./errors.ts";
 import { CallerLimit } from "./in-flight.ts";
-import { callResultOf, inputWithoutTaskReason } from "./outcome.ts";
+import { callResultOf, inputWithoutTaskReason, progressMessage, runningFraction } from "./outcome.ts";
 import type { CallStore } from "./store.ts";
 import { type Authorize, allowAll, type Caller, listTools, resolveTool, type ToolSource } from "./tools.ts";
 
@@ -61,8 +61,14 @@ export interface CallCoreDeps {
   onDenied?: (caller: Caller, tool: GatewayTool) => void;
 }
 
-/** Progress of an agent's call, out of 4: created, Pending, Assigned, Running, finished. */
-const progressByPhase: Record<string, number> = { Created: 0, Pending: 1, Assigned: 2, Running: 3, Finished: 4 };
+/**
+ * Progress of an agent's call, out of 4: created, Pending, Assigned, Running,
+ * finished; the tool's own progress (ctx.progress) moves it within Running,
+ * from 3 towards 4.
+ */
+const progressByPhase = { Created: 0, Pending: 1, Assigned: 2, Running: 3, Finished: 4 } as Record<string, number> & {
+  Running: number;
+};
 
 type Outcome =
   | "completed"
@@ -227,20 +233,30 @@ export class CallCore {
 
     let last = -1;
     // Resolves once sent, so the last step goes out before the result (a
-    // client drops progress that arrives after its response).
-    const report = async (step: string): Promise<void> => {
-      const n = progressByPhase[step];
-      if (!req.onProgress || n === undefined || n <= last) return;
-      last = n;
+    // client drops progress that arrives after its response). Progress only
+    // ever grows (the spec asks it of every notification): `last` is set
+    // before the await, so a slower earlier send cannot be overtaken.
+    const send = async (progress: number, message: string): Promise<void> => {
+      if (!req.onProgress || progress <= last) return;
+      last = progress;
       try {
-        await req.onProgress({ progress: n, total: 4, message: `task ${step.toLowerCase()}` });
+        await req.onProgress({ progress, total: 4, message });
       } catch {}
+    };
+    const report = (step: string): Promise<void> => {
+      const n = progressByPhase[step];
+      return n === undefined ? Promise.resolve() : send(n, `task ${step.toLowerCase()}`);
     };
     const onChange = (t: Task) => {
       req.onTask?.(t);
       const phase = t.status?.phase ?? "";
       // Finished is reported once the result is in hand, below.
-      if (phase !== "Completed" && phase !== "Failed") void report(phase);
+      if (phase === "Completed" || phase === "Failed") return;
+      const own = t.status?.progress;
+      if (phase === "Running" && own) {
+        void report("Running");
+        void send(progressByPhase.Running + runningFraction(own), progressMessage(own));
+      } else void report(phase);
     };
     void report("Created");
     const onAbort = () => {

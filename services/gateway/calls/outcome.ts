@@ -85,3 +85,21 @@ export function callResultOf(t: Task): CallToolResult {
   if (t.status?.phase === "Completed") return resultContent(t);
   return { isError: true, content: [{ type: "text", text: failureText(t) }] };
 }
+
+/** A tool's own progress, as the Task carries it (status.progress). */
+export type OwnProgress = NonNullable<NonNullable<Task["status"]>["progress"]>;
+
+/**
+ * How far into its run a tool is, in [0, 1): done/total when the total is
+ * known, else done/(done+1), which grows with every report yet never
+ * arrives: the call is finished only when its result is in.
+ */
+export function runningFraction(p: OwnProgress): number {
+  const f = p.total && p.total > 0 ? p.done / p.total : p.done / (p.done + 1);
+  return Math.min(Math.max(f, 0), 0.999);
+}
+
+/** The tool's progress in words: its message, else done (of total). */
+export function progressMessage(p: OwnProgress): string {
+  return p.message ?? (p.total !== undefined ? `${p.done} of ${p.total}` : `${p.done} done`);
+}

@@ -16,7 +16,15 @@ import type { Logger } from "../../../lib/log.ts";
 import { madeBy } from "../task-calls.ts";
 import { genericToolName } from "../tool-registry.ts";
 import { CallError, errorCodes, toCallError } from "./errors.ts";
-import { callResultOf, failureText, pendingInput, resultContent, type TaskStatus, taskStatusOf } from "./outcome.ts";
+import {
+  callResultOf,
+  failureText,
+  pendingInput,
+  progressMessage,
+  resultContent,
+  type TaskStatus,
+  taskStatusOf,
+} from "./outcome.ts";
 import type { CallStore } from "./store.ts";
 import { type Authorize, allowAll, type Caller, forbiddenTool } from "./tools.ts";
 
@@ -166,6 +174,13 @@ export class TaskView {
   }
 }
 
+/** A working task's status message: its phase and agent, and the tool's own progress once it reports. */
+export function workingMessage(t: Task): string {
+  const s = t.status ?? {};
+  const where = `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}`;
+  return s.phase === "Running" && s.progress ? `${where}: ${progressMessage(s.progress)}` : where;
+}
+
 /** The name of the tool a Task runs, as tools/list shows it. */
 export function toolOfTask(t: Task): string {
   return t.spec.tool ?? genericToolName(t.spec.requiredCapabilities?.[0] ?? "");
@@ -180,12 +195,7 @@ export function toMcpTask(t: Task): McpTask {
   const status: McpTask["status"] =
     full === "cancelled" ? "cancelled" : full === "failed" ? "completed" : full === "input_required" ? "working" : full;
   const created = t.metadata.creationTimestamp ?? new Date().toISOString();
-  const message =
-    status === "working"
-      ? `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}`
-      : s.error
-        ? failureText(t)
-        : undefined;
+  const message = status === "working" ? workingMessage(t) : s.error ? failureText(t) : undefined;
   return {
     taskId: t.metadata.name ?? "",
     status,
@@ -209,9 +219,7 @@ export function taskEnvelope(t: Task): Json {
     lastUpdatedAt: s.completionTime ?? s.startTime ?? s.assignedTime ?? created,
     ttlMs: t.spec.ttlSecondsAfterFinished !== undefined ? t.spec.ttlSecondsAfterFinished * 1000 : defaultTaskTtlMs,
     pollIntervalMs,
-    ...(status === "working"
-      ? { statusMessage: `${s.phase ?? "Pending"}${s.assignedAgent ? ` on ${s.assignedAgent}` : ""}` }
-      : {}),
+    ...(status === "working" ? { statusMessage: workingMessage(t) } : {}),
   };
 }
 
