@@ -38,6 +38,9 @@ import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
+import { type BreakerOptions, CircuitBreaker, defaultBreaker } from "./breaker.ts";
+
+export type { BreakerOptions };
 
 export type CatalogKind = "tools" | "resources" | "prompts";
 
@@ -54,14 +57,6 @@ export interface FederatedPrompt {
   server: string;
   upstreamName: string;
   prompt: Prompt;
-}
-
-export interface BreakerOptions {
-  /** Failed calls in a row that open the circuit. */
-  failureThreshold: number;
-  /** The first cool-down; it doubles on each reopening, up to maxCooldownMs. */
-  cooldownMs: number;
-  maxCooldownMs: number;
 }
 
 export interface FederationOptions {
@@ -85,9 +80,8 @@ interface Upstream {
   prefix: string;
   state: UpstreamState;
   client?: Client;
-  failures: number;
-  opens: number;
-  retryTimer?: ReturnType<typeof setTimeout>;
+  /** Half-open while connecting, closed while ready, open while cut off (breaker.ts). */
+  breaker: CircuitBreaker;
   tools: Tool[];
   resources: Resource[];
   templates: ResourceTemplate[];
@@ -104,8 +98,6 @@ export class ServerUnavailableError extends McpError {
     super(ErrorCode.InternalError, `MCP server ${server} is unavailable: ${why}`);
   }
 }
-
-const defaultBreaker: BreakerOptions = { failureThreshold: 3, cooldownMs: 5_000, maxCooldownMs: 300_000 };
 
 export class Federation {
   readonly servers: Informer<MCPServer>;
@@ -289,7 +281,7 @@ export class Federation {
     if (u?.state !== "ready" || !u.client) throw new ServerUnavailableError(name, "not connected");
     try {
       const out = await fn(u.client);
-      u.failures = 0;
+      u.breaker.succeeded();
       return out;
     } catch (err) {
       if (err instanceof McpError && err.code !== ErrorCode.RequestTimeout && err.code !== ErrorCode.ConnectionClosed)
@@ -324,8 +316,15 @@ export class Federation {
       headers,
       prefix,
       state: "connecting",
-      failures: 0,
-      opens: 0,
+      breaker: new CircuitBreaker({
+        ...this.breaker,
+        // The cool-down ended: one reconnect is the trial.
+        onHalfOpen: () => {
+          if (this.upstreams.get(u.name) !== u || this.stopped) return;
+          u.state = "connecting";
+          void this.connect(u);
+        },
+      }),
       tools: [],
       resources: [],
       templates: [],
@@ -359,8 +358,7 @@ export class Federation {
       };
       await Promise.all([this.load(u, "tools"), this.load(u, "resources"), this.load(u, "prompts")]);
       u.state = "ready";
-      u.failures = 0;
-      u.opens = 0;
+      u.breaker.succeeded();
       log.info(
         { tools: u.tools.length, resources: u.resources.length, prompts: u.prompts.length, prefix: u.prefix },
         "Federating MCP server",
@@ -402,30 +400,25 @@ export class Federation {
   }
 
   private failed(u: Upstream, err: Error): void {
-    u.failures++;
-    this.log.warn({ mcpServer: u.name, err, failures: u.failures }, "MCP server call failed");
-    if (u.failures >= this.breaker.failureThreshold || err.message === "connection closed")
-      this.open(u, `${u.failures} failures, last: ${err.message}`);
+    const failures = u.breaker.failures + 1;
+    this.log.warn({ mcpServer: u.name, err, failures }, "MCP server call failed");
+    const delay = u.breaker.failed({ fatal: err.message === "connection closed" });
+    if (delay !== undefined) this.cutOff(u, `${failures} failures, last: ${err.message}`, delay);
   }
 
-  /** Opens the circuit: hides the server and tries again after the cool-down. */
+  /** Opens the circuit: hides the server; the breaker tries again after the cool-down. */
   private open(u: Upstream, why: string): void {
+    this.cutOff(u, why, u.breaker.open());
+  }
+
+  private cutOff(u: Upstream, why: string, retryInMs: number): void {
     const wasReady = u.state === "ready";
     u.state = "open";
-    u.opens++;
     const client = u.client;
     u.client = undefined;
     u.subscribed.clear();
     void client?.close().catch(logIgnored(this.log, "Closing a cut-off connection", { mcpServer: u.name }));
-    const delay = Math.min(this.breaker.maxCooldownMs, this.breaker.cooldownMs * 2 ** (u.opens - 1));
-    this.log.warn({ mcpServer: u.name, why, retryInMs: delay }, "MCP server cut off");
-    clearTimeout(u.retryTimer);
-    u.retryTimer = setTimeout(() => {
-      if (this.upstreams.get(u.name) !== u || this.stopped) return;
-      u.state = "connecting";
-      u.failures = 0;
-      void this.connect(u);
-    }, delay);
+    this.log.warn({ mcpServer: u.name, why, retryInMs }, "MCP server cut off");
     if (wasReady) this.emit("tools", "resources", "prompts");
   }
 
@@ -433,7 +426,7 @@ export class Federation {
     const u = this.upstreams.get(name);
     if (!u) return;
     this.upstreams.delete(name);
-    clearTimeout(u.retryTimer);
+    u.breaker.stop();
     const wasReady = u.state === "ready";
     u.state = "open";
     void u.client?.close().catch(logIgnored(this.log, "Closing a connection", { mcpServer: u.name }));
