@@ -1,78 +1,56 @@
 /**
- * Runs an agent as a process: reads its settings from flags and env (POD_NAME
- * and NAMESPACE come from the Downward API in a cluster), serves /healthz,
- * /readyz and /metrics, and drains on SIGTERM.
+ * Runs an agent as a process: reads its settings (config.ts: flags, env, a
+ * file; POD_NAME and NAMESPACE come from the Downward API in a cluster),
+ * serves /healthz, /readyz and /metrics, and drains on SIGTERM.
  *
- *   await runAgent({ tools: [myTool] });
+ *   await runAgent({ kind: "greeter", tools: [myTool] });
+ *   await runAgent({ kind: "files", settings: { root: string({ env: "FS_ROOT", default: "/data", doc: "…" }) },
+ *     tools: (config) => fileTools(config.root) });
  */
-import { hostname } from "node:os";
-import { parseArgs } from "node:util";
+import { type Env, loadConfig, loadOrExit, type Specs } from "../config/config.ts";
 import { startOpsServer } from "../http/ops-server.ts";
 import { KubeConnection } from "../kube/connection.ts";
 import { createLogger } from "../log.ts";
+import { type AgentConfig, agentProgram } from "./config.ts";
 import { AgentRuntime } from "./runtime.ts";
 import type { AnyTool } from "./tool.ts";
 
-export interface RunAgentOptions {
+export interface RunAgentOptions<S extends Specs = Record<never, never>> {
   /** The agent's default name prefix, when neither --name nor POD_NAME is set. */
   kind: string;
-  tools: AnyTool[];
+  /** Its tools, or a function of its configuration that makes them (for tools with settings). */
+  tools: AnyTool[] | ((config: AgentConfig<S>) => AnyTool[]);
+  /** The agent's own settings, read with the runtime's (lib/config). */
+  settings?: S;
   capabilities?: string[];
   argv?: string[];
+  env?: Env;
 }
 
-export async function runAgent(o: RunAgentOptions): Promise<AgentRuntime> {
-  const env = process.env;
-  const { values } = parseArgs({
-    args: o.argv ?? process.argv.slice(2),
-    strict: false,
-    options: {
-      name: { type: "string", default: env.POD_NAME ?? `${o.kind}-${hostname()}-${process.pid}` },
-      namespace: { type: "string", default: env.NAMESPACE ?? env.POD_NAMESPACE ?? "mcp-system" },
-      tags: { type: "string", default: env.AGENT_TAGS ?? "" },
-      "max-concurrent-tasks": { type: "string", default: env.AGENT_MAX_CONCURRENT_TASKS ?? "5" },
-      "heartbeat-interval-seconds": { type: "string", default: env.AGENT_HEARTBEAT_INTERVAL_SECONDS ?? "10" },
-      "task-timeout-seconds": { type: "string", default: env.AGENT_TASK_TIMEOUT_SECONDS ?? "300" },
-      "shutdown-grace-seconds": { type: "string", default: env.AGENT_SHUTDOWN_GRACE_SECONDS ?? "25" },
-      "metrics-port": { type: "string", default: env.AGENT_METRICS_PORT ?? "8080" },
-      // What the agent offers, as Kubernetes quantities (in a pod: its resource limits).
-      cpu: { type: "string", default: env.AGENT_CPU },
-      memory: { type: "string", default: env.AGENT_MEMORY },
-      gpu: { type: "string", default: env.AGENT_GPU ?? "false" },
-    },
-  });
-  const num = (key: keyof typeof values, min: number) => {
-    const n = Number(values[key]);
-    if (!Number.isFinite(n) || n < min) {
-      console.error(`${o.kind}: --${key} must be a number of at least ${min}, got ${JSON.stringify(values[key])}`);
-      process.exit(2);
-    }
-    return n;
-  };
-  const log = createLogger({ service: o.kind });
+export async function runAgent<S extends Specs = Record<never, never>>(o: RunAgentOptions<S>): Promise<AgentRuntime> {
+  const program = agentProgram(o.kind, o.settings ?? ({} as S));
+  const config = loadOrExit(() => loadConfig(program, o.argv, o.env)) as AgentConfig<S>;
+  const log = createLogger({ service: o.kind, level: config.logLevel });
   const runtime = new AgentRuntime({
-    name: String(values.name),
-    namespace: String(values.namespace),
+    name: config.name,
+    namespace: config.namespace,
     conn: KubeConnection.fromOptions(),
-    tools: o.tools,
+    tools: typeof o.tools === "function" ? o.tools(config) : o.tools,
     capabilities: o.capabilities,
-    tags: String(values.tags)
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    tags: config.tags,
     resources: {
-      ...(values.cpu ? { cpu: String(values.cpu) } : {}),
-      ...(values.memory ? { memory: String(values.memory) } : {}),
-      gpu: String(values.gpu) === "true",
+      ...(config.cpu ? { cpu: config.cpu } : {}),
+      ...(config.memory ? { memory: config.memory } : {}),
+      gpu: config.gpu,
     },
-    maxConcurrentTasks: num("max-concurrent-tasks", 1),
-    heartbeatIntervalMs: num("heartbeat-interval-seconds", 0.1) * 1000,
-    taskTimeoutMs: num("task-timeout-seconds", 0.1) * 1000,
-    shutdownGraceMs: num("shutdown-grace-seconds", 0) * 1000,
+    maxConcurrentTasks: config.maxConcurrentTasks,
+    heartbeatIntervalMs: config.heartbeatIntervalSeconds * 1000,
+    taskTimeoutMs: config.taskTimeoutSeconds * 1000,
+    shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     log,
   });
   const ops = startOpsServer({
-    port: num("metrics-port", 0),
+    port: config.metricsPort,
     registry: runtime.metrics.registry,
     ready: () => runtime.ready,
   });

@@ -2,12 +2,25 @@
  * The controller's configuration: one typed object, parsed once at start-up
  * from defaults, then a mounted ConfigMap file (--config, YAML or JSON),
  * then environment variables, then flags, each overriding the one before.
+ * Names: the file's keys below, CONDUCTOR_ + upper snake case in the
+ * environment, kebab case as flags (docs/operations.md#configuration).
  */
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
+import {
+  boolean,
+  type ConfigOf,
+  defaults,
+  defineProgram,
+  type Env,
+  loadConfig as load,
+  logLevel,
+  number,
+  port,
+  string,
+} from "../../lib/config/config.ts";
 import { conductorImage } from "../../lib/version.ts";
+
+export { ConfigError } from "../../lib/config/config.ts";
 
 export interface ControllerConfig {
   /** The namespace this conductor serves; it is also the domain. */
@@ -28,6 +41,7 @@ export interface ControllerConfig {
   /** Parallel status writes in one placement pass. */
   placementWriteConcurrency: number;
   metricsPort: number;
+  logLevel: string;
   mcpServers: {
     /** The conductor image, whose stdio bridge a stdio MCPServer's pod copies in. */
     bridgeImage: string;
@@ -44,139 +58,179 @@ export interface ControllerConfig {
   };
 }
 
-export const defaultConfig = (): ControllerConfig => ({
-  namespace: "mcp-system",
-  domain: "",
-  identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
-  schedulerAddress: "127.0.0.1:9090",
-  heartbeatTimeoutSeconds: 30,
-  unknownAfterSeconds: 120,
-  concurrency: 4,
-  defaultTtlSecondsAfterFinished: 3600,
-  placementWriteConcurrency: 32,
-  metricsPort: 8081,
-  mcpServers: {
-    bridgeImage: conductorImage,
-    probeIntervalSeconds: 30,
-    probeTimeoutSeconds: 5,
+const int = (env: string, fallback: number, doc: string, file?: string) =>
+  number({ env, default: fallback, integer: true, min: 0, doc, file });
+const atLeast1 = (env: string, fallback: number, doc: string, file: string) =>
+  number({ env, default: fallback, integer: true, min: 1, doc, file });
+
+export const controllerProgram = defineProgram({
+  name: "controller",
+  usage: "bun services/controller/main.ts [--config controller.yaml] [flags]",
+  summary: "The controller of one domain: task lifecycle, agent health, placement, MCPServers; leader-elected.",
+  configEnv: "CONDUCTOR_CONFIG",
+  settings: {
+    namespace: string({
+      env: "CONDUCTOR_NAMESPACE",
+      default: "mcp-system",
+      doc: "The namespace this conductor serves.",
+    }),
+    domain: string({
+      env: "CONDUCTOR_DOMAIN",
+      default: "",
+      defaultDoc: "the namespace",
+      doc: "The domain label on metrics and Events.",
+    }),
+    identity: string({
+      env: "CONDUCTOR_IDENTITY",
+      default: (env) => env.POD_NAME ?? `${hostname()}-${process.pid}`,
+      defaultDoc: "$POD_NAME, else <hostname>-<pid>",
+      doc: "Unique per replica, for leader election and Events.",
+    }),
+    schedulerAddress: string({
+      env: "CONDUCTOR_SCHEDULER_ADDRESS",
+      default: "127.0.0.1:9090",
+      doc: "The scheduler's gRPC address.",
+    }),
+    heartbeatTimeoutSeconds: int(
+      "CONDUCTOR_HEARTBEAT_TIMEOUT_SECONDS",
+      30,
+      "An agent goes Ready → NotReady after this long without a heartbeat.",
+    ),
+    unknownAfterSeconds: int(
+      "CONDUCTOR_UNKNOWN_AFTER_SECONDS",
+      120,
+      "An agent goes NotReady → Unknown after this long without a heartbeat.",
+    ),
+    concurrency: number({
+      env: "CONDUCTOR_CONCURRENCY",
+      default: 4,
+      integer: true,
+      min: 1,
+      doc: "Reconcile workers per controller.",
+    }),
+    defaultTtlSecondsAfterFinished: int(
+      "CONDUCTOR_DEFAULT_TTL_SECONDS_AFTER_FINISHED",
+      3600,
+      "Finished Tasks are deleted this long after they finished, unless they say otherwise.",
+    ),
+    placementWriteConcurrency: int(
+      "CONDUCTOR_PLACEMENT_WRITE_CONCURRENCY",
+      32,
+      "Parallel status writes in one placement pass.",
+    ),
+    metricsPort: port({ env: "CONDUCTOR_METRICS_PORT", default: 8081, doc: "The port of /metrics and the probes." }),
+    logLevel: logLevel(),
+    bridgeImage: string({
+      env: "CONDUCTOR_BRIDGE_IMAGE",
+      default: conductorImage,
+      file: "mcpServers.bridgeImage",
+      doc: "The conductor image, whose stdio bridge a stdio MCPServer's pod copies in.",
+    }),
+    probeIntervalSeconds: atLeast1(
+      "CONDUCTOR_PROBE_INTERVAL_SECONDS",
+      30,
+      "How often each MCPServer is probed (an MCP handshake) to keep Reachable current.",
+      "mcpServers.probeIntervalSeconds",
+    ),
+    probeTimeoutSeconds: atLeast1(
+      "CONDUCTOR_PROBE_TIMEOUT_SECONDS",
+      5,
+      "How long one probe may take.",
+      "mcpServers.probeTimeoutSeconds",
+    ),
+    leaderElect: boolean({
+      env: "CONDUCTOR_LEADER_ELECT",
+      default: true,
+      file: "leaderElection.enabled",
+      doc: "Whether replicas elect a leader (only the leader reconciles).",
+    }),
+    leaseName: string({
+      env: "CONDUCTOR_LEASE_NAME",
+      default: "mcp-conductor-controller",
+      file: "leaderElection.leaseName",
+      doc: "The Lease the replicas elect their leader with.",
+    }),
+    leaseDurationSeconds: int(
+      "CONDUCTOR_LEASE_DURATION_SECONDS",
+      15,
+      "How long a leader's Lease holds without renewal.",
+      "leaderElection.leaseDurationSeconds",
+    ),
+    renewDeadlineSeconds: int(
+      "CONDUCTOR_RENEW_DEADLINE_SECONDS",
+      10,
+      "How long the leader tries to renew before it steps down.",
+      "leaderElection.renewDeadlineSeconds",
+    ),
+    retryPeriodSeconds: int(
+      "CONDUCTOR_RETRY_PERIOD_SECONDS",
+      2,
+      "How often a replica tries to acquire or renew the Lease.",
+      "leaderElection.retryPeriodSeconds",
+    ),
   },
-  leaderElection: {
-    enabled: true,
-    leaseName: "mcp-conductor-controller",
-    leaseDurationSeconds: 15,
-    renewDeadlineSeconds: 10,
-    retryPeriodSeconds: 2,
-  },
+  check: (c) => [
+    ...(c.unknownAfterSeconds <= c.heartbeatTimeoutSeconds
+      ? [
+          {
+            key: "unknownAfterSeconds" as const,
+            message: `must be greater than heartbeatTimeoutSeconds (${c.heartbeatTimeoutSeconds})`,
+          },
+        ]
+      : []),
+    ...(c.renewDeadlineSeconds >= c.leaseDurationSeconds
+      ? [
+          {
+            key: "renewDeadlineSeconds" as const,
+            message: `must be less than leaseDurationSeconds (${c.leaseDurationSeconds})`,
+          },
+        ]
+      : []),
+    ...(c.retryPeriodSeconds >= c.renewDeadlineSeconds
+      ? [
+          {
+            key: "retryPeriodSeconds" as const,
+            message: `must be less than renewDeadlineSeconds (${c.renewDeadlineSeconds})`,
+          },
+        ]
+      : []),
+  ],
 });
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
+/** The flat settings as the nested object the controller takes. */
+function nest(v: ConfigOf<typeof controllerProgram.settings>): ControllerConfig {
+  return {
+    namespace: v.namespace,
+    domain: v.domain,
+    identity: v.identity,
+    schedulerAddress: v.schedulerAddress,
+    heartbeatTimeoutSeconds: v.heartbeatTimeoutSeconds,
+    unknownAfterSeconds: v.unknownAfterSeconds,
+    concurrency: v.concurrency,
+    defaultTtlSecondsAfterFinished: v.defaultTtlSecondsAfterFinished,
+    placementWriteConcurrency: v.placementWriteConcurrency,
+    metricsPort: v.metricsPort,
+    logLevel: v.logLevel,
+    mcpServers: {
+      bridgeImage: v.bridgeImage,
+      probeIntervalSeconds: v.probeIntervalSeconds,
+      probeTimeoutSeconds: v.probeTimeoutSeconds,
+    },
+    leaderElection: {
+      enabled: v.leaderElect,
+      leaseName: v.leaseName,
+      leaseDurationSeconds: v.leaseDurationSeconds,
+      renewDeadlineSeconds: v.renewDeadlineSeconds,
+      retryPeriodSeconds: v.retryPeriodSeconds,
+    },
+  };
 }
 
-type Flat = Record<string, string | undefined>;
+export const defaultConfig = (): ControllerConfig => nest(defaults(controllerProgram));
 
-/** Setting names as written in files, env (CONDUCTOR_ + upper snake) and flags (kebab). */
-const settings: { key: string; path: string[]; kind: "string" | "int" | "bool" }[] = [
-  { key: "namespace", path: ["namespace"], kind: "string" },
-  { key: "domain", path: ["domain"], kind: "string" },
-  { key: "identity", path: ["identity"], kind: "string" },
-  { key: "schedulerAddress", path: ["schedulerAddress"], kind: "string" },
-  { key: "heartbeatTimeoutSeconds", path: ["heartbeatTimeoutSeconds"], kind: "int" },
-  { key: "unknownAfterSeconds", path: ["unknownAfterSeconds"], kind: "int" },
-  { key: "concurrency", path: ["concurrency"], kind: "int" },
-  { key: "defaultTtlSecondsAfterFinished", path: ["defaultTtlSecondsAfterFinished"], kind: "int" },
-  { key: "placementWriteConcurrency", path: ["placementWriteConcurrency"], kind: "int" },
-  { key: "metricsPort", path: ["metricsPort"], kind: "int" },
-  { key: "bridgeImage", path: ["mcpServers", "bridgeImage"], kind: "string" },
-  { key: "probeIntervalSeconds", path: ["mcpServers", "probeIntervalSeconds"], kind: "int" },
-  { key: "probeTimeoutSeconds", path: ["mcpServers", "probeTimeoutSeconds"], kind: "int" },
-  { key: "leaderElect", path: ["leaderElection", "enabled"], kind: "bool" },
-  { key: "leaseName", path: ["leaderElection", "leaseName"], kind: "string" },
-  { key: "leaseDurationSeconds", path: ["leaderElection", "leaseDurationSeconds"], kind: "int" },
-  { key: "renewDeadlineSeconds", path: ["leaderElection", "renewDeadlineSeconds"], kind: "int" },
-  { key: "retryPeriodSeconds", path: ["leaderElection", "retryPeriodSeconds"], kind: "int" },
-];
-
-const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const envName = (s: string) => `CONDUCTOR_${s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-
-function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
-  let o = obj;
-  for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
-  o[path[path.length - 1] as string] = value;
-}
-
-function getPath(obj: unknown, path: string[]): unknown {
-  let o = obj;
-  for (const p of path) {
-    if (o === null || typeof o !== "object") return undefined;
-    o = (o as Record<string, unknown>)[p];
-  }
-  return o;
-}
-
-function convert(raw: unknown, kind: "string" | "int" | "bool", source: string): unknown {
-  if (kind === "string") {
-    if (typeof raw !== "string" || raw === "") throw new ConfigError(`${source}: must be a non-empty string`);
-    return raw;
-  }
-  if (kind === "int") {
-    const n = typeof raw === "number" ? raw : Number(raw);
-    if (!Number.isInteger(n) || n < 0)
-      throw new ConfigError(`${source}: must be a non-negative integer, got ${JSON.stringify(raw)}`);
-    return n;
-  }
-  if (raw === true || raw === "true") return true;
-  if (raw === false || raw === "false") return false;
-  throw new ConfigError(`${source}: must be true or false, got ${JSON.stringify(raw)}`);
-}
-
-export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: Flat = process.env): ControllerConfig {
-  const options: Record<string, { type: "string" }> = { config: { type: "string" } };
-  for (const s of settings) options[kebab(s.key)] = { type: "string" };
-  let flags: Flat;
-  try {
-    flags = parseArgs({ args: [...argv], options, strict: true }).values as Flat;
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
-  const cfg = defaultConfig() as unknown as Record<string, unknown>;
-
-  const file = flags.config ?? env.CONDUCTOR_CONFIG;
-  if (file) {
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(file, "utf8"));
-    } catch (err) {
-      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
-    }
-    for (const s of settings) {
-      const v = getPath(parsed, s.path);
-      if (v !== undefined) setPath(cfg, s.path, convert(v, s.kind, `${file}: ${s.path.join(".")}`));
-    }
-  }
-  for (const s of settings) {
-    const v = env[envName(s.key)];
-    if (v !== undefined) setPath(cfg, s.path, convert(v, s.kind, envName(s.key)));
-  }
-  for (const s of settings) {
-    const v = flags[kebab(s.key)];
-    if (v !== undefined) setPath(cfg, s.path, convert(v, s.kind, `--${kebab(s.key)}`));
-  }
-
-  const c = cfg as unknown as ControllerConfig;
+/** Throws ConfigError with every problem found, or HelpRequested for --help. */
+export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: Env = process.env): ControllerConfig {
+  const c = nest(load(controllerProgram, argv, env));
   c.domain ||= c.namespace;
-  if (c.unknownAfterSeconds <= c.heartbeatTimeoutSeconds) {
-    throw new ConfigError("unknownAfterSeconds must be greater than heartbeatTimeoutSeconds");
-  }
-  const le = c.leaderElection;
-  if (le.renewDeadlineSeconds >= le.leaseDurationSeconds)
-    throw new ConfigError("renewDeadlineSeconds must be less than leaseDurationSeconds");
-  if (le.retryPeriodSeconds >= le.renewDeadlineSeconds)
-    throw new ConfigError("retryPeriodSeconds must be less than renewDeadlineSeconds");
-  if (c.concurrency < 1) throw new ConfigError("concurrency must be at least 1");
-  if (c.mcpServers.probeIntervalSeconds < 1)
-    throw new ConfigError("mcpServers.probeIntervalSeconds must be at least 1");
-  if (c.mcpServers.probeTimeoutSeconds < 1) throw new ConfigError("mcpServers.probeTimeoutSeconds must be at least 1");
   return c;
 }

@@ -3,24 +3,16 @@
  *   bun services/controller/main.ts --namespace mcp-data-processing --scheduler-address scheduler:9090
  * See config.ts for every setting and its env/ConfigMap equivalents.
  */
+import { loadOrExit } from "../../lib/config/config.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { loadConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 
-const log = createLogger({ service: "controller" });
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`controller: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+const config = loadOrExit(() => loadConfig());
+const log = createLogger({ service: "controller", level: config.logLevel });
 
 const scheduler = new SchedulerClient(config.schedulerAddress);
 const controller = new Controller({ config, conn: KubeConnection.fromOptions(), scheduler, log });

@@ -3,22 +3,22 @@
  * same tools and the same Task-backed calls as the HTTP endpoint, for one
  * local user. Logs go to stderr; stdout carries only MCP.
  *   bun services/gateway/stdio.ts --namespace mcp-system
+ * Settings: config.ts (stdioProgram).
  */
 import { randomBytes } from "node:crypto";
-import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
+import { stdioProgram } from "./config.ts";
 import { Gateway } from "./gateway.ts";
 
-const { values } = parseArgs({
-  options: { namespace: { type: "string", default: process.env.NAMESPACE ?? "mcp-system" } },
-});
-const log = createLogger({ service: "gateway-stdio", level: process.env.LOG_LEVEL ?? "warn", fd: 2 });
+const config = loadOrExit(() => loadConfig(stdioProgram));
+const log = createLogger({ service: "gateway-stdio", level: config.logLevel, fd: 2 });
 // One process, one client, no HTTP sessions: no shared session key or subscriptions to touch.
 const gateway = new Gateway({
   conn: KubeConnection.fromOptions(),
-  namespace: values.namespace,
+  namespace: config.namespace,
   log,
   sessions: { key: { key: randomBytes(32) }, shareSubscriptions: false },
 });

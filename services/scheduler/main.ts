@@ -1,25 +1,16 @@
 /**
  * The scheduler process.
  *   bun services/scheduler/main.ts [--port 9090] [--host 0.0.0.0]
- * Env: SCHEDULER_PORT, SCHEDULER_HOST, KUBECONFIG (for what-if), LOG_LEVEL.
+ * Settings: config.ts; KUBECONFIG (or the pod's service account) for what-if.
  */
-import { parseArgs } from "node:util";
+import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
+import { schedulerProgram } from "./config.ts";
 import { kubeCandidateSource, startSchedulerServer } from "./server.ts";
 
-const { values } = parseArgs({
-  options: {
-    port: { type: "string", default: process.env.SCHEDULER_PORT ?? "9090" },
-    host: { type: "string", default: process.env.SCHEDULER_HOST ?? "0.0.0.0" },
-  },
-});
-const log = createLogger({ service: "scheduler" });
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  log.fatal({ port: values.port }, "Invalid --port");
-  process.exit(2);
-}
+const config = loadOrExit(() => loadConfig(schedulerProgram));
+const log = createLogger({ service: "scheduler", level: config.logLevel });
 
 let candidates: ReturnType<typeof kubeCandidateSource> | undefined;
 try {
@@ -28,7 +19,7 @@ try {
   log.warn({ err }, "No Kubernetes configuration; what-if is disabled");
 }
 
-const srv = await startSchedulerServer({ host: values.host, port, log, candidates });
+const srv = await startSchedulerServer({ host: config.host, port: config.port, log, candidates });
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     log.info({ signal: sig }, "Shutting down");

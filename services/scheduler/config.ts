@@ -1,0 +1,14 @@
+/** The scheduler's settings (docs/operations.md#configuration lists them). */
+import { defineProgram, logLevel, port, string } from "../../lib/config/config.ts";
+
+export const schedulerProgram = defineProgram({
+  name: "scheduler",
+  usage: "bun services/scheduler/main.ts [--port 9090] [--host 0.0.0.0]",
+  summary: "The stateless gRPC scheduler: Place, PlaceBatch, WhatIf.",
+  configEnv: "SCHEDULER_CONFIG",
+  settings: {
+    port: port({ env: "SCHEDULER_PORT", default: 9090, doc: "The gRPC port." }),
+    host: string({ env: "SCHEDULER_HOST", default: "0.0.0.0", doc: "The address to listen on." }),
+    logLevel: logLevel(),
+  },
+});
