@@ -11,3 +11,13 @@ export const installDomainCommand = (domain: string) =>
 
 export const createTokenCommand = (domain: string) =>
   `kubectl -n mcp-${domain} create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)`;
+
+/**
+ * Waits until the domain takes calls: its Deployments Available, and its
+ * ResourceQuota on Tasks counted (until Kubernetes has counted it, the
+ * apiserver refuses every Task; services/controller/quota-recount.ts).
+ */
+export const waitReadyCommands = (domain: string) => [
+  `kubectl -n mcp-${domain} wait deployment --all --for=condition=Available --timeout=5m`,
+  `kubectl -n mcp-${domain} wait resourcequota/mcp-tasks --for=jsonpath='{.status.used.count/tasks\\.mcp\\.io}' --timeout=5m`,
+];

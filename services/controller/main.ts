@@ -4,18 +4,29 @@
  * See config.ts for every setting and its env/ConfigMap equivalents.
  */
 import { loadOrExit } from "../../lib/config/config.ts";
+import { EventRecorder } from "../../lib/controller/events.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { loadConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
+import { QuotaRecount } from "./quota-recount.ts";
 
 const config = loadOrExit(() => loadConfig());
 const log = createLogger({ service: "controller", level: config.logLevel });
 
 const scheduler = new SchedulerClient(config.schedulerAddress);
-const controller = new Controller({ config, conn: KubeConnection.fromOptions(), scheduler, log });
+const conn = KubeConnection.fromOptions();
+const controller = new Controller({ config, conn, scheduler, log });
+// A quota on Tasks made before Kubernetes discovered them is never counted by itself (quota-recount.ts).
+const quotaRecount = new QuotaRecount({
+  conn,
+  namespace: config.namespace,
+  log,
+  events: new EventRecorder(conn, "mcp-conductor-controller", config.identity, log),
+  isLeader: () => controller.isLeader,
+});
 const ops = startOpsServer({
   port: config.metricsPort,
   registry: controller.metrics.registry,
@@ -23,6 +34,7 @@ const ops = startOpsServer({
 });
 log.info({ namespace: config.namespace, identity: config.identity, metricsPort: ops.port }, "Starting controller");
 await controller.start();
+quotaRecount.start();
 
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -30,6 +42,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, "Shutting down");
+    quotaRecount.stop();
     await controller.stop(); // releases the lease so a successor takes over at once
     scheduler.close();
     await ops.stop();

@@ -19,7 +19,11 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { installCrds } from "../../lib/api/install.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
-import { installClusterCommand, installDomainCommand } from "../../lib/control-plane/install-commands.ts";
+import {
+  installClusterCommand,
+  installDomainCommand,
+  waitReadyCommands,
+} from "../../lib/control-plane/install-commands.ts";
 import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
 import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
 import { startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
@@ -230,7 +234,7 @@ async function runOnNode(domain: string): Promise<void> {
     sh(installDomainCommand(domain));
     const token = crypto.randomUUID().replaceAll("-", "");
     sh(`kubectl -n ${namespace} create secret generic mcp-gateway-tokens --from-literal=local=${token}`);
-    sh(`kubectl -n ${namespace} wait --for=condition=Available deployment --all --timeout=300s`);
+    for (const line of waitReadyCommands(domain)) sh(line);
     const ip = sh(`kubectl -n ${namespace} get service mcp-gateway -o jsonpath='{.spec.clusterIP}'`);
     console.log(`
 Ready in ${((performance.now() - upStarted) / 1000).toFixed(1)} s (node ${cluster.startSeconds.toFixed(1)} s).

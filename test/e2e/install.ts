@@ -12,6 +12,7 @@ import {
   createTokenCommand,
   installClusterCommand,
   installDomainCommand,
+  waitReadyCommands,
 } from "../../lib/control-plane/install-commands.ts";
 import { conductorImage } from "../../lib/version.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -27,6 +28,7 @@ let figures: E2e["figures"];
 const installCluster = installClusterCommand;
 const installDomain = installDomainCommand(domain);
 const createToken = createTokenCommand(domain);
+const waitReady = waitReadyCommands(domain);
 
 interface Pod {
   metadata: { name: string; labels?: Record<string, string> };
@@ -57,7 +59,7 @@ export function registerInstall(e2e: E2e): void {
     });
     describe("the README's install on a real node", () => {
       test("every command is the README's, verbatim", () => {
-        for (const line of [installCluster, installDomain, createToken]) expect(readme).toContain(line);
+        for (const line of [installCluster, installDomain, createToken, ...waitReady]) expect(readme).toContain(line);
       });
 
       test("the cluster-wide part, then a domain: every Deployment Available, pods non-root and read-only", async () => {
@@ -67,7 +69,7 @@ export function registerInstall(e2e: E2e): void {
         // Pod Security warns (as it enforces) on the domain namespace: a clean apply has no warning.
         expect(applied.stderr).not.toContain("PodSecurity");
         await run(createToken);
-        await waitAvailable(cluster, ns, 240);
+        for (const line of waitReady) await run(line);
         figures.installToAvailableSeconds = (performance.now() - started) / 1000;
 
         const namespace = await cluster.conn.request<{ metadata: { labels: Record<string, string> } }>(

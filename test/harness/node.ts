@@ -131,9 +131,15 @@ export async function ensureDomain(cluster: NodeCluster, domain: string): Promis
 
 /** Waits until every Deployment of the namespace is Available (kubectl wait); throws with kubectl's words if not. */
 export async function waitAvailable(cluster: NodeCluster, namespace: string, timeoutSeconds: number): Promise<void> {
-  const args = ["-n", namespace, "wait", "--for=condition=Available", "deployment", "--all"];
-  const res = await cluster.kubectl([...args, `--timeout=${timeoutSeconds}s`]);
-  if (res.code !== 0 || res.stderr) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || `exit ${res.code}`}`);
+  const waits = [
+    ["-n", namespace, "wait", "--for=condition=Available", "deployment", "--all"],
+    // until Kubernetes counts the domain's quota on Tasks, every Task is refused (quota-recount.ts)
+    ["-n", namespace, "wait", "resourcequota/mcp-tasks", "--for=jsonpath={.status.used.count/tasks\\.mcp\\.io}"],
+  ];
+  for (const args of waits) {
+    const res = await cluster.kubectl([...args, `--timeout=${timeoutSeconds}s`]);
+    if (res.code !== 0 || res.stderr) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || `exit ${res.code}`}`);
+  }
 }
 
 /** The names of the namespace's Running pods of one app (label app.kubernetes.io/name), with their addresses. */

@@ -492,6 +492,20 @@ describe("limits", () => {
     expect(e.message).toContain("ResourceQuota mcp-tasks allows 5 Tasks");
     expect(e.data).toEqual({ reason: "DomainQuota", quota: "mcp-tasks", limit: 5 });
     expect(await limited("domain_quota")).toBe(1);
+    // A quota Kubernetes has not counted yet refuses every Task: a clear, retryable -32004 too.
+    store.createError = new KubeApiError(
+      403,
+      {
+        reason: "Forbidden",
+        message:
+          'tasks.mcp.io "call-2" is forbidden: status unknown for quota: mcp-tasks, resources: count/tasks.mcp.io',
+      },
+      "POST",
+      "/apis/mcp.io/v1/namespaces/ns/tasks",
+    );
+    const uncounted = await refusal(core().call(request({})));
+    expect(uncounted.code).toBe(-32004);
+    expect(uncounted.data).toEqual({ reason: "QuotaNotCounted", quota: "mcp-tasks" });
     // Any other 403 stays an internal error (the gateway's own RBAC is broken, not the caller's fault).
     store.createError = new KubeApiError(
       403,

@@ -83,6 +83,14 @@ export function toCallError(err: unknown, log: Logger, what?: string): CallError
 export function quotaRefusal(err: unknown): CallError | undefined {
   if (!isForbidden(err)) return undefined;
   const message = (err as Error).message;
+  const uncounted = /status unknown for quota: ([^,\s]+)/.exec(message)?.[1];
+  if (uncounted)
+    return new CallError(
+      errorCodes.limitExceeded,
+      `Quota not counted yet: Kubernetes has not counted the domain's Tasks for its ResourceQuota ${uncounted}; the controller has it counted within seconds, try again shortly`,
+      { reason: "QuotaNotCounted", quota: uncounted },
+      429,
+    );
   const quota = /exceeded quota: ([^,\s]+)/.exec(message)?.[1];
   if (!quota) return undefined;
   const limit = Number(/limited: count\/tasks\.mcp\.io=(\d+)/.exec(message)?.[1]);

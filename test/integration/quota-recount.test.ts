@@ -1,0 +1,75 @@
+// The domain's ResourceQuota on Tasks, left uncounted as Kubernetes leaves a
+// quota made before it discovered tasks.mcp.io (every Task refused with
+// "status unknown for quota"), and counted again by the controller's recount.
+import { beforeAll, expect, test } from "bun:test";
+import { silentLogger } from "../../lib/log.ts";
+import { QuotaRecount, type ResourceQuota, uncountedTasksQuota } from "../../services/controller/quota-recount.ts";
+import { type TestCluster, testCluster } from "../harness/cluster.ts";
+import { eventually } from "../harness/eventually.ts";
+
+let cluster: TestCluster;
+let ns: string;
+
+beforeAll(async () => {
+  cluster = await testCluster();
+  await cluster.ensureControllerManager();
+  ns = await cluster.newNamespace("quota");
+}, 120_000);
+
+const quotaPath = () => `/api/v1/namespaces/${ns}/resourcequotas/mcp-tasks`;
+const createTask = (name: string) =>
+  cluster.mcp.tasks.create(ns, { metadata: { name }, spec: { requiredCapabilities: ["c"] } });
+
+test("an uncounted quota refuses every Task; the recount has it counted, and Tasks are created again", async () => {
+  await cluster.conn.request("POST", `/api/v1/namespaces/${ns}/resourcequotas`, {
+    body: {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: { name: "mcp-tasks" },
+      spec: { hard: { "count/tasks.mcp.io": "10" } },
+    },
+  });
+  await eventually(
+    async () => {
+      const q = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
+      return q.status?.used?.["count/tasks.mcp.io"] !== undefined;
+    },
+    { timeout: 30_000, message: "the quota counted" },
+  );
+  // Counted, a Task is created (so the refusal below can fail).
+  await createTask("before");
+  // As Kubernetes leaves a quota made before it discovered Tasks: a status with hard, no usage.
+  const current = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
+  expect(current.status?.used?.["count/tasks.mcp.io"]).toBe("1");
+  await cluster.conn.request("PUT", `${quotaPath()}/status`, {
+    body: { ...current, status: { hard: { "count/tasks.mcp.io": "10" }, used: {} } },
+  });
+  const stuck = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
+  expect(uncountedTasksQuota(stuck)).toBe(true);
+  const refused = await createTask("refused").then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  expect(refused?.message).toContain("status unknown for quota: mcp-tasks");
+
+  let leader = false;
+  const recount = new QuotaRecount({ conn: cluster.conn, namespace: ns, log: silentLogger, isLeader: () => leader });
+  await recount.check();
+  expect(recount.recounts).toBe(0); // only the leader acts
+  leader = true;
+  await recount.check();
+  expect(recount.recounts).toBe(1);
+  const after = await eventually(
+    async () => {
+      const q = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
+      return !uncountedTasksQuota(q) && q;
+    },
+    { timeout: 30_000, message: "the quota counted again" },
+  );
+  expect(after.status?.used?.["count/tasks.mcp.io"]).toBe("1");
+  expect(Object.keys(after.spec?.hard ?? {})).toEqual(["count/tasks.mcp.io"]);
+  await createTask("after");
+  // A counted quota is left alone.
+  await recount.check();
+  expect(recount.recounts).toBe(1);
+}, 90_000);
