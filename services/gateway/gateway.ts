@@ -59,7 +59,14 @@ import {
 import { originCheck, rateLimit } from "./security.ts";
 import { SharedSubscriptions, sessionRef } from "./shared-subscriptions.ts";
 import { annotations, clientLabelValue, labels, sessionLabelValue, TaskCalls } from "./task-calls.ts";
-import { federatedTool, type GatewayTool, mergeTools, type ToolConflict, toolsFromAgents } from "./tool-registry.ts";
+import {
+  federatedTool,
+  type GatewayTool,
+  mergeTools,
+  sameOffer,
+  type ToolConflict,
+  toolsFromAgents,
+} from "./tool-registry.ts";
 
 export interface GatewaySecurity {
   /** Static tokens: client identity → bearer token, fixed for the gateway's life. */
@@ -291,7 +298,14 @@ export class Gateway implements ToolSource {
     this.calls = new TaskCalls(clients, opts.namespace, this.log);
     this.agents = new Informer(clients.agents, { namespace: opts.namespace, logger: this.log });
     const refresh = () => this.refreshTools();
-    this.agents.on({ add: refresh, update: refresh, delete: refresh });
+    this.agents.on({
+      add: refresh,
+      // heartbeats are most updates; only a change of what an agent offers rebuilds the registry
+      update: (agent, old) => {
+        if (!sameOffer(agent, old)) refresh();
+      },
+      delete: refresh,
+    });
     this.federation = new Federation({
       conn: opts.conn,
       namespace: opts.namespace,
@@ -694,6 +708,7 @@ export class Gateway implements ToolSource {
   }
 
   private refreshTools(): void {
+    this.metrics.toolRegistryRebuilds.inc();
     const fromAgents = toolsFromAgents(this.agents.list());
     const merged = mergeTools(fromAgents.tools, this.federation.tools().map(federatedTool));
     const tools = merged.tools;

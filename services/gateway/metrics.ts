@@ -12,6 +12,7 @@ export class GatewayMetrics {
   readonly sessionRehydrations: Counter<"outcome">;
   readonly callsLimited: Counter<"reason">;
   readonly toolAuthorizations: Counter<"decision" | "cached">;
+  readonly toolRegistryRebuilds: Counter;
 
   constructor(domain: string, collect: { inFlight: () => number; sessions: () => number }) {
     this.registry.setDefaultLabels({ domain });
@@ -67,6 +68,11 @@ export class GatewayMetrics {
       name: "mcp_gateway_calls_limited_total",
       help: "tools/call refused with -32004 before any Task ran: caller_in_flight (the caller's cap on unfinished Tasks) or domain_quota (the namespace's ResourceQuota on count/tasks.mcp.io)",
       labelNames: ["reason"],
+      registers,
+    });
+    this.toolRegistryRebuilds = new Counter({
+      name: "mcp_gateway_tool_registry_rebuilds_total",
+      help: "Rebuilds of the tool list from the domain's Agents and MCPServers: one per change of what they offer, none per heartbeat",
       registers,
     });
     this.toolAuthorizations = new Counter({

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Agent } from "../../lib/api/resources.ts";
-import { toolsFromAgents } from "./tool-registry.ts";
+import { sameOffer, toolsFromAgents } from "./tool-registry.ts";
 
 type Tool = NonNullable<Agent["spec"]["tools"]>[number];
 const tool = (
@@ -67,5 +67,25 @@ describe("toolsFromAgents", () => {
 
   test("offers nothing when no agent is Ready", () => {
     expect(toolsFromAgents([agent("a", ["data"], [tool("csv")], "NotReady")]).tools).toEqual([]);
+  });
+});
+
+describe("sameOffer", () => {
+  const agent = (phase: string, tools: unknown[] = [], capabilities = ["c"], heartbeat = "t1"): Agent =>
+    ({
+      metadata: { name: "a" },
+      spec: { capabilities, tools },
+      status: { phase, lastHeartbeatTime: heartbeat },
+    }) as unknown as Agent;
+  const t = { name: "x", capability: "c", inputSchema: { type: "object" } };
+  test("a heartbeat offers the same", () => {
+    expect(sameOffer(agent("Ready", [t], ["c"], "t1"), agent("Ready", [t], ["c"], "t2"))).toBe(true);
+  });
+  test.each([
+    ["readiness", agent("Ready", [t]), agent("NotReady", [t])],
+    ["tools", agent("Ready", [t]), agent("Ready", [{ ...t, description: "new" }])],
+    ["capabilities", agent("Ready", [t], ["c"]), agent("Ready", [t], ["c", "d"])],
+  ])("a change of %s is another offer", (_, a, b) => {
+    expect(sameOffer(a, b)).toBe(false);
   });
 });

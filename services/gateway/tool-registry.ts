@@ -34,6 +34,19 @@ export interface ToolConflict {
 
 export const genericToolName = (capability: string) => `capability.${capability}`;
 
+/**
+ * Whether two versions of an Agent offer the same tools: the same readiness,
+ * tools and capabilities. A heartbeat changes neither, so it need not rebuild
+ * the registry (with a thousand agents, heartbeats are most Agent updates).
+ */
+export function sameOffer(a: Agent, b: Agent): boolean {
+  return (
+    (a.status?.phase === "Ready") === (b.status?.phase === "Ready") &&
+    isDeepStrictEqual(a.spec.tools ?? [], b.spec.tools ?? []) &&
+    isDeepStrictEqual(a.spec.capabilities, b.spec.capabilities)
+  );
+}
+
 export function toolsFromAgents(agents: Agent[]): { tools: GatewayTool[]; conflicts: ToolConflict[] } {
   const ready = agents
     .filter((a) => a.status?.phase === "Ready")

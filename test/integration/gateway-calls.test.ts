@@ -357,6 +357,25 @@ describe("the tool's own progress (ctx.progress)", () => {
   });
 });
 
+describe("the tool registry", () => {
+  test("heartbeats rebuild nothing; a change of what an agent offers does", async () => {
+    const rebuilds = () => metric("mcp_gateway_tool_registry_rebuilds_total", {});
+    const agentVersion = async () => (await cluster.mcp.agents.get(ns, "agent-1")).metadata.resourceVersion;
+    const before = await rebuilds();
+    const version = await agentVersion();
+    // the agent heartbeats every 500 ms: its object changes (so the count below could move)
+    await eventually(async () => (await agentVersion()) !== version, { message: "a heartbeat written" });
+    await Bun.sleep(1_500);
+    expect(await rebuilds()).toBe(before);
+    await cluster.conn.request("PATCH", `/apis/mcp.io/v1/namespaces/${ns}/agents/agent-1`, {
+      body: { spec: { capabilities: ["calls", "registry-test"] } },
+      contentType: "application/merge-patch+json",
+    });
+    await eventually(async () => (await rebuilds()) > before, { message: "the registry rebuilt" });
+    await eventually(() => stack.gateway.get("capability.registry-test"), { message: "the new generic tool" });
+  });
+});
+
 describe("a federated tool in the 2026 era", () => {
   test("progress from the server reaches the client as an SSE stream, and the call is metered", async () => {
     const before = await metric("mcp_gateway_tool_call_duration_seconds", {
