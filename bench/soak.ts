@@ -2,7 +2,8 @@
  * Soak and chaos run, one command: a whole conductor as processes on a local
  * control plane, a mixed load through the gateways, kill -9 of every
  * component in turn. Prints the figures, writes them as JSON, and exits 1
- * when a task was lost or a completion recorded twice.
+ * when a task was lost, a completion recorded twice, or a call's answer lost
+ * although its gateway stayed up.
  *   bun bench/soak.ts
  *   CALLS=300 AGENTS=1000 AGENT_PROCESSES=10 CLIENTS=24 HOLD=12 GAP=10 FAULTS=controller,etcd SEED=7 OUT=dir bun bench/soak.ts
  */

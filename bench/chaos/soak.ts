@@ -6,8 +6,9 @@
  * Tasks written directly (priorities, deadlines, retry policies), and kill -9
  * of every component in turn while the load runs. It then checks the
  * delivery guarantee from the agents' execution logs and the Task objects:
- * no task lost, no completion recorded twice. Used by bench/soak.ts and
- * test/chaos/soak.test.ts.
+ * no task lost, no completion recorded twice; and that a call whose Task
+ * finished got its answer unless its gateway was killed while it waited.
+ * Used by bench/soak.ts and test/chaos/soak.test.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -143,6 +144,8 @@ interface CallRecord {
   interrupted?: boolean;
   /** The Task finished, but the client never got the answer. */
   answerLost?: boolean;
+  /** The gateway the call went to, when its answer was lost. */
+  lostOn?: string;
   /** Times the call was sent again because no Task was made. */
   resent: number;
   phase: string;
@@ -174,7 +177,28 @@ export interface SoakReport {
     interruptedAndRecovered: number;
     /** Calls whose Task finished but whose answer never reached the client. */
     answersLost: number;
+    /**
+     * Of those, the calls whose gateway was not killed while they waited: their
+     * client was still connected, so the answer must have come (none may).
+     * A gateway killed mid-call takes its calls' streams with it, and a 2025
+     * stream cannot be resumed (ADR 0007): the client hears nothing more.
+     */
+    answersLostGatewayUp: number;
     answersLostByPhase: Record<string, number>;
+    /** Which calls, their Tasks and gateways, to find them in the logs. */
+    answersLostDetail: {
+      callId: string;
+      kind: string;
+      phase: string;
+      task: string;
+      gateway: string;
+      /** The call's gateway was killed while it waited. */
+      gatewayKilled: boolean;
+      /** Seconds from the load's start: the call made, its Task finished, the call given up. */
+      startedAt: number;
+      finishedAt: number;
+      gaveUpAt: number;
+    }[];
     resent: number;
     byKind: Record<string, Record<string, number>>;
     unexpected: { callId: string; kind: string; detail: string }[];
@@ -392,7 +416,8 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
 
     // ---- the services, each a process ----
     const bun = process.execPath;
-    const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" };
+    // SOAK_LOG_LEVEL=info keeps every call's lines (Task created, completed) in the logs.
+    const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? "warn" };
     const schedulerPort = await freePort();
     const scheduler = new ManagedProcess(conductorProcesses.scheduler({ port: schedulerPort, env }), logDir, say);
     procs.push(scheduler);
@@ -544,7 +569,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
 
     // ---- the load ----
     const plan = planCalls(o.calls, rng);
-    const faultWindows: { kind: string; from: number; to: number }[] = [];
+    const faultWindows: { kind: string; target: string; from: number; to: number }[] = [];
     const phaseAt = (t: number) => faultWindows.find((w) => t >= w.from && t <= w.to)?.kind ?? "no fault";
     const records: CallRecord[] = [];
     const loadSeconds = o.faults.length * (o.holdSeconds + o.gapSeconds) + o.gapSeconds;
@@ -579,13 +604,19 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
       return "unexpected";
     };
 
-    let gatewayTurn = 0;
+    // Client w starts on gateway w mod 2 and moves to the next one each time it connects again
+    // (one shared counter put every client on the first gateway: w + w is even).
+    const gatewayTurns = new Map<number, number>();
+    const gatewayOf = new WeakMap<Client, string>();
     const connectClient = async (w: number): Promise<Client> => {
       for (;;) {
-        const g = gateways[(w + gatewayTurn++) % gateways.length] as { url: URL };
+        const turn = gatewayTurns.get(w) ?? 0;
+        gatewayTurns.set(w, turn + 1);
+        const g = gateways[(w + turn) % gateways.length] as { proc: ManagedProcess; url: URL };
         const c = new Client({ name: `soak-client-${w}`, version: "1.0.0" });
         try {
           await c.connect(new StreamableHTTPClientTransport(g.url));
+          gatewayOf.set(c, g.proc.spec.name);
           return c;
         } catch {
           await c.close().catch(() => {});
@@ -601,7 +632,16 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
     const transientMcp = (err: unknown) =>
       err instanceof McpError &&
       (err.code === -32603 || err.code === -32001 || /ECONNREFUSED|ECONNRESET|Unavailable|timed out/.test(err.message));
-    const noTaskMade = (err: unknown) => err instanceof McpError && /could not create a task/.test(err.message);
+    /**
+     * A call the gateway could not make a Task for (the apiserver away) is
+     * answered with a bare internal error, as any other: it is sent again if no
+     * Task for it shows up once the apiserver is back.
+     */
+    const noTaskMade = async (err: unknown, callId: string): Promise<boolean> => {
+      if (!(err instanceof McpError) || err.code !== -32603) return false;
+      while (!apiUp) await Bun.sleep(500);
+      return (await followTask(callId, 3_000)) === undefined;
+    };
 
     /** Resolves "lost" once this call's Task has been finished (or deleted) for 20 s. */
     const answerLost = async (callId: string, signal: AbortSignal): Promise<"lost"> => {
@@ -633,6 +673,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
               // take the outcome from the Task, and start over with a fresh client.
               rec.interrupted = true;
               rec.answerLost = true;
+              rec.lostOn = gatewayOf.get(state.client);
               rec.outcome = outcomeOfTask(
                 byCall.get(call.callId)?.find((t) => t.finishedAt !== undefined || t.deleted),
               );
@@ -660,7 +701,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
             // The gateway deletes the Task; the harness checks that below.
             return;
           }
-          if (noTaskMade(err)) {
+          if (await noTaskMade(err, call.callId)) {
             rec.resent++;
             await Bun.sleep(1000);
             continue;
@@ -909,7 +950,7 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
             break;
         }
         say(`fault: kill -9 ${target}; holding ${o.holdSeconds} s`);
-        const window = { kind, from, to: Number.POSITIVE_INFINITY };
+        const window = { kind, target, from, to: Number.POSITIVE_INFINITY };
         faultWindows.push(window);
         await Bun.sleep(o.holdSeconds * 1000);
         const restartAt = Date.now();
@@ -1026,6 +1067,12 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
       else unexpected.push({ callId: r.call.callId, kind: r.call.kind, detail: `${got}: ${r.detail ?? ""}` });
     }
 
+    /** Whether the gateway a call's answer was lost on was killed while the call waited. */
+    const gatewayKilledDuring = (r: CallRecord) =>
+      faultWindows.some(
+        (w) =>
+          w.kind === "gateway" && w.target === r.lostOn && w.from >= r.startedAt && w.from <= (r.endedAt ?? loadEnd),
+      );
     const lat = (xs: number[]) => {
       const s = summarize(xs);
       return { n: s.n, p50: Math.round(s.p50), p99: Math.round(s.p99) };
@@ -1069,12 +1116,27 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
         failedUnexpectedly: unexpected.length,
         interruptedAndRecovered: records.filter((r) => r.interrupted && r.outcome === expected[r.call.kind]).length,
         answersLost: records.filter((r) => r.answerLost).length,
+        answersLostGatewayUp: records.filter((r) => r.answerLost && !gatewayKilledDuring(r)).length,
         answersLostByPhase: records
           .filter((r) => r.answerLost)
           .reduce<Record<string, number>>((acc, r) => {
             acc[r.phase] = (acc[r.phase] ?? 0) + 1;
             return acc;
           }, {}),
+        answersLostDetail: records
+          .filter((r) => r.answerLost)
+          .map((r) => ({
+            callId: r.call.callId,
+            kind: r.call.kind,
+            phase: r.phase,
+            task: (byCall.get(r.call.callId) ?? []).map((t) => t.name).join(","),
+            gateway: r.lostOn ?? "",
+            gatewayKilled: gatewayKilledDuring(r),
+            startedAt: (r.startedAt - loadStart) / 1000,
+            finishedAt:
+              (Math.min(...(byCall.get(r.call.callId) ?? []).map((t) => t.finishedAt ?? Infinity)) - loadStart) / 1000,
+            gaveUpAt: ((r.endedAt ?? Number.NaN) - loadStart) / 1000,
+          })),
         resent: records.reduce((a, r) => a + r.resent, 0),
         byKind,
         unexpected: unexpected.slice(0, 50),
@@ -1099,7 +1161,8 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
       peakRssMiB: peak,
       restarts,
       faults,
-      ok: lostDetail.length === 0 && twice.length === 0,
+      ok:
+        lostDetail.length === 0 && twice.length === 0 && records.every((r) => !r.answerLost || gatewayKilledDuring(r)),
     };
     writeFileSync(join(outDir, "soak-report.json"), `${JSON.stringify(report, null, 2)}\n`);
     say(`report written to ${join(outDir, "soak-report.json")}`);
@@ -1130,7 +1193,7 @@ export function formatReport(r: SoakReport): string {
   const c = r.calls;
   lines.push(`seed ${r.seed}; ${r.durationSeconds} s`);
   lines.push(
-    `calls: made ${c.made}, completed ${c.completed}, failed by design ${c.failedByDesign}, cancelled by design ${c.cancelledByDesign}, failed unexpectedly ${c.failedUnexpectedly} (interrupted by a fault and recovered: ${c.interruptedAndRecovered}, of which the answer never came although the Task finished: ${c.answersLost} ${JSON.stringify(c.answersLostByPhase)}; sent again: ${c.resent})`,
+    `calls: made ${c.made}, completed ${c.completed}, failed by design ${c.failedByDesign}, cancelled by design ${c.cancelledByDesign}, failed unexpectedly ${c.failedUnexpectedly} (interrupted by a fault and recovered: ${c.interruptedAndRecovered}, of which the answer never came although the Task finished: ${c.answersLost} ${JSON.stringify(c.answersLostByPhase)}, with the call's gateway up: ${c.answersLostGatewayUp}; sent again: ${c.resent})`,
   );
   const t = r.tasks;
   lines.push(
@@ -1179,8 +1242,11 @@ export function formatReport(r: SoakReport): string {
         .join(" | ")}`,
     );
   if (t.lostDetail.length) lines.push(`lost: ${JSON.stringify(t.lostDetail.slice(0, 5))}`);
+  if (c.answersLostDetail.length) lines.push(`answers lost: ${JSON.stringify(c.answersLostDetail.slice(0, 10))}`);
   lines.push(
-    r.ok ? "OK: no task lost, no completion recorded twice" : "FAILED: a task was lost or a completion recorded twice",
+    r.ok
+      ? "OK: no task lost, no completion recorded twice, no answer lost while its gateway was up"
+      : "FAILED: a task was lost, a completion recorded twice, or an answer lost while its gateway was up",
   );
   return lines.join("\n");
 }

@@ -4,8 +4,11 @@
  * its holder has not renewed it for leaseDuration, measured on the local
  * clock from when this candidate last saw the record change, so clock skew
  * between machines does not matter. The leader renews every retryPeriod and
- * gives up leadership if it cannot renew within renewDeadline. All writes are
- * guarded by resourceVersion, so two candidates never both win.
+ * gives up leadership if it cannot renew within renewDeadline; no request to
+ * the apiserver may outlast that deadline (a request that hangs, the
+ * apiserver waiting on an etcd that is down, would keep a leader leading past
+ * its lease). A leader that gave up campaigns again, as a standby does. All
+ * writes are guarded by resourceVersion, so two candidates never both win.
  */
 import type { KubeConnection } from "../kube/connection.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
@@ -30,8 +33,9 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   logger?: Logger;
+  /** Called each time this candidate becomes the leader. */
   onStartedLeading: () => void;
-  /** Called when leadership is lost (not on a clean release). */
+  /** Called when leadership is lost (not on a clean release); the candidate then campaigns again. */
   onStoppedLeading: () => void;
 }
 
@@ -103,51 +107,66 @@ export class LeaderElector {
   }
 
   private async run(): Promise<void> {
-    // Acquire.
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) {
-      await this.sleep(this.retryPeriodMs * (1 + Math.random() * 0.2));
-    }
-    if (this.stopped) return;
-    this.leading = true;
-    this.log.info("Became leader");
-    this.opts.onStartedLeading();
-    // Renew.
-    let lastRenew = Date.now();
+    // A leader that lost the lease (the apiserver away longer than the renew
+    // deadline) is a candidate again: its process and caches stay as they are.
     while (!this.stopped) {
-      await this.sleep(this.retryPeriodMs);
-      if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenew = Date.now();
-      } else if (Date.now() - lastRenew > this.renewDeadlineMs) {
-        this.leading = false;
-        this.log.error("Lost leadership: could not renew the lease in time");
-        this.opts.onStoppedLeading();
-        return;
+      // Acquire.
+      while (!this.stopped && !(await this.tryAcquireOrRenew(this.renewDeadlineMs))) {
+        await this.sleep(this.retryPeriodMs * (1 + Math.random() * 0.2));
+      }
+      if (this.stopped) return;
+      this.leading = true;
+      this.log.info("Became leader");
+      this.opts.onStartedLeading();
+      // Renew.
+      let lastRenew = Date.now();
+      for (;;) {
+        await this.sleep(this.retryPeriodMs);
+        if (this.stopped) return;
+        // An attempt gets what is left of the deadline, so one that hangs cannot keep us leading past it.
+        const left = lastRenew + this.renewDeadlineMs - Date.now();
+        if (left > 0 && (await this.tryAcquireOrRenew(left))) {
+          lastRenew = Date.now();
+        } else if (Date.now() - lastRenew >= this.renewDeadlineMs) {
+          this.leading = false;
+          this.log.error(
+            { sinceRenewMs: Date.now() - lastRenew },
+            "Lost leadership: could not renew the lease in time; campaigning again",
+          );
+          this.opts.onStoppedLeading();
+          break;
+        }
       }
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One read and write of the lease; every request is aborted after timeoutMs. */
+  private async tryAcquireOrRenew(timeoutMs: number): Promise<boolean> {
     const now = Date.now();
+    const signal = AbortSignal.timeout(timeoutMs);
     let lease: Lease;
     try {
-      lease = await this.leases.get(this.opts.namespace, this.opts.name);
+      lease = await this.leases.get(this.opts.namespace, this.opts.name, signal);
     } catch (err) {
       if (!isNotFound(err)) {
-        this.log.warn({ err }, "Could not read the lease");
+        this.log.warn(signal.aborted ? { timedOutAfterMs: timeoutMs } : { err }, "Could not read the lease");
         return false;
       }
       try {
-        this.current = await this.leases.create(this.opts.namespace, {
-          metadata: { name: this.opts.name, namespace: this.opts.namespace },
-          spec: {
-            holderIdentity: this.opts.identity,
-            leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-            acquireTime: microTime(now),
-            renewTime: microTime(now),
-            leaseTransitions: 0,
+        this.current = await this.leases.create(
+          this.opts.namespace,
+          {
+            metadata: { name: this.opts.name, namespace: this.opts.namespace },
+            spec: {
+              holderIdentity: this.opts.identity,
+              leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+              acquireTime: microTime(now),
+              renewTime: microTime(now),
+              leaseTransitions: 0,
+            },
           },
-        });
+          { signal },
+        );
         this.observed = { record: JSON.stringify(this.current.spec), at: now };
         return true;
       } catch (createErr) {
@@ -171,12 +190,13 @@ export class LeaderElector {
       leaseTransitions: (lease.spec.leaseTransitions ?? 0) + (holder === this.opts.identity ? 0 : 1),
     };
     try {
-      this.current = await this.leases.replace({ ...lease, spec });
+      this.current = await this.leases.replace({ ...lease, spec }, { signal });
       this.observed = { record: JSON.stringify(this.current.spec), at: now };
       if (holder !== this.opts.identity) this.log.info({ previous: holder || "(none)" }, "Acquired the lease");
       return true;
     } catch (err) {
-      if (!isConflict(err)) this.log.warn({ err }, "Could not update the lease");
+      if (!isConflict(err))
+        this.log.warn(signal.aborted ? { timedOutAfterMs: timeoutMs } : { err }, "Could not update the lease");
       return false;
     }
   }

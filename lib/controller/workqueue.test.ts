@@ -51,4 +51,18 @@ describe("WorkQueue", () => {
     q.shutdown();
     expect(await waiting).toBeUndefined();
   });
+
+  test("shutdown drops the waiting keys: a worker finishes the key in hand and gets no more", async () => {
+    // A controller that stopped leading shuts its queues: it must not go on reconciling what was queued.
+    const q = new WorkQueue();
+    q.add("a");
+    q.add("b");
+    q.add("c");
+    expect(await q.get()).toBe("a");
+    q.add("a"); // changed while in hand: would run again after done()
+    q.shutdown();
+    q.done("a");
+    expect(await q.get()).toBeUndefined();
+    expect(q.length).toBe(0);
+  });
 });

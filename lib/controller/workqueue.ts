@@ -108,10 +108,18 @@ export class WorkQueue {
     return this.delayed.size;
   }
 
+  /**
+   * Stops handing out keys: a worker finishes the key in hand and then gets
+   * undefined. Waiting and delayed keys are dropped, not drained: the queue
+   * shuts down when its controller stops leading, and a controller that no
+   * longer leads must not reconcile (whoever leads next looks at everything).
+   */
   shutdown(): void {
     this.shuttingDown = true;
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
+    this.queue.length = 0;
+    this.dirty.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 }

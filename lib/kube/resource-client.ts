@@ -69,6 +69,8 @@ export interface WatchOptions extends Omit<ListOptions, "limit" | "continue" | "
 export interface WriteOptions {
   fieldManager?: string;
   dryRun?: boolean;
+  /** Aborts the request, for a deadline (leader election's renew deadline). */
+  signal?: AbortSignal;
 }
 
 export type PatchType = "merge" | "json" | "strategic" | "apply";
@@ -136,7 +138,11 @@ export class ResourceClient<T extends KubeObject> {
 
   create(namespace: string | undefined, obj: T, opts: WriteOptions = {}): Promise<T> {
     const body = { apiVersion: this.apiVersion, kind: this.type.kind, ...obj };
-    return this.connection.request<T>("POST", this.path(namespace), { body, query: writeQuery(opts) });
+    return this.connection.request<T>("POST", this.path(namespace), {
+      body,
+      query: writeQuery(opts),
+      signal: opts.signal,
+    });
   }
 
   /** PUT: fails with 409 Conflict when obj.metadata.resourceVersion is stale. */
@@ -145,6 +151,7 @@ export class ResourceClient<T extends KubeObject> {
     return this.connection.request<T>("PUT", this.path(obj.metadata.namespace, obj.metadata.name), {
       body,
       query: writeQuery(opts),
+      signal: opts.signal,
     });
   }
 
@@ -154,6 +161,7 @@ export class ResourceClient<T extends KubeObject> {
     return this.connection.request<T>("PUT", this.path(obj.metadata.namespace, obj.metadata.name, "status"), {
       body,
       query: writeQuery(opts),
+      signal: opts.signal,
     });
   }
 
@@ -169,6 +177,7 @@ export class ResourceClient<T extends KubeObject> {
       body: patch,
       contentType: patchContentTypes[type],
       query: { ...writeQuery(opts), force: opts.force },
+      signal: opts.signal,
     });
   }
 

@@ -4,7 +4,8 @@
  * Pending tasks through the scheduler. Three level-triggered reconcilers share
  * two informers: tasks (by key), agents (by key) and placement (one key per
  * domain, so pending tasks are placed highest priority first, in order).
- * Only the leader runs reconcilers; every replica keeps its caches warm.
+ * Only the leader runs reconcilers; every replica keeps its caches warm. A
+ * leader that loses its lease stops reconciling and campaigns again.
  */
 import pLimit from "p-limit";
 import type { Agent, Task } from "../../lib/api/resources.ts";
@@ -49,7 +50,11 @@ export interface ControllerOptions {
   scheduler: Placer;
   log: Logger;
   now?: () => number;
-  /** Called when leadership is lost; by default the process exits so it restarts clean. */
+  /**
+   * Called when leadership is lost, once reconciling stopped. The controller
+   * then campaigns again with its caches warm: an apiserver outage longer than
+   * the renew deadline costs no restart (and no CrashLoopBackOff).
+   */
   onLostLeadership?: () => void;
   /** The MCP handshake with MCPServers; a real one by default. */
   mcpProber?: Prober;
@@ -63,9 +68,10 @@ export class Controller {
   readonly metrics: ControllerMetrics;
   readonly mcpServers: McpServerOperator;
   private readonly clients;
-  private readonly taskQueue = new WorkQueue();
-  private readonly agentQueue = new WorkQueue();
-  private readonly placementQueue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 5_000 });
+  // New queues each term: stepping down shuts the last ones.
+  private taskQueue = new WorkQueue();
+  private agentQueue = new WorkQueue();
+  private placementQueue = newPlacementQueue();
   private readonly events: EventRecorder;
   private readonly elector: LeaderElector | undefined;
   private readonly log: Logger;
@@ -85,6 +91,11 @@ export class Controller {
   /** When each agent's status was last written, to pace currentTasks updates. */
   private readonly agentStatusWrittenAt = new Map<string, number>();
   private leading = false;
+  private stopping = false;
+  /** The last term's reconciles and writes: the next term starts once they are done. */
+  private lastTerm: Promise<unknown> = Promise.resolve();
+  /** Counts the times this replica became the leader; only the latest term may start. */
+  private terms = 0;
 
   constructor(private readonly opts: ControllerOptions) {
     this.cfg = opts.config;
@@ -154,11 +165,11 @@ export class Controller {
         renewDeadlineMs: le.renewDeadlineSeconds * 1000,
         retryPeriodMs: le.retryPeriodSeconds * 1000,
         logger: this.log,
-        onStartedLeading: () => this.startLeading(),
+        onStartedLeading: () => void this.lead(),
         onStoppedLeading: () => {
           this.metrics.leader.set(0);
-          this.stopWorkers();
-          (opts.onLostLeadership ?? (() => process.exit(1)))();
+          this.stepDown();
+          opts.onLostLeadership?.();
         },
       });
     }
@@ -180,6 +191,7 @@ export class Controller {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.stopWorkers();
     await Promise.all(this.workers);
     await Promise.all([...this.writes]);
@@ -188,10 +200,30 @@ export class Controller {
     await this.events.flush();
   }
 
+  /** A new term: the last one's reconciles finish first, so no key is reconciled twice at once. */
+  private async lead(): Promise<void> {
+    const term = ++this.terms;
+    await this.lastTerm;
+    // Stopped, or lost (and maybe won again) meanwhile: the latest term starts, once.
+    if (this.stopping || term !== this.terms || !this.elector?.isLeader) return;
+    this.startLeading();
+  }
+
+  /** Lost the lease: stop reconciling now; what is in flight finishes before a next term. */
+  private stepDown(): void {
+    this.stopWorkers();
+    const workers = [...this.workers, this.mcpServers.reconciling];
+    this.lastTerm = Promise.all(workers).then(() => Promise.all([...this.writes]));
+    this.log.warn("Stopped reconciling: no longer the leader");
+  }
+
   private startLeading(): void {
     this.leading = true;
     this.metrics.leader.set(1);
     this.log.info("Started reconciling");
+    this.taskQueue = new WorkQueue();
+    this.agentQueue = new WorkQueue();
+    this.placementQueue = newPlacementQueue();
     const c = this.cfg.concurrency;
     const observer = this.metrics;
     this.workers = [
@@ -673,6 +705,10 @@ function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
   const m = new Map<string, number>();
   for (const i of items) m.set(key(i), (m.get(key(i)) ?? 0) + 1);
   return m;
+}
+
+function newPlacementQueue(): WorkQueue {
+  return new WorkQueue({ baseDelayMs: 50, maxDelayMs: 5_000 });
 }
 
 /** "namespace/name" → [namespace, name], as objectKey makes them. */

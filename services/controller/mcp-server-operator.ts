@@ -57,6 +57,7 @@ export interface McpServerOperatorOptions {
 const deploymentType = { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true };
 const serviceType = { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true };
 const podType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
+const newQueue = () => new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
 
 export class McpServerOperator {
   readonly servers: Informer<MCPServer>;
@@ -67,7 +68,8 @@ export class McpServerOperator {
   private readonly clients;
   private readonly deploymentClient: ResourceClient<DeploymentView>;
   private readonly serviceClient: ResourceClient<KubeObject>;
-  private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+  // A new queue each time reconciling starts: stopping shuts the last one.
+  private queue = newQueue();
   private readonly probes = new Map<string, { result: ProbeResult; at: number }>();
   private readonly prober: Prober;
   private readonly log: Logger;
@@ -129,6 +131,7 @@ export class McpServerOperator {
 
   /** Starts reconciling (as the leader): everything once, then what changes. */
   startReconciling(): void {
+    this.queue = newQueue();
     this.workers = runWorkers({
       name: "mcpserver",
       queue: this.queue,
@@ -142,6 +145,11 @@ export class McpServerOperator {
 
   stopReconciling(): void {
     this.queue.shutdown();
+  }
+
+  /** Resolves when the reconciles started as the leader have finished (at once if none). */
+  get reconciling(): Promise<void> {
+    return this.workers ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {

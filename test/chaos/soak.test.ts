@@ -32,4 +32,8 @@ test("no task lost and no completion recorded twice under kill -9 of every compo
   expect(report.tasks.recordedTwiceDetail).toEqual([]);
   expect(report.tasks.completionsWithoutExecution).toBe(0);
   expect(report.executions.sameKeyTwice).toBe(0);
+  // A call whose Task finished got its answer, unless its gateway was killed while it waited.
+  expect(report.calls.answersLostGatewayUp).toBe(0);
+  // No process exited by itself: a controller cut off from the apiserver steps down and stays up.
+  expect(Object.entries(report.restarts).filter(([, r]) => r.unplanned > 0)).toEqual([]);
 }, 300_000);

@@ -1,7 +1,11 @@
 // Two controller processes for one domain: only the leader reconciles; when
 // it is killed with SIGKILL mid-run the other takes over within the lease
-// duration, and no task is lost or assigned twice.
+// duration, and no task is lost or assigned twice. A leader the apiserver
+// stops answering steps down within its renew deadline, stays up, and leads
+// again once the apiserver is back.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { Task } from "../../lib/api/resources.ts";
@@ -14,6 +18,7 @@ import { kubeCandidateSource, type SchedulerServer, startSchedulerServer } from 
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { TestAgents } from "../harness/conductor.ts";
 import { eventually } from "../harness/eventually.ts";
+import { startTcpProxy } from "../harness/tcp-proxy.ts";
 
 const lease = { duration: 3, renewDeadline: 2, retry: 1 };
 
@@ -23,13 +28,13 @@ let ns: string;
 let agents: TestAgents;
 const procs = new Map<string, { proc: Subprocess; metricsPort: number }>();
 
-async function startController(identity: string, kubeconfig: string): Promise<void> {
+async function startController(identity: string, kubeconfig: string, namespace = ns): Promise<void> {
   const metricsPort = await freePort();
   const proc = Bun.spawn(
     [
       "bun",
       join(repoRoot, "services", "controller", "main.ts"),
-      `--namespace=${ns}`,
+      `--namespace=${namespace}`,
       `--identity=${identity}`,
       `--scheduler-address=127.0.0.1:${scheduler.port}`,
       `--metrics-port=${metricsPort}`,
@@ -44,11 +49,11 @@ async function startController(identity: string, kubeconfig: string): Promise<vo
   procs.set(identity, { proc, metricsPort });
 }
 
-async function holder(): Promise<string | undefined> {
+async function holder(namespace = ns): Promise<string | undefined> {
   try {
     const l = await cluster.conn.request<{ spec: { holderIdentity?: string } }>(
       "GET",
-      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/mcp-conductor-controller`,
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/mcp-conductor-controller`,
     );
     return l.spec.holderIdentity || undefined;
   } catch {
@@ -58,6 +63,7 @@ async function holder(): Promise<string | undefined> {
 
 const metrics = (identity: string) =>
   fetch(`http://127.0.0.1:${procs.get(identity)?.metricsPort}/metrics`).then((r) => r.text());
+const leads = async (identity: string) => /mcp_controller_leader\{[^}]*\} 1/.test(await metrics(identity));
 
 beforeAll(async () => {
   cluster = await testCluster();
@@ -140,6 +146,61 @@ describe("leader election", () => {
       }
     } finally {
       await watcher.stop();
+    }
+  }, 90_000);
+
+  test("a leader the apiserver stops answering steps down in time, stays up, and leads again when it is back", async () => {
+    const ons = await cluster.newNamespace("leader-outage");
+    const outageAgents = new TestAgents(cluster, ons);
+    // This controller alone reaches the apiserver through a proxy the test can make hang.
+    const server = new URL(cluster.cp.server);
+    const proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
+    const kubeconfig = join(tmpdir(), `leader-outage-${process.pid}.kubeconfig`);
+    writeFileSync(
+      kubeconfig,
+      readFileSync(cluster.kubeconfigPath, "utf8").replace(cluster.cp.server, `https://127.0.0.1:${proxy.port}`),
+    );
+    const assigned = (name: string) =>
+      eventually(async () => (await cluster.mcp.tasks.get(ons, name)).status?.phase === "Assigned", {
+        timeout: 15_000,
+        message: `task ${name} Assigned`,
+      });
+    try {
+      await outageAgents.create("o1", { maxConcurrentTasks: 100 });
+      await startController("solo", kubeconfig, ons);
+      const solo = procs.get("solo")?.proc as Subprocess;
+      const soloLeads = async () => {
+        if (solo.exitCode !== null) throw new Error(`the controller exited (code ${solo.exitCode})`);
+        return leads("solo");
+      };
+      await eventually(async () => (await holder(ons)) === "solo" && (await soloLeads()), {
+        timeout: 30_000,
+        message: "solo leads",
+      });
+      await cluster.mcp.tasks.create(ons, { metadata: { name: "before" }, spec: { requiredCapabilities: ["x"] } });
+      await assigned("before");
+
+      // The apiserver stops answering (as when etcd is down behind it): requests hang, none fails.
+      proxy.hang();
+      const hungAt = Date.now();
+      await eventually(async () => !(await soloLeads()), {
+        timeout: (lease.renewDeadline + 2 * lease.retry) * 1000 + 2_000,
+        interval: 100,
+        message: "the leader stepped down",
+      });
+      console.log(`stepped down ${Date.now() - hungAt} ms after the apiserver stopped answering`);
+      await Bun.sleep(lease.duration * 1000); // longer than the lease
+      expect(solo.exitCode).toBeNull(); // still running: no restart for an outage
+
+      proxy.restore();
+      await eventually(soloLeads, { timeout: 20_000, message: "solo leads again" });
+      await cluster.mcp.tasks.create(ons, { metadata: { name: "after" }, spec: { requiredCapabilities: ["x"] } });
+      await assigned("after");
+      expect(solo.exitCode).toBeNull();
+    } finally {
+      outageAgents.stopAll();
+      procs.get("solo")?.proc.kill("SIGKILL");
+      await proxy.stop();
     }
   }, 90_000);
 
