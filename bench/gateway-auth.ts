@@ -10,24 +10,17 @@
  * the machine's drift hits them alike. Prints figures; asserts nothing.
  *   N=200 bun bench/gateway-auth.ts
  */
-import { defineTool } from "../lib/agent/tool.ts";
 import { silentLogger } from "../lib/log.ts";
 import { Gateway, type GatewayOptions, serveGateway } from "../services/gateway/gateway.ts";
 import { request2026 } from "../test/harness/mcp-2026.ts";
-import { benchLog as log, startBenchConductor } from "./harness.ts";
+import { echoTool, benchLog as log, startBenchConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
 const N = Number(process.env.N ?? 200);
 const ns = "bench-auth";
 const resource = "http://mcp-gateway.bench-auth.svc:8080/mcp";
-const echo = defineTool({
-  name: "echo",
-  description: "Echoes its message.",
-  capability: "echo",
-  inputSchema: { type: "object", properties: { message: { type: "string" } }, required: ["message"] },
-  handler: ({ message }: { message: string }) => ({ value: message }),
-});
-const conductor = await startBenchConductor({ ns, tools: [echo] });
+
+const conductor = await startBenchConductor({ ns, tools: [echoTool] });
 const conn = conductor.conn;
 
 // The caller and its grants: the shipped operator Role, bound to the service account and to static tokens.

@@ -12,23 +12,16 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { defineTool } from "../lib/agent/tool.ts";
 import { silentLogger } from "../lib/log.ts";
 import { Gateway, serveGateway } from "../services/gateway/gateway.ts";
-import { benchLog as log, startBenchConductor } from "./harness.ts";
+import { echoTool, benchLog as log, startBenchConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
 const ns = "bench-gateway";
 
 // ---- the conductor, all in this process ----
-const echo = defineTool({
-  name: "echo",
-  description: "Echoes its message.",
-  capability: "echo",
-  inputSchema: { type: "object", properties: { message: { type: "string" } }, required: ["message"] },
-  handler: ({ message }: { message: string }) => ({ value: message }),
-});
-const conductor = await startBenchConductor({ ns, tools: [echo] });
+
+const conductor = await startBenchConductor({ ns, tools: [echoTool] });
 const conn = conductor.conn;
 const gateway = new Gateway({
   conn,

@@ -5,7 +5,7 @@
  * a baseline in the same run; this only sets the stage.
  */
 import { AgentRuntime } from "../lib/agent/runtime.ts";
-import type { AnyTool } from "../lib/agent/tool.ts";
+import { type AnyTool, defineTool } from "../lib/agent/tool.ts";
 import { installCrds } from "../lib/api/install.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
@@ -14,6 +14,15 @@ import { SchedulerClient } from "../lib/scheduling/client.ts";
 import { defaultConfig } from "../services/controller/config.ts";
 import { Controller } from "../services/controller/controller.ts";
 import { startSchedulerServer } from "../services/scheduler/server.ts";
+
+/** The benches' tool: it echoes its message, so a call costs only the path it takes. */
+export const echoTool = defineTool({
+  name: "echo",
+  description: "Echoes its message.",
+  capability: "echo",
+  inputSchema: { type: "object", properties: { message: { type: "string" } }, required: ["message"] },
+  handler: ({ message }: { message: string }) => ({ value: message }),
+});
 
 export const benchLog = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 

@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KubeConnection } from "../../../lib/kube/connection.ts";
+import { TtlCache } from "../../../lib/ttl-cache.ts";
 import { unverifiedClaims } from "./jwt.ts";
 import type { Identity, TokenVerifier, Verdict } from "./types.ts";
 
@@ -32,7 +33,7 @@ export interface TokenReviewOptions {
 
 export class TokenReviewVerifier implements TokenVerifier {
   readonly name = "kubernetes-tokenreview";
-  private readonly cache = new Map<string, { identity: Identity; until: number }>();
+  private readonly cache: TtlCache<Identity>;
   private readonly now: () => number;
   /** TokenReviews sent, for tests and metrics. */
   reviews = 0;
@@ -42,6 +43,7 @@ export class TokenReviewVerifier implements TokenVerifier {
     private readonly opts: TokenReviewOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.cache = new TtlCache(opts.maxEntries ?? 10_000, this.now);
   }
 
   get cached(): number {
@@ -56,13 +58,7 @@ export class TokenReviewVerifier implements TokenVerifier {
     const key = createHash("sha256").update(token).digest("hex");
     const t = this.now();
     const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key);
-      if (hit.until > t) {
-        this.cache.set(key, hit); // most recently used last
-        return { identity: hit.identity };
-      }
-    }
+    if (hit) return { identity: hit };
     this.reviews++;
     let status: TokenReviewStatus;
     try {
@@ -93,9 +89,7 @@ export class TokenReviewVerifier implements TokenVerifier {
       expiresAt: claims.exp,
     };
     const until = Math.min(t + (this.opts.ttlMs ?? 60_000), claims.exp ? claims.exp * 1000 : Number.POSITIVE_INFINITY);
-    this.cache.set(key, { identity, until });
-    const max = this.opts.maxEntries ?? 10_000;
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, identity, until);
     return { identity };
   }
 }

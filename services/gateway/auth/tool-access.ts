@@ -20,6 +20,7 @@
  */
 import pLimit from "p-limit";
 import type { KubeConnection } from "../../../lib/kube/connection.ts";
+import { TtlCache } from "../../../lib/ttl-cache.ts";
 import { groupsHash, type Subject } from "./subject.ts";
 
 export const toolResource = { group: "mcp.io", resource: "tools", verb: "call" } as const;
@@ -45,7 +46,7 @@ export interface ToolAccessOptions {
 }
 
 export class ToolAccessReview {
-  private readonly cache = new Map<string, { allowed: boolean; until: number }>();
+  private readonly cache: TtlCache<boolean>;
   private readonly pending = new Map<string, Promise<boolean>>();
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly now: () => number;
@@ -57,6 +58,7 @@ export class ToolAccessReview {
     private readonly opts: ToolAccessOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.cache = new TtlCache(opts.maxEntries ?? 10_000, this.now);
     this.limit = pLimit(opts.concurrency ?? 8);
   }
 
@@ -69,13 +71,9 @@ export class ToolAccessReview {
   async allowed(subject: Subject, tool: string): Promise<boolean> {
     const key = `${subject.user}\u0000${groupsHash(subject.groups)}\u0000${tool}`;
     const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key);
-      if (hit.until > this.now()) {
-        this.cache.set(key, hit); // most recently used last
-        this.opts.onDecision?.({ allowed: hit.allowed, cached: true });
-        return hit.allowed;
-      }
+    if (hit !== undefined) {
+      this.opts.onDecision?.({ allowed: hit, cached: true });
+      return hit;
     }
     let asked = this.pending.get(key);
     if (!asked) {
@@ -83,9 +81,7 @@ export class ToolAccessReview {
       this.pending.set(key, asked);
     }
     const allowed = await asked;
-    this.cache.set(key, { allowed, until: this.now() + (this.opts.ttlMs ?? 10_000) });
-    const max = this.opts.maxEntries ?? 10_000;
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, allowed, this.now() + (this.opts.ttlMs ?? 10_000));
     this.opts.onDecision?.({ allowed, cached: false });
     return allowed;
   }
