@@ -108,6 +108,7 @@ export class Controller {
     this.agents = new Informer(this.clients.agents, { namespace: ns, logger: this.log });
     this.events = new EventRecorder(opts.conn, "mcp-conductor-controller", this.cfg.identity, this.log);
     this.metrics = new ControllerMetrics(this.cfg.domain, {
+      isLeader: () => this.leading,
       taskPhases: () => countBy(this.tasks.list(), (t) => t.status?.phase ?? "New"),
       agentPhases: () => countBy(this.agents.list(), (a) => a.status?.phase ?? "Unknown"),
       queueDepths: () =>

@@ -1,6 +1,10 @@
 /**
  * The controller's Prometheus metrics. Every series carries the domain label
  * (a default label of the registry), so one dashboard can show many domains.
+ * The gauges of the domain's state (tasks and agents by phase, ready agents
+ * per capability, the oldest pending task) come from the leader alone: both
+ * replicas hold the same caches, and `sum by (phase) (mcp_tasks)` over both
+ * would count every Task twice.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ReconcileObserver } from "../../lib/controller/reconcile.ts";
@@ -28,8 +32,11 @@ export class ControllerMetrics implements ReconcileObserver {
       queueDepths: () => Map<string, number>;
       readyByCapability: () => Map<string, number>;
       oldestPendingSeconds: () => number;
+      /** Whether this replica leads; the domain's state gauges are empty otherwise. */
+      isLeader?: () => boolean;
     },
   ) {
+    const leads = collect.isLeader ?? (() => true);
     this.registry.setDefaultLabels({ domain });
     const registers = [this.registry];
     this.tasks = new Gauge({
@@ -39,6 +46,7 @@ export class ControllerMetrics implements ReconcileObserver {
       registers,
       collect() {
         this.reset();
+        if (!leads()) return;
         for (const [phase, n] of collect.taskPhases()) this.set({ phase }, n);
       },
     });
@@ -49,6 +57,7 @@ export class ControllerMetrics implements ReconcileObserver {
       registers,
       collect() {
         this.reset();
+        if (!leads()) return;
         for (const [phase, n] of collect.agentPhases()) this.set({ phase }, n);
       },
     });
@@ -100,6 +109,7 @@ export class ControllerMetrics implements ReconcileObserver {
       registers,
       collect() {
         this.reset();
+        if (!leads()) return;
         for (const [capability, n] of collect.readyByCapability()) this.set({ capability }, n);
       },
     });
@@ -108,7 +118,8 @@ export class ControllerMetrics implements ReconcileObserver {
       help: "Age of the oldest Pending task (0 when none waits)",
       registers,
       collect() {
-        this.set(collect.oldestPendingSeconds());
+        this.reset();
+        if (leads()) this.set(collect.oldestPendingSeconds());
       },
     });
     this.taskTransitions = new Counter({

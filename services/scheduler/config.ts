@@ -9,6 +9,12 @@ export const schedulerProgram = defineProgram({
   settings: {
     port: port({ env: "SCHEDULER_PORT", default: 9090, doc: "The gRPC port." }),
     host: string({ env: "SCHEDULER_HOST", default: "0.0.0.0", doc: "The address to listen on." }),
+    metricsPort: port({
+      env: "SCHEDULER_METRICS_PORT",
+      default: 9091,
+      doc: "The port of /metrics and the HTTP probes (0: none).",
+    }),
+    domain: string({ env: "NAMESPACE", default: "", doc: "The domain (namespace) its metrics are labelled with." }),
     logLevel: logLevel(),
   },
 });

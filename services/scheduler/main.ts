@@ -4,9 +4,11 @@
  * Settings: config.ts; KUBECONFIG (or the pod's service account) for what-if.
  */
 import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
+import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { schedulerProgram } from "./config.ts";
+import { SchedulerMetrics } from "./metrics.ts";
 import { kubeCandidateSource, startSchedulerServer } from "./server.ts";
 
 const config = loadOrExit(() => loadConfig(schedulerProgram));
@@ -19,11 +21,17 @@ try {
   log.warn({ err }, "No Kubernetes configuration; what-if is disabled");
 }
 
-const srv = await startSchedulerServer({ host: config.host, port: config.port, log, candidates });
+const metrics = new SchedulerMetrics(config.domain || undefined);
+const srv = await startSchedulerServer({ host: config.host, port: config.port, log, candidates, metrics });
+const ops =
+  config.metricsPort > 0
+    ? startOpsServer({ port: config.metricsPort, hostname: config.host, registry: metrics.registry, ready: () => true })
+    : undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     log.info({ signal: sig }, "Shutting down");
     await srv.stop();
+    await ops?.stop();
     process.exit(0);
   });
 }

@@ -4,7 +4,7 @@
  * reflection, so Kubernetes gRPC probes and `grpcurl list` work.
  */
 import { join } from "node:path";
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerUnaryCall, status as Status, type sendUnaryData } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
@@ -31,6 +31,7 @@ import {
   type WhatIfRequest,
   type WhatIfResponse,
 } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import type { SchedulerMetrics } from "./metrics.ts";
 
 const protoRoot = join(import.meta.dir, "..", "..", "proto");
 export const schedulerServiceName = "mcp.conductor.scheduler.v1.SchedulerService";
@@ -52,26 +53,45 @@ export function kubeCandidateSource(conn: KubeConnection): CandidateSource {
   };
 }
 
-function unary<Req, Res>(log: Logger, method: string, fn: (req: Req) => Promise<Res> | Res) {
+/** One method: its errors as gRPC statuses, each request counted and timed. */
+function unary<Req, Res>(
+  log: Logger,
+  metrics: SchedulerMetrics | undefined,
+  method: string,
+  fn: (req: Req) => Promise<Res> | Res,
+) {
   return async (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): Promise<void> => {
+    const end = metrics?.duration.startTimer({ method });
     let res: Res;
     try {
       res = await fn(call.request);
     } catch (err) {
-      return callback(toServiceError(err, log, method));
+      const e = toServiceError(err, log, method);
+      end?.();
+      metrics?.requests.inc({ method, code: Status[e.code ?? Status.UNKNOWN] ?? "UNKNOWN" });
+      return callback(e);
     }
+    end?.();
+    metrics?.requests.inc({ method, code: "OK" });
     return callback(null, res);
   };
 }
 
-export function schedulerImplementation(log: Logger, candidates: CandidateSource | undefined): SchedulerServiceServer {
+export function schedulerImplementation(
+  log: Logger,
+  candidates: CandidateSource | undefined,
+  metrics?: SchedulerMetrics,
+): SchedulerServiceServer {
+  const weighed = (method: string, n: number) => metrics?.candidates.observe({ method }, n);
   return {
-    place: unary<PlaceRequest, PlaceResponse>(log, "Place", (req) => {
+    place: unary<PlaceRequest, PlaceResponse>(log, metrics, "Place", (req) => {
+      weighed("Place", req.candidates.length);
       const task = validateTask(req.task);
       validateCandidates(req.candidates);
       return { placement: place(task, req.candidates) };
     }),
-    placeBatch: unary<PlaceBatchRequest, PlaceBatchResponse>(log, "PlaceBatch", (req) => {
+    placeBatch: unary<PlaceBatchRequest, PlaceBatchResponse>(log, metrics, "PlaceBatch", (req) => {
+      weighed("PlaceBatch", req.candidates.length);
       req.tasks.forEach((t, i) => {
         validateTask(t, `tasks[${i}]`);
       });
@@ -79,13 +99,15 @@ export function schedulerImplementation(log: Logger, candidates: CandidateSource
       if (req.candidateLimit < 0) throw new InvalidArgumentError("candidate_limit", "must not be negative");
       return { placements: placeBatch(req.tasks, req.candidates, req.candidateLimit) };
     }),
-    whatIf: unary<WhatIfRequest, WhatIfResponse>(log, "WhatIf", async (req) => {
+    whatIf: unary<WhatIfRequest, WhatIfResponse>(log, metrics, "WhatIf", async (req) => {
       if (!req.namespace) throw new InvalidArgumentError("namespace", "is required");
       const task = validateTask(req.task);
       if (!candidates) throw new Error("what-if needs access to the Kubernetes API");
       // The task's domain is the namespace asked about: no cross-domain answers.
       const spec = { ...task, domain: req.namespace, name: task.name || "what-if" };
-      return { placement: place(spec, await candidates(req.namespace)) };
+      const live = await candidates(req.namespace);
+      weighed("WhatIf", live.length);
+      return { placement: place(spec, live) };
     }),
   };
 }
@@ -102,9 +124,10 @@ export async function startSchedulerServer(opts: {
   port?: number;
   log: Logger;
   candidates?: CandidateSource;
+  metrics?: SchedulerMetrics;
 }): Promise<SchedulerServer> {
   const server = new Server();
-  server.addService(SchedulerServiceService, schedulerImplementation(opts.log, opts.candidates));
+  server.addService(SchedulerServiceService, schedulerImplementation(opts.log, opts.candidates, opts.metrics));
   const health = new HealthImplementation({ "": "SERVING", [schedulerServiceName]: "SERVING" });
   health.addToServer(server);
   const definitions = loadSync(["mcp/conductor/scheduler/v1/scheduler.proto", "grpc/health/v1/health.proto"], {
