@@ -10,11 +10,14 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
+  ListRootsResultSchema,
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
@@ -32,6 +35,14 @@ import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import { requestCaller } from "./request-caller.ts";
+import { SessionInput } from "./session-input.ts";
+
+/** What each request a tool may send the client answers with, as the SDK checks it. */
+const inputResultSchemas: Record<string, unknown> = {
+  "elicitation/create": ElicitResultSchema,
+  "sampling/createMessage": CreateMessageResultSchema,
+  "roots/list": ListRootsResultSchema,
+};
 
 export { resultContent } from "./calls/outcome.ts";
 export type { ToolSource } from "./calls/tools.ts";
@@ -89,6 +100,16 @@ export function createMcpServer(opts: {
 
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const progressToken = req.params._meta?.progressToken;
+    // A waited-for call's input requests are asked of the client here (a task's go through tasks/*).
+    const input = req.params.task
+      ? undefined
+      : new SessionInput({
+          capabilities: () => server.getClientCapabilities(),
+          ask: (method, params) => extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never),
+          answer: (t, answers) => opts.view.answer(t, answers),
+          fail: (t, message, reason) => opts.view.fail(t, message, reason),
+          log: opts.log,
+        });
     try {
       const out = await opts.core.call({
         name: req.params.name,
@@ -99,6 +120,7 @@ export function createMcpServer(opts: {
         era: "2025",
         taskTtlMs: req.params.task?.ttl ?? undefined,
         signal: extra.signal,
+        onTask: input ? (t) => input.onTask(t) : undefined,
         onProgress:
           progressToken === undefined
             ? undefined

@@ -127,10 +127,15 @@ export class TaskView {
   }
 
   /** Cancels a working task: its Task fails for good with reason Cancelled, which stops its agent. */
-  async cancel(t: Task, message: string): Promise<Task> {
+  cancel(t: Task, message: string): Promise<Task> {
+    return this.fail(t, message, "Cancelled");
+  }
+
+  /** Fails a working task for good with this reason, which stops its agent. */
+  async fail(t: Task, message: string, reason: string): Promise<Task> {
     let done: Task;
     try {
-      done = await this.store.cancelTask(t, message);
+      done = await this.store.cancelTask(t, message, reason);
     } catch (err) {
       throw toCallError(err, this.log.child({ task: t.metadata.name }), "Could not cancel a task");
     }
