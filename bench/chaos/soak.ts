@@ -35,6 +35,7 @@ import type { ExecutionRecord } from "../../test/fixtures/soak-agent.ts";
 import { summarize } from "../stats.ts";
 import { Prng } from "./prng.ts";
 import { conductorProcesses, leaseHolder, ManagedProcess } from "./processes.ts";
+import { soakVerdict } from "./verdict.ts";
 
 export type FaultKind = "controller" | "scheduler" | "gateway" | "agents" | "apiserver" | "etcd";
 export const allFaults: FaultKind[] = ["controller", "scheduler", "gateway", "agents", "apiserver", "etcd"];
@@ -229,7 +230,9 @@ export interface SoakReport {
   peakRssMiB: Record<string, number>;
   restarts: Record<string, { planned: number; unplanned: number }>;
   faults: { kind: string; target: string; startedAt: number; heldSeconds: number; recoveredSeconds: number }[];
+  /** soakVerdict's: whether the run passed, and each way it did not. */
   ok: boolean;
+  failures: string[];
 }
 
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
@@ -1161,9 +1164,10 @@ export async function runSoak(given: Partial<SoakOptions> = {}): Promise<SoakRep
       peakRssMiB: peak,
       restarts,
       faults,
-      ok:
-        lostDetail.length === 0 && twice.length === 0 && records.every((r) => !r.answerLost || gatewayKilledDuring(r)),
+      ok: false,
+      failures: [],
     };
+    Object.assign(report, soakVerdict(report));
     writeFileSync(join(outDir, "soak-report.json"), `${JSON.stringify(report, null, 2)}\n`);
     say(`report written to ${join(outDir, "soak-report.json")}`);
     return report;
@@ -1246,7 +1250,7 @@ export function formatReport(r: SoakReport): string {
   lines.push(
     r.ok
       ? "OK: no task lost, no completion recorded twice, no answer lost while its gateway was up"
-      : "FAILED: a task was lost, a completion recorded twice, or an answer lost while its gateway was up",
+      : `FAILED: ${r.failures.join("; ")}`,
   );
   return lines.join("\n");
 }
