@@ -17,7 +17,11 @@ function prepare(node: unknown): unknown {
     if (k === "x-kubernetes-validations" || k === "default") continue;
     out[k] = prepare(v);
   }
-  if (out["x-kubernetes-preserve-unknown-fields"] === true && !out.properties) out.additionalProperties = true;
+  if (out["x-kubernetes-preserve-unknown-fields"] === true && !out.properties) {
+    // With no type, any JSON value (a message's data); with type object, any keys.
+    if (out.type === undefined) out.tsType = "unknown";
+    else out.additionalProperties = true;
+  }
   if (out["x-kubernetes-int-or-string"] === true) {
     delete out.anyOf;
     out.tsType = "number | string";

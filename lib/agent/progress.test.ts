@@ -1,11 +1,18 @@
 // The progress writer's throttle, on a clock and timers of the test's own.
 import { describe, expect, test } from "bun:test";
-import { normalizeProgress, ProgressWriter, type ToolProgress } from "./progress.ts";
+import { normalizeMessage, normalizeProgress, ProgressWriter, type StatusNotes } from "./progress.ts";
 
 function harness(opts: { fail?: boolean } = {}) {
   let now = 1_000;
   const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-  const written: ToolProgress[] = [];
+  const notes: StatusNotes[] = [];
+  const written = {
+    get length() {
+      return notes.filter((n) => n.progress).length;
+    },
+    map: <T>(f: (p: NonNullable<StatusNotes["progress"]>) => T) =>
+      notes.flatMap((n) => (n.progress ? [f(n.progress)] : [])),
+  };
   const errors: unknown[] = [];
   const writer = new ProgressWriter({
     intervalMs: 500,
@@ -17,9 +24,9 @@ function harness(opts: { fail?: boolean } = {}) {
         t.cancelled = true;
       };
     },
-    write: async (p) => {
+    write: async (n) => {
       if (opts.fail) throw new Error("apiserver away");
-      written.push(p);
+      notes.push(n);
     },
     onError: (err) => errors.push(err),
   });
@@ -32,7 +39,7 @@ function harness(opts: { fail?: boolean } = {}) {
     }
     await Bun.sleep(0);
   };
-  return { writer, written, errors, advance, timers };
+  return { writer, written, notes, errors, advance, timers };
 }
 
 describe("ProgressWriter", () => {
@@ -40,12 +47,12 @@ describe("ProgressWriter", () => {
     const h = harness();
     h.writer.report({ done: 1 });
     await h.advance(0);
-    expect(h.written).toEqual([{ done: 1 }]);
+    expect(h.notes).toEqual([{ progress: { done: 1 } }]);
     for (let i = 2; i <= 1000; i++) h.writer.report({ done: i, total: 1000 });
     await h.advance(100);
     expect(h.written.length).toBe(1);
     await h.advance(400);
-    expect(h.written).toEqual([{ done: 1 }, { done: 1000, total: 1000 }]);
+    expect(h.notes).toEqual([{ progress: { done: 1 } }, { progress: { done: 1000, total: 1000 } }]);
     expect(h.writer.writes).toBe(2);
   });
 
@@ -66,7 +73,7 @@ describe("ProgressWriter", () => {
     h.writer.stop();
     h.writer.report({ done: 3 });
     await h.advance(1_000);
-    expect(h.written).toEqual([{ done: 1 }]);
+    expect(h.notes).toEqual([{ progress: { done: 1 } }]);
   });
 
   test("a failed write is handed to onError and the writer carries on", async () => {
@@ -76,6 +83,29 @@ describe("ProgressWriter", () => {
     h.writer.report({ done: 2 });
     await h.advance(500);
     expect(h.errors.length).toBe(2);
+  });
+});
+
+describe("messages", () => {
+  test("go with the next write in order, beside the latest progress; past the bound the newest stay", async () => {
+    const h = harness();
+    h.writer.message(normalizeMessage(1, "info", "starting"));
+    await h.advance(0);
+    expect(h.notes).toEqual([{ messages: [{ seq: 1, level: "info", data: "starting" }] }]);
+    for (let i = 2; i <= 30; i++) h.writer.message(normalizeMessage(i, "debug", { i }));
+    h.writer.report({ done: 5 });
+    await h.advance(500);
+    const second = h.notes[1];
+    expect(second?.progress).toEqual({ done: 5 });
+    expect(second?.messages?.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, k) => k + 11));
+  });
+
+  test("a level MCP does not know is refused; data too large is cut to text", () => {
+    expect(() => normalizeMessage(1, "verbose", "x")).toThrow(TypeError);
+    const big = normalizeMessage(2, "warning", { blob: "x".repeat(10_000) }, "tool");
+    expect(typeof big.data).toBe("string");
+    expect((big.data as string).endsWith("… (cut)")).toBe(true);
+    expect(big.logger).toBe("tool");
   });
 });
 

@@ -18,9 +18,9 @@ import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors
 import { Informer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { normalizeProgress, ProgressWriter } from "./progress.ts";
+import { normalizeMessage, normalizeProgress, ProgressWriter } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
-import { ToolError } from "./tool.ts";
+import { ToolError, toolLog } from "./tool.ts";
 import { validate } from "./validation.ts";
 
 /** Marks an agent that is shutting down: no new work, but its tasks stay with it. */
@@ -419,16 +419,17 @@ export class AgentRuntime {
     const timeout = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, deadline)));
     const signal = AbortSignal.any([entry.abort.signal, timeout]);
     const progress = new ProgressWriter({
-      write: (p) => this.editInput(t, () => ({ progress: p })),
-      onError: (err) => tlog.debug({ err }, "Could not write progress; dropped"),
+      write: (notes) => this.editInput(t, () => notes),
+      onError: (err) => tlog.debug({ err }, "Could not write progress or messages; dropped"),
     });
+    let seq = 0;
     signal.addEventListener("abort", () => progress.stop(), { once: true });
     const ctx: ToolContext = {
       task: t,
       signal,
       attempt: entry.attempt,
       idempotencyKey: `${t.metadata.uid}/${entry.attempt}`,
-      log: tlog,
+      log: toolLog(tlog, (level, data, logger) => progress.message(normalizeMessage(++seq, level, data, logger))),
       requestInput: (requests) => this.requestInput(t, entry, signal, requests),
       progress: (done, total, message) => progress.report(normalizeProgress(done, total, message)),
     };

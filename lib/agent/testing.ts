@@ -4,8 +4,8 @@
  */
 import type { Task } from "../api/resources.ts";
 import { silentLogger } from "../log.ts";
-import { normalizeProgress, type ToolProgress } from "./progress.ts";
-import { type InputRequest, invalidInput, type ToolDefinition, ToolError } from "./tool.ts";
+import { normalizeMessage, normalizeProgress, type ToolMessage, type ToolProgress } from "./progress.ts";
+import { type InputRequest, invalidInput, type ToolDefinition, ToolError, toolLog } from "./tool.ts";
 import { validate } from "./validation.ts";
 
 export async function callTool<I, O>(
@@ -17,6 +17,8 @@ export async function callTool<I, O>(
     answer?: (requests: Record<string, InputRequest>) => Record<string, unknown>;
     /** Sees each ctx.progress report. */
     onProgress?: (p: ToolProgress) => void;
+    /** Sees each message the tool sends the client (ctx.log called). */
+    onMessage?: (m: ToolMessage) => void;
   } = {},
 ): Promise<O> {
   const invalid = validate(tool.inputSchema, input);
@@ -25,12 +27,13 @@ export async function callTool<I, O>(
     metadata: { name: "unit", uid: "uid-1" },
     spec: { requiredCapabilities: [tool.capability], tool: tool.name },
   };
+  let seq = 0;
   return tool.handler(input as I, {
     task,
     signal: opts.signal ?? new AbortController().signal,
     attempt: 1,
     idempotencyKey: "uid-1/1",
-    log: silentLogger,
+    log: toolLog(silentLogger, (level, data, logger) => opts.onMessage?.(normalizeMessage(++seq, level, data, logger))),
     requestInput: async (requests) => {
       if (!opts.answer) throw new Error("this test gives no answers to input requests");
       return opts.answer(requests);

@@ -4,8 +4,23 @@
  */
 import type { Task } from "../api/resources.ts";
 import type { Logger } from "../log.ts";
+import type { LoggingLevel } from "./progress.ts";
 
 export type JsonSchema = Record<string, unknown>;
+
+/** pino for the agent's own logs, callable to send a message to the client. */
+export type ToolLog = Logger & ((level: LoggingLevel, data: unknown, logger?: string) => void);
+
+/** A logger that is also a function sending each call to `send`. */
+export function toolLog(local: Logger, send: (level: LoggingLevel, data: unknown, logger?: string) => void): ToolLog {
+  const fn = (level: LoggingLevel, data: unknown, logger?: string) => send(level, data, logger);
+  return new Proxy(fn, {
+    get: (_target, prop) => {
+      const v = Reflect.get(local, prop, local);
+      return typeof v === "function" ? v.bind(local) : v;
+    },
+  }) as ToolLog;
+}
 
 export interface ToolContext {
   /** The Task being executed. */
@@ -19,7 +34,14 @@ export interface ToolContext {
    */
   idempotencyKey: string;
   attempt: number;
-  log: Logger;
+  /**
+   * The agent's structured logger (`ctx.log.info(...)`), and, called as a
+   * function, a message to the MCP client: `ctx.log("warning", data,
+   * logger?)` reaches the caller as notifications/message at that level
+   * (RFC 5424: debug … emergency), when the client asked for it. Written to
+   * the Task with the progress, at most every half second.
+   */
+  log: ToolLog;
   /**
    * Asks the MCP client for input while the tool runs (elicitation, sampling,
    * roots: each request as `{ method, params }`, keyed by a name of the

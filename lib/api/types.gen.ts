@@ -429,10 +429,25 @@ export interface TaskStatus {
   inputResponses?: {
     [k: string]: unknown | undefined;
   };
+  /**
+   * The running tool's latest messages to the client (ctx.log), numbered from 1 for the attempt; each status write carries those since the last. The gateway passes them on as notifications/message.
+   *
+   * @maxItems 20
+   */
+  messages?: TaskStatusMessagesItem[];
   progress?: TaskStatusProgress;
   error?: TaskStatusError;
   observedGeneration?: number;
   conditions?: Condition[];
+}
+export interface TaskStatusMessagesItem {
+  seq: number;
+  level: "debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency";
+  logger?: string;
+  /**
+   * Any JSON value.
+   */
+  data?: unknown;
 }
 /**
  * How far the running tool says it is (ctx.progress), written at most every half second; the gateway passes it on as notifications/progress.

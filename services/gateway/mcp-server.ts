@@ -26,7 +26,8 @@ import {
   type Tool,
   UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { Logger } from "../../lib/log.ts";
+import { atLeast, type LoggingLevel } from "../../lib/agent/progress.ts";
+import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
@@ -92,7 +93,13 @@ export function createMcpServer(opts: {
     taskStore: new KubeTaskStore(opts.view, () => callerFor()),
   });
 
-  server.setRequestHandler(SetLevelRequestSchema, async () => ({}));
+  // The level the client asked for with logging/setLevel, on this replica (a session rebuilt on
+  // another replica starts again from every level, as before the client asked).
+  let minLevel: LoggingLevel | undefined;
+  server.setRequestHandler(SetLevelRequestSchema, async (req) => {
+    minLevel = req.params.level;
+    return {};
+  });
 
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({
     tools: (await opts.core.list(callerFor(extra.sessionId))) as Tool[],
@@ -121,6 +128,15 @@ export function createMcpServer(opts: {
         taskTtlMs: req.params.task?.ttl ?? undefined,
         signal: extra.signal,
         onTask: input ? (t) => input.onTask(t) : undefined,
+        onMessage: (m) => {
+          if (minLevel && !atLeast(m.level, minLevel)) return;
+          void extra
+            .sendNotification({
+              method: "notifications/message",
+              params: { level: m.level, ...(m.logger ? { logger: m.logger } : {}), data: m.data },
+            })
+            .catch(logIgnored(opts.log, "A message to the client"));
+        },
         onProgress:
           progressToken === undefined
             ? undefined

@@ -11,6 +11,7 @@
  * sessions on the same endpoint (gateway.ts picks the era per request).
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { atLeast, type LoggingLevel, loggingLevels } from "../../lib/agent/progress.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
 import { tasksExtension } from "./calls/checks.ts";
@@ -36,6 +37,8 @@ const metaKeys = {
   clientInfo: "io.modelcontextprotocol/clientInfo",
   serverInfo: "io.modelcontextprotocol/serverInfo",
   subscriptionId: "io.modelcontextprotocol/subscriptionId",
+  /** The least severe notifications/message the client wants for this request; none without it. */
+  logLevel: "io.modelcontextprotocol/logLevel",
 } as const;
 
 /** Methods of the 2025 revisions that 2026-07-28 removed. */
@@ -130,6 +133,8 @@ export class ModernHandler {
       resources: { listChanged: true, subscribe: true },
       prompts: { listChanged: true },
       completions: {},
+      // deprecated in 2026-07-28, still answered: a tool's ctx.log, for a request whose _meta asks
+      logging: {},
       extensions: { [tasksExtension]: {} },
     };
   }
@@ -292,6 +297,9 @@ export class ModernHandler {
   private async callTool({ id, params, caps, caller, req, log }: Ctx): Promise<Json | Response> {
     const name = String(params.name ?? "");
     const progressToken = (params._meta as Json | undefined)?.progressToken as string | number | undefined;
+    // Messages only for a request that asks for them, at its level or above (the stateless era has no setLevel).
+    const asked = (params._meta as Json | undefined)?.[metaKeys.logLevel];
+    const logLevel = (loggingLevels as readonly unknown[]).includes(asked) ? (asked as LoggingLevel) : undefined;
     const gone = new AbortController();
     const abort = () => gone.abort();
     if (req.signal.aborted) abort();
@@ -309,7 +317,7 @@ export class ModernHandler {
     };
     const answer = (out: Awaited<ReturnType<CallCore["call"]>>): Json =>
       out.kind === "task" ? { ...taskEnvelope(out.task), resultType: "task" } : (out.result as unknown as Json);
-    if (progressToken === undefined) {
+    if (progressToken === undefined && logLevel === undefined) {
       try {
         return answer(await this.deps.core.call(call));
       } finally {
@@ -334,10 +342,18 @@ export class ModernHandler {
         controller.enqueue(frame(m));
       } catch {}
     };
-    call.onProgress = (p) => {
-      send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, ...p } });
-      progressed();
-    };
+    if (progressToken !== undefined)
+      call.onProgress = (p) => {
+        send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, ...p } });
+        progressed();
+      };
+    if (logLevel !== undefined)
+      call.onMessage = (m) => {
+        if (!atLeast(m.level, logLevel)) return;
+        const params = { level: m.level, ...(m.logger ? { logger: m.logger } : {}), data: m.data };
+        send({ jsonrpc: "2.0", method: "notifications/message", params });
+        progressed();
+      };
     const settled = this.deps.core.call(call).then(
       (out) => ({ out }),
       (err: unknown) => ({ err }),

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateTaskResultSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import pino from "pino";
 import { defineTool } from "../../lib/agent/tool.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
@@ -62,6 +62,21 @@ const steps = defineTool({
   },
 });
 
+/** Tells the client what it does (ctx.log), at three levels. */
+const chatty = defineTool({
+  name: "chatty",
+  description: "Logs to the client at debug, info and error.",
+  capability: "calls",
+  inputSchema: { type: "object" },
+  handler: async (_args: Record<string, unknown>, ctx) => {
+    ctx.log("debug", { step: "details" }, "chatty");
+    ctx.log("info", "working");
+    ctx.log("error", "something to see", "chatty");
+    await Bun.sleep(700);
+    return { done: true };
+  },
+});
+
 const tasksOf = async (tool: string) =>
   (await cluster.mcp.tasks.list(ns, { labelSelector: `${labels.createdBy}=gateway,${labels.tool}=${tool}` })).items;
 
@@ -94,7 +109,7 @@ beforeAll(async () => {
   cluster = await testCluster();
   ns = await cluster.newNamespace("gateway-calls");
   ref = await startEverythingServer();
-  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask, steps], {
+  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask, steps, chatty], {
     federation: { callTimeoutMs: 20_000 },
   });
   await cluster.mcp.mcpServers.create(ns, { metadata: { name: "ref" }, spec: { url: ref.url.toString() } });
@@ -354,6 +369,50 @@ describe("the tool's own progress (ctx.progress)", () => {
       id: 1,
       result: { resultType: "complete", structuredContent: { steps: 3 } },
     });
+  });
+});
+
+describe("the tool's messages to the client (ctx.log)", () => {
+  test("2025: notifications/message at the level logging/setLevel asked for and above", async () => {
+    const client = await legacyClient(stack.url);
+    try {
+      const got: { level: string; data: unknown; logger?: string }[] = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.push(n.params));
+      await client.setLoggingLevel("info");
+      const res = await client.callTool({ name: "chatty", arguments: {} });
+      expect(res.structuredContent).toEqual({ done: true });
+      expect(got).toEqual([
+        { level: "info", data: "working" },
+        { level: "error", data: "something to see", logger: "chatty" },
+      ]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("2026: only a request whose _meta asks for messages gets them, in its stream, at that level and above", async () => {
+    const messagesOf = async (meta: Record<string, unknown>) => {
+      const res = await fetch(stack.url, modern("tools/call", { name: "chatty", arguments: {}, _meta: meta }));
+      const text = await res.text();
+      if (!res.headers.get("content-type")?.includes("text/event-stream"))
+        return { messages: [], last: JSON.parse(text) };
+      const all = text
+        .split("\n")
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => JSON.parse(l.slice(6)));
+      return {
+        messages: all.filter((m) => m.method === "notifications/message").map((m) => m.params),
+        last: all.at(-1),
+      };
+    };
+    const debug = await messagesOf({ "io.modelcontextprotocol/logLevel": "debug" });
+    expect(debug.messages.map((m) => m.level)).toEqual(["debug", "info", "error"]);
+    expect(debug.last).toMatchObject({ id: 1, result: { structuredContent: { done: true } } });
+    const errorsOnly = await messagesOf({ "io.modelcontextprotocol/logLevel": "error" });
+    expect(errorsOnly.messages).toEqual([{ level: "error", logger: "chatty", data: "something to see" }]);
+    const none = await messagesOf({});
+    expect(none.messages).toEqual([]);
+    expect(none.last).toMatchObject({ result: { structuredContent: { done: true } } });
   });
 });
 

@@ -255,6 +255,21 @@ describe("waiting, with the caller's signal", () => {
     ]);
   });
 
+  test("the tool's messages reach the caller once each, in order, and again from 1 after a retry", async () => {
+    const seen: string[] = [];
+    const call = core().call(request({ onMessage: (m) => void seen.push(`${m.seq}:${m.level}:${m.data}`) }));
+    await Bun.sleep(0);
+    const name = [...store.tasks.keys()][0] as string;
+    const m = (seq: number, data: string) => ({ seq, level: "info" as const, data });
+    store.update(name, { phase: "Running", messages: [m(1, "a"), m(2, "b")] });
+    store.update(name, { phase: "Running", messages: [m(1, "a"), m(2, "b")] }); // seen again: not sent twice
+    store.update(name, { phase: "Running", messages: [m(3, "c")] });
+    store.update(name, { phase: "Running", attempts: 1, messages: [m(1, "again")] });
+    store.update(name, { phase: "Completed", attempts: 1, result: {} });
+    await call;
+    expect(seen).toEqual(["1:info:a", "2:info:b", "3:info:c", "1:info:again"]);
+  });
+
   test("the client going away deletes the Task, in either era", async () => {
     for (const era of ["2025", "2026"] as const) {
       const gone = new AbortController();

@@ -8,6 +8,7 @@
  * CallToolResult (isError for a tool's error), a Task, or a CallError.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { ToolMessage } from "../../../lib/agent/progress.ts";
 import type { Task } from "../../../lib/api/resources.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { Federation } from "../federation.ts";
@@ -43,6 +44,8 @@ export interface CallRequest {
   onProgress?: (p: Progress) => void | Promise<void>;
   /** Every update of a waited-for call's Task. */
   onTask?: (t: Task) => void;
+  /** Each message the tool sends the client (ctx.log), once, in order. */
+  onMessage?: (m: ToolMessage) => void;
   log: Logger;
 }
 
@@ -247,8 +250,17 @@ export class CallCore {
       const n = progressByPhase[step];
       return n === undefined ? Promise.resolve() : send(n, `task ${step.toLowerCase()}`);
     };
+    // Messages are numbered per attempt; a retry starts again from 1.
+    let seen = { attempt: -1, seq: 0 };
     const onChange = (t: Task) => {
       req.onTask?.(t);
+      const attempt = t.status?.attempts ?? 0;
+      if (attempt !== seen.attempt) seen = { attempt, seq: 0 };
+      for (const m of t.status?.messages ?? []) {
+        if (m.seq <= seen.seq) continue;
+        seen.seq = m.seq;
+        req.onMessage?.(m as ToolMessage);
+      }
       const phase = t.status?.phase ?? "";
       // Finished is reported once the result is in hand, below.
       if (phase === "Completed" || phase === "Failed") return;
