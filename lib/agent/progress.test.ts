@@ -1,10 +1,10 @@
 // The progress writer's throttle, on a clock and timers of the test's own.
 import { describe, expect, test } from "bun:test";
+import { FakeClock } from "../clock.ts";
 import { normalizeMessage, normalizeProgress, ProgressWriter, type StatusNotes } from "./progress.ts";
 
 function harness(opts: { fail?: boolean } = {}) {
-  let now = 1_000;
-  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  const clock = new FakeClock();
   const notes: StatusNotes[] = [];
   const written = {
     get length() {
@@ -16,14 +16,7 @@ function harness(opts: { fail?: boolean } = {}) {
   const errors: unknown[] = [];
   const writer = new ProgressWriter({
     intervalMs: 500,
-    now: () => now,
-    schedule: (fn, ms) => {
-      const t = { at: now + ms, fn, cancelled: false };
-      timers.push(t);
-      return () => {
-        t.cancelled = true;
-      };
-    },
+    clock,
     write: async (n) => {
       if (opts.fail) throw new Error("apiserver away");
       notes.push(n);
@@ -32,14 +25,11 @@ function harness(opts: { fail?: boolean } = {}) {
   });
   /** Moves the clock on, running the timers that come due, and lets writes settle. */
   const advance = async (ms: number) => {
-    now += ms;
-    for (const t of timers.filter((x) => !x.cancelled && x.at <= now)) {
-      t.cancelled = true;
-      t.fn();
-    }
+    await Bun.sleep(0);
+    clock.advance(ms);
     await Bun.sleep(0);
   };
-  return { writer, written, notes, errors, advance, timers };
+  return { writer, written, notes, errors, advance };
 }
 
 describe("ProgressWriter", () => {

@@ -9,6 +9,7 @@
  * dropped, never the tool's failure; once the task finishes, nothing more is
  * written (its final status says more).
  */
+import { type Clock, systemClock } from "../clock.ts";
 export interface ToolProgress {
   done: number;
   total?: number;
@@ -73,16 +74,9 @@ export interface ProgressWriterOptions {
   write: (notes: StatusNotes) => Promise<void>;
   onError?: (err: unknown) => void;
   intervalMs?: number;
-  now?: () => number;
-  /** Runs fn after ms; returns a cancel. */
-  schedule?: (fn: () => void, ms: number) => () => void;
+  clock?: Clock;
   maxMessages?: number;
 }
-
-const defaultSchedule = (fn: () => void, ms: number) => {
-  const t = setTimeout(fn, ms);
-  return () => clearTimeout(t);
-};
 
 export class ProgressWriter {
   private latest: ToolProgress | undefined;
@@ -100,8 +94,12 @@ export class ProgressWriter {
     return this.opts.intervalMs ?? 500;
   }
 
+  private get clock(): Clock {
+    return this.opts.clock ?? systemClock;
+  }
+
   private now(): number {
-    return (this.opts.now ?? Date.now)();
+    return this.clock.now();
   }
 
   report(p: ToolProgress): void {
@@ -130,7 +128,7 @@ export class ProgressWriter {
     if (this.stopped || this.writing || this.cancelTimer || (!this.latest && this.messages.length === 0)) return;
     const wait = this.lastWriteAt + this.interval - this.now();
     if (wait > 0) {
-      this.cancelTimer = (this.opts.schedule ?? defaultSchedule)(() => {
+      this.cancelTimer = this.clock.schedule(() => {
         this.cancelTimer = undefined;
         this.pump();
       }, wait);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { FakeClock } from "../clock.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 describe("WorkQueue", () => {
@@ -24,25 +25,48 @@ describe("WorkQueue", () => {
     expect(await q.get()).toBe("a");
   });
 
-  test("backs off per key and forgets on success", async () => {
-    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 25 });
+  test("backs off per key and forgets on success", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 25, clock });
     expect(q.addRateLimited("a")).toBe(10);
     expect(q.addRateLimited("a")).toBe(20);
     expect(q.addRateLimited("a")).toBe(25);
     expect(q.numRequeues("a")).toBe(3);
     q.forget("a");
     expect(q.addRateLimited("a")).toBe(10);
-    expect(await q.get()).toBe("a"); // arrives after the (earliest) delay
+    // the earliest pending delay holds: the key arrives after 10 ms, not before
+    clock.advance(9);
+    expect(q.length).toBe(0);
+    clock.advance(1);
+    expect(q.length).toBe(1);
   });
 
-  test("addAfter keeps the earliest pending time", async () => {
-    const q = new WorkQueue();
+  test("addAfter keeps the earliest pending time, whichever came first", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
     q.addAfter("a", 20);
     q.addAfter("a", 5_000);
-    const start = Date.now();
-    expect(await q.get()).toBe("a");
-    expect(Date.now() - start).toBeLessThan(2_000);
+    expect(clock.pending).toEqual([20]);
+    q.addAfter("b", 5_000);
+    q.addAfter("b", 30);
+    expect(clock.pending).toEqual([20, 30]); // b's later timer replaced
+    clock.advance(20);
+    expect(q.length).toBe(1);
+    clock.advance(10);
+    expect(q.length).toBe(2);
+    expect(clock.pending).toEqual([]);
+  });
+
+  test("addAfter with no delay adds at once; shutdown cancels what is delayed", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("now", 0);
+    expect(q.length).toBe(1);
+    q.addAfter("later", 100);
     q.shutdown();
+    expect(clock.pending).toEqual([]);
+    clock.advance(1_000);
+    expect(q.length).toBe(0);
   });
 
   test("shutdown releases waiting workers", async () => {

@@ -5,11 +5,14 @@
  * failures come back after a per-key exponential backoff, and success forgets
  * the backoff.
  */
+import { type Clock, systemClock } from "../clock.ts";
 
 export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles per consecutive failure. */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** The time delays are measured in (a FakeClock in tests). */
+  clock?: Clock;
 }
 
 export class WorkQueue {
@@ -17,15 +20,17 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly delayed = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>();
+  private readonly delayed = new Map<string, { at: number; cancel: () => void }>();
   private waiters: ((key: string | undefined) => void)[] = [];
   private shuttingDown = false;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly clock: Clock;
 
   constructor(opts: WorkQueueOptions = {}) {
     this.baseDelayMs = opts.baseDelayMs ?? 5;
     this.maxDelayMs = opts.maxDelayMs ?? 60_000;
+    this.clock = opts.clock ?? systemClock;
   }
 
   add(key: string): void {
@@ -49,15 +54,15 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     const existing = this.delayed.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
+    existing?.cancel();
+    const cancel = this.clock.schedule(() => {
       this.delayed.delete(key);
       this.add(key);
     }, delayMs);
-    this.delayed.set(key, { at, timer });
+    this.delayed.set(key, { at, cancel });
   }
 
   /** Adds the key after its backoff, which doubles with each consecutive call. */
@@ -116,7 +121,7 @@ export class WorkQueue {
    */
   shutdown(): void {
     this.shuttingDown = true;
-    for (const { timer } of this.delayed.values()) clearTimeout(timer);
+    for (const { cancel } of this.delayed.values()) cancel();
     this.delayed.clear();
     this.queue.length = 0;
     this.dirty.clear();

@@ -1,32 +1,26 @@
 // The federation's circuit breaker as a state machine, on timers of the test's own.
 import { describe, expect, test } from "bun:test";
+import { FakeClock } from "../../lib/clock.ts";
 import { CircuitBreaker } from "./breaker.ts";
 
 function harness(opts: { failureThreshold?: number; cooldownMs?: number; maxCooldownMs?: number } = {}) {
-  const scheduled: { ms: number; fn: () => void; cancelled: boolean }[] = [];
+  const clock = new FakeClock();
   let trials = 0;
   const breaker = new CircuitBreaker({
     failureThreshold: opts.failureThreshold ?? 3,
     cooldownMs: opts.cooldownMs ?? 100,
     maxCooldownMs: opts.maxCooldownMs ?? 1_000,
     onHalfOpen: () => trials++,
-    schedule: (fn, ms) => {
-      const s = { ms, fn, cancelled: false };
-      scheduled.push(s);
-      return () => {
-        s.cancelled = true;
-      };
-    },
+    clock,
   });
   /** Ends the pending cool-down, as its timer would; returns how long it was. */
   const coolDown = () => {
-    const s = scheduled.filter((x) => !x.cancelled).at(-1);
-    if (!s) throw new Error("no cool-down pending");
-    s.cancelled = true;
-    s.fn();
-    return s.ms;
+    const [ms] = clock.pending;
+    if (ms === undefined) throw new Error("no cool-down pending");
+    clock.advance(ms);
+    return ms;
   };
-  return { breaker, scheduled, coolDown, trials: () => trials };
+  return { breaker, clock, coolDown, trials: () => trials };
 }
 
 describe("CircuitBreaker", () => {
@@ -91,7 +85,7 @@ describe("CircuitBreaker", () => {
     expect(h.breaker.failed()).toBeUndefined();
     expect(h.breaker.opens).toBe(1);
     h.breaker.stop();
-    expect(h.scheduled.every((s) => s.cancelled)).toBe(true);
+    expect(h.clock.pending).toEqual([]);
     expect(h.trials()).toBe(0);
   });
 });

@@ -11,6 +11,7 @@
  * trial succeeds, up to `maxCooldownMs`. A new breaker is half-open: the first
  * connection is its trial.
  */
+import { type Clock, systemClock } from "../../lib/clock.ts";
 export interface BreakerOptions {
   /** Failed calls in a row that open the circuit. */
   failureThreshold: number;
@@ -22,14 +23,6 @@ export interface BreakerOptions {
 export const defaultBreaker: BreakerOptions = { failureThreshold: 3, cooldownMs: 5_000, maxCooldownMs: 300_000 };
 
 export type BreakerState = "half-open" | "closed" | "open";
-
-/** Runs fn after ms; returns a cancel. */
-export type Schedule = (fn: () => void, ms: number) => () => void;
-
-const defaultSchedule: Schedule = (fn, ms) => {
-  const t = setTimeout(fn, ms);
-  return () => clearTimeout(t);
-};
 
 export class CircuitBreaker {
   private current: BreakerState = "half-open";
@@ -43,7 +36,7 @@ export class CircuitBreaker {
     private readonly opts: BreakerOptions & {
       /** The cool-down ended: make the one trial (a reconnect), then report success or failure. */
       onHalfOpen: () => void;
-      schedule?: Schedule;
+      clock?: Clock;
     },
   ) {}
 
@@ -81,7 +74,7 @@ export class CircuitBreaker {
     this.current = "open";
     this.opens++;
     this.cancel?.();
-    this.cancel = (this.opts.schedule ?? defaultSchedule)(() => {
+    this.cancel = (this.opts.clock ?? systemClock).schedule(() => {
       this.cancel = undefined;
       this.current = "half-open";
       this.failures = 0;
