@@ -395,7 +395,13 @@ export class AgentRuntime {
     const tlog = this.log.child({ task: t0.metadata.name, attempt: entry.attempt });
     if (entry.abort.signal.aborted || this.draining) return;
     // Claim it: Assigned → Running, only if it is still ours in this attempt.
-    const t = await this.writeStatus(t0, { phase: "Running", startTime: new Date().toISOString() });
+    // A new attempt starts with no progress or messages (an earlier one's may still be there).
+    const t = await this.writeStatus(t0, {
+      phase: "Running",
+      startTime: new Date().toISOString(),
+      progress: undefined,
+      messages: undefined,
+    });
     if (!t) {
       tlog.info("Task is no longer ours; not starting it");
       return;

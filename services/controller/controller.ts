@@ -425,6 +425,9 @@ export class Controller {
           startTime: undefined,
           error: undefined,
           result: undefined,
+          // the last attempt's progress and messages are not the next one's
+          progress: undefined,
+          messages: undefined,
           conditions: setCondition(
             status.conditions,
             {
@@ -470,6 +473,8 @@ export class Controller {
           assignedAgent: undefined,
           assignedTime: undefined,
           startTime: undefined,
+          progress: undefined,
+          messages: undefined,
           conditions,
         });
         this.metrics.taskTransitions.inc({ reason: d.reason });

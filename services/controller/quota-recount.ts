@@ -21,6 +21,9 @@ import type { Logger } from "../../lib/log.ts";
 export const tasksQuotaResource = "count/tasks.mcp.io";
 /** The constraint added and removed again: on a resource no API serves, so it limits nothing. */
 export const recountMarker = "count/recount.mcp.io";
+const markerPath = `/spec/hard/${recountMarker.replace("~", "~0").replace("/", "~1")}`;
+/** The domain's quota on Tasks, as the overlays name it. */
+export const domainQuotaName = "mcp-tasks";
 
 export interface ResourceQuota {
   apiVersion?: string;
@@ -76,8 +79,14 @@ export class QuotaRecount {
       const list = await this.opts.conn.request<{ items: ResourceQuota[] }>(
         "GET",
         `/api/v1/namespaces/${ns}/resourcequotas`,
+        { signal: AbortSignal.timeout(10_000) },
       );
-      for (const q of list.items.filter(uncountedTasksQuota)) await this.recount(q);
+      // Only the domain's own quota (the Role lets the controller patch it alone).
+      const ours = list.items.filter((q) => q.metadata.name === domainQuotaName);
+      for (const q of ours) {
+        if (q.spec?.hard?.[recountMarker] !== undefined) await this.removeMarker(q);
+        else if (uncountedTasksQuota(q)) await this.recount(q);
+      }
     } catch (err) {
       this.opts.log.warn({ err }, "Could not check the domain's ResourceQuotas");
     } finally {
@@ -85,12 +94,32 @@ export class QuotaRecount {
     }
   }
 
+  /** A marker a recount left behind (its second patch failed) is taken out. */
+  private async removeMarker(q: ResourceQuota): Promise<void> {
+    try {
+      await this.patchQuota(q, [{ op: "remove", path: markerPath }]);
+      this.opts.log.info({ quota: q.metadata.name }, "Removed a recount's leftover constraint");
+    } catch (err) {
+      this.opts.log.warn({ err, quota: q.metadata.name }, "Could not remove a recount's leftover constraint");
+    }
+  }
+
+  private patchQuota(q: ResourceQuota, ops: unknown[]): Promise<unknown> {
+    return this.opts.conn.request(
+      "PATCH",
+      `/api/v1/namespaces/${this.opts.namespace}/resourcequotas/${q.metadata.name}`,
+      {
+        body: ops,
+        contentType: "application/json-patch+json",
+        signal: AbortSignal.timeout(10_000),
+      },
+    );
+  }
+
   private async recount(q: ResourceQuota): Promise<void> {
     const name = q.metadata.name ?? "";
-    const path = `/api/v1/namespaces/${this.opts.namespace}/resourcequotas/${name}`;
-    const key = `/spec/hard/${recountMarker.replace("~", "~0").replace("/", "~1")}`;
-    const patch = (ops: unknown[]) =>
-      this.opts.conn.request("PATCH", path, { body: ops, contentType: "application/json-patch+json" });
+    const key = markerPath;
+    const patch = (ops: unknown[]) => this.patchQuota(q, ops);
     try {
       await patch([{ op: "add", path: key, value: "1" }]);
       await patch([{ op: "remove", path: key }]);

@@ -38,6 +38,9 @@ import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import { requestCaller } from "./request-caller.ts";
 import { SessionInput } from "./session-input.ts";
 
+/** How long a client has to answer a tool's question (an elicitation is a person filling in a form). */
+const inputTimeoutMs = 10 * 60_000;
+
 /** What each request a tool may send the client answers with, as the SDK checks it. */
 const inputResultSchemas: Record<string, unknown> = {
   "elicitation/create": ElicitResultSchema,
@@ -112,7 +115,12 @@ export function createMcpServer(opts: {
       ? undefined
       : new SessionInput({
           capabilities: () => server.getClientCapabilities(),
-          ask: (method, params) => extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never),
+          // A person may take a while over a form: 10 minutes, not the SDK's 60 s; the call's end stops it.
+          ask: (method, params) =>
+            extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never, {
+              timeout: inputTimeoutMs,
+              signal: extra.signal,
+            }),
           answer: (t, answers) => opts.view.answer(t, answers),
           fail: (t, message, reason) => opts.view.fail(t, message, reason),
           log: opts.log,

@@ -30,6 +30,7 @@ export class TaskCalls implements CallStore {
   readonly informer: Informer<Task>;
   private readonly waiters = new Map<string, Waiter>();
   private readonly byCaller = new InFlightByCaller();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly clients: McpClients,
@@ -56,10 +57,16 @@ export class TaskCalls implements CallStore {
   }
 
   start(): Promise<void> {
+    this.sweeper = setInterval(
+      () => this.byCaller.sweep((name) => this.informer.get(this.namespace, name) !== undefined),
+      30_000,
+    );
+    this.sweeper.unref?.();
     return this.informer.start();
   }
 
   stop(): Promise<void> {
+    clearInterval(this.sweeper);
     return this.informer.stop();
   }
 
@@ -191,6 +198,7 @@ export class TaskCalls implements CallStore {
   async cancel(task: Task): Promise<void> {
     try {
       await this.clients.tasks.delete(this.namespace, task.metadata.name ?? "");
+      this.byCaller.forget(task.metadata.name ?? "");
     } catch (err) {
       this.log.warn({ err, task: task.metadata.name }, "Could not delete a cancelled call's Task");
     }

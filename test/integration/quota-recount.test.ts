@@ -72,4 +72,12 @@ test("an uncounted quota refuses every Task; the recount has it counted, and Tas
   // A counted quota is left alone.
   await recount.check();
   expect(recount.recounts).toBe(1);
+  // A recount whose second patch failed left its constraint behind: the next look takes it out.
+  await cluster.conn.request("PATCH", quotaPath(), {
+    body: [{ op: "add", path: "/spec/hard/count~1recount.mcp.io", value: "1" }],
+    contentType: "application/json-patch+json",
+  });
+  await recount.check();
+  const cleaned = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
+  expect(Object.keys(cleaned.spec?.hard ?? {})).toEqual(["count/tasks.mcp.io"]);
 }, 90_000);

@@ -153,7 +153,7 @@ describe("a call RBAC does not allow", () => {
     const ok = await call(token, "read_file");
     expect(ok.body.result?.structuredContent).toEqual({ tool: "read_file" });
     const r = await call(token, "write_file");
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(403);
     expect(r.body.error.code).toBe(-32003);
     expect(r.body.error.message).toBe(
       `Forbidden: system:serviceaccount:${ns}:reader may not call tool write_file (verb call on tools.mcp.io/write_file)`,

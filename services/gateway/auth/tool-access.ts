@@ -38,6 +38,8 @@ export interface ToolAccessOptions {
   ttlMs?: number;
   /** Decisions kept at most (default 10 000). */
   maxEntries?: number;
+  /** How long one review may take before the question fails (default 5 s). */
+  timeoutMs?: number;
   /** Reviews in flight at most (tools/list asks about every tool; default 8). */
   concurrency?: number;
   now?: () => number;
@@ -93,6 +95,8 @@ export class ToolAccessReview {
       "POST",
       `/apis/authorization.k8s.io/v1/namespaces/${ns}/localsubjectaccessreviews`,
       {
+        // an apiserver that hangs fails the call (-32603) rather than holding it
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000),
         body: {
           apiVersion: "authorization.k8s.io/v1",
           kind: "LocalSubjectAccessReview",

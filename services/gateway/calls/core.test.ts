@@ -264,6 +264,8 @@ describe("waiting, with the caller's signal", () => {
     store.update(name, { phase: "Running", messages: [m(1, "a"), m(2, "b")] });
     store.update(name, { phase: "Running", messages: [m(1, "a"), m(2, "b")] }); // seen again: not sent twice
     store.update(name, { phase: "Running", messages: [m(3, "c")] });
+    // retried: the last attempt's messages are still there while Pending and Assigned
+    store.update(name, { phase: "Assigned", attempts: 1, messages: [m(1, "a"), m(2, "b"), m(3, "c")] });
     store.update(name, { phase: "Running", attempts: 1, messages: [m(1, "again")] });
     store.update(name, { phase: "Completed", attempts: 1, result: {} });
     await call;

@@ -256,7 +256,8 @@ export class CallCore {
       req.onTask?.(t);
       const attempt = t.status?.attempts ?? 0;
       if (attempt !== seen.attempt) seen = { attempt, seq: 0 };
-      for (const m of t.status?.messages ?? []) {
+      // Only a running attempt's: between attempts the last one's may still be on the Task.
+      for (const m of t.status?.phase === "Running" ? (t.status.messages ?? []) : []) {
         if (m.seq <= seen.seq) continue;
         seen.seq = m.seq;
         req.onMessage?.(m as ToolMessage);

@@ -14,24 +14,33 @@ import { type Caller, subjectOfCaller } from "./tools.ts";
 
 /** Unfinished Tasks per caller, from Task objects as they are seen. */
 export class InFlightByCaller {
-  /** Unfinished Task name → its caller's key. */
-  private readonly owner = new Map<string, string>();
+  /** Unfinished Task name → its caller's key, and when it was first counted. */
+  private readonly owner = new Map<string, { key: string; at: number }>();
   private readonly counts = new Map<string, number>();
 
   /** A Task as created or watched: counted while unfinished. */
-  observe(t: Task): void {
+  observe(t: Task, now = Date.now()): void {
     const name = t.metadata.name ?? "";
     if (isFinished(t)) this.forget(name);
     else if (!this.owner.has(name)) {
       const key = callerKeyOfTask(t);
-      this.owner.set(name, key);
+      this.owner.set(name, { key, at: now });
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     }
   }
 
+  /**
+   * Forgets the Tasks counted more than `graceMs` ago that the watch no
+   * longer holds: deleted while it was relisting, whose delete it never saw
+   * (without this, each would hold its caller's place for good).
+   */
+  sweep(held: (name: string) => boolean, now = Date.now(), graceMs = 60_000): void {
+    for (const [name, { at }] of [...this.owner]) if (now - at > graceMs && !held(name)) this.forget(name);
+  }
+
   /** A Task finished or deleted. */
   forget(name: string): void {
-    const key = this.owner.get(name);
+    const key = this.owner.get(name)?.key;
     if (key === undefined) return;
     this.owner.delete(name);
     const n = (this.counts.get(key) ?? 1) - 1;

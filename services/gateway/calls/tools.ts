@@ -38,6 +38,7 @@ export const forbiddenTool = (caller: Caller, tool: string) =>
     errorCodes.forbidden,
     `Forbidden: ${subjectOfCaller(caller).user} may not call tool ${tool} (verb call on tools.mcp.io/${tool})`,
     { tool },
+    403,
   );
 
 /** The tool a call names, if it exists and the caller may call it. */
