@@ -90,3 +90,82 @@ describe("WorkQueue", () => {
     expect(q.length).toBe(0);
   });
 });
+
+describe("WorkQueue: the bookkeeping behind each rule", () => {
+  test("a key handed straight to a waiting worker is in hand: held back when added again, not repeated after done", async () => {
+    const q = new WorkQueue();
+    const waiting = q.get();
+    q.add("a");
+    expect(await waiting).toBe("a");
+    q.done("a");
+    expect(q.length).toBe(0);
+    const again = q.get();
+    q.add("a");
+    expect(await again).toBe("a");
+    q.add("a");
+    expect(q.length).toBe(0);
+    q.done("a");
+    expect(q.length).toBe(1);
+  });
+
+  test("a key processed and done without being added meanwhile does not come back", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    expect(await q.get()).toBe("a");
+    q.done("a");
+    expect(q.length).toBe(0);
+    q.add("a");
+    expect(q.length).toBe(1);
+  });
+
+  test("a negative delay adds at once too", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("a", -5);
+    expect(q.length).toBe(1);
+    expect(q.delayedCount).toBe(0);
+    expect(clock.pending).toEqual([]);
+  });
+
+  test("a delayed key: counted while it waits, added once when due, and can be delayed again", async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("a", 10);
+    q.addAfter("a", 10); // the same time: the first stands
+    q.addAfter("a", 20);
+    expect(q.delayedCount).toBe(1);
+    expect(clock.pending).toEqual([10]);
+    clock.advance(10);
+    expect(q.delayedCount).toBe(0);
+    expect(await q.get()).toBe("a");
+    q.done("a");
+    clock.advance(100);
+    expect(q.length).toBe(0); // the later delays were dropped, not fired too
+    q.addAfter("a", 10);
+    expect(q.delayedCount).toBe(1);
+    clock.advance(10);
+    expect(q.length).toBe(1);
+  });
+
+  test("after shutdown nothing is added, delayed or not, and nothing stays delayed", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("a", 10);
+    expect(q.delayedCount).toBe(1);
+    q.shutdown();
+    expect(q.delayedCount).toBe(0);
+    q.add("b");
+    q.addAfter("c", 10);
+    q.addAfter("d", 0);
+    expect(q.length).toBe(0);
+    expect(q.delayedCount).toBe(0);
+    expect(clock.pending).toEqual([]);
+  });
+
+  test("the default backoff starts at 5 ms and stops at a minute", () => {
+    const q = new WorkQueue({ clock: new FakeClock() });
+    const delays = Array.from({ length: 16 }, () => q.addRateLimited("a"));
+    expect(delays.slice(0, 3)).toEqual([5, 10, 20]);
+    expect(delays.at(-1)).toBe(60_000);
+  });
+});

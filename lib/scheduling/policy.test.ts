@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import type { Candidate, TaskSpec } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
-import { describeNoFit, InvalidArgumentError, place, placeBatch, validateCandidates, validateTask } from "./policy.ts";
+import {
+  describeNoFit,
+  InvalidArgumentError,
+  place,
+  placeBatch,
+  score,
+  tieBreak,
+  validateCandidates,
+  validateTask,
+} from "./policy.ts";
 
 const task = (over: Partial<TaskSpec> = {}): TaskSpec => ({
   name: "t1",
@@ -132,5 +141,154 @@ describe("validation", () => {
     expect(() => validateCandidates([agent("a", { maxConcurrentTasks: 0 })])).toThrow(
       "candidates[0].max_concurrent_tasks",
     );
+  });
+});
+
+describe("place: scores and explanations, exactly", () => {
+  test("a feasible agent's score and how it was made", () => {
+    const t = task({ affinity: { required: ["eu"], preferred: ["ssd", "gpu", "arm"], avoided: ["spot"] } });
+    const p = place(t, [
+      agent("a", { capabilities: ["data", "fs", "http"], tags: ["eu", "ssd"], maxConcurrentTasks: 3, currentTasks: 1 }),
+    ]);
+    expect(p).toEqual({
+      chosenAgent: "a",
+      candidates: [
+        {
+          agent: "a",
+          feasible: true,
+          score: 53.333,
+          reasons: ["load 1/3 (+40)", "preferred tags 1/3 (+10)", "specialization (+3.333)"],
+        },
+      ],
+      topReasons: [],
+      candidateCount: 1,
+    });
+  });
+
+  test("specialization: the share of the agent's capabilities the task uses", () => {
+    const t = task({ requiredCapabilities: ["data", "fs"] });
+    const p = place(t, [agent("a", { capabilities: ["data", "fs", "http", "code"] })]);
+    expect(p.candidates[0]).toMatchObject({ score: 65, reasons: ["load 0/5 (+60)", "specialization (+5)"] });
+  });
+
+  test("score() explains with the same figure place() ranks by", () => {
+    const t = task({ affinity: { required: [], preferred: ["ssd"], avoided: [] } });
+    const a = agent("a", { tags: ["ssd"], capabilities: ["data", "fs"], currentTasks: 1, maxConcurrentTasks: 4 });
+    expect(score(t, a)).toEqual({
+      score: 80,
+      reasons: ["load 1/4 (+45)", "preferred tags 1/1 (+30)", "specialization (+5)"],
+    });
+    expect(place(t, [a]).candidates[0]?.score).toBe(80);
+  });
+
+  test("a task without affinity: no tag filters, no preferred-tags part", () => {
+    const t: TaskSpec = { name: "t1", requiredCapabilities: ["data"], priority: 5, domain: "ns" };
+    const p = place(t, [
+      agent("a", { tags: ["spot"], currentTasks: 1, maxConcurrentTasks: 2 }),
+      agent("b", { domain: "" }),
+    ]);
+    expect(p.chosenAgent).toBe("a");
+    expect(p.candidates).toEqual([
+      { agent: "a", feasible: true, score: 40, reasons: ["load 1/2 (+30)", "specialization (+10)"] },
+      { agent: "b", feasible: false, score: 0, reasons: ["other domain (none)"] },
+    ]);
+    expect(p.topReasons).toEqual([]);
+  });
+
+  test("an agent with the required tags and none of the avoided ones fits, and says nothing of tags", () => {
+    const t = task({ affinity: { required: ["eu"], preferred: [], avoided: ["spot"] } });
+    const p = place(t, [agent("a", { tags: ["eu"] }), agent("b", { tags: ["eu"], phase: "NotReady" })]);
+    expect(p.chosenAgent).toBe("a");
+    expect(p.candidates[1]).toEqual({ agent: "b", feasible: false, score: 0, reasons: ["NotReady"] });
+  });
+
+  test("agents that do not fit are listed after those that do, by name, up to the limit", () => {
+    const agents = [
+      agent("d", { phase: "NotReady" }),
+      agent("fit"),
+      agent("b", { phase: "NotReady" }),
+      agent("c", { phase: "NotReady" }),
+      agent("a", { phase: "NotReady" }),
+    ];
+    expect(place(task(), agents).candidates.map((c) => [c.agent, c.feasible])).toEqual([
+      ["fit", true],
+      ["a", false],
+      ["b", false],
+      ["c", false],
+      ["d", false],
+    ]);
+    expect(place(task(), agents, 3).candidates.map((c) => c.agent)).toEqual(["fit", "a", "b"]);
+    expect(place(task(), agents, 1).candidates.map((c) => c.agent)).toEqual(["fit"]);
+    const none = place(task(), agents.slice(2), 2);
+    expect(none.candidates.map((c) => c.agent)).toEqual(["a", "b"]);
+    expect(none.topReasons).toEqual(["3 NotReady"]);
+  });
+
+  test("the summary keeps the five commonest reasons, ties by name, figures cut off", () => {
+    const t = task({ affinity: { required: ["eu"], preferred: [], avoided: ["spot"] } });
+    const p = place(t, [
+      agent("a", { domain: "east", tags: ["eu"] }),
+      agent("b", { domain: "west", tags: ["eu"] }),
+      agent("c", { tags: ["eu"], currentTasks: 10, maxConcurrentTasks: 10 }),
+      agent("d", { tags: ["eu"], currentTasks: 12, maxConcurrentTasks: 12 }),
+      agent("e", { tags: ["eu", "spot"] }),
+      agent("f", { tags: ["eu"], phase: "Unknown" }),
+      agent("g", { tags: ["eu"], phase: "NotReady" }),
+      agent("h"),
+      agent("i", { tags: ["eu"], capabilities: [] }),
+    ]);
+    expect(p.topReasons).toEqual(["2 at capacity", "2 other domain", "1 NotReady", "1 Unknown", "1 avoided tag spot"]);
+    expect(p.candidates).toHaveLength(9);
+  });
+
+  test("an exact tie of score and hash goes to the first name, whatever the order given", () => {
+    // Two names whose tie-break hashes for task t1 collide (found by search).
+    expect(tieBreak("t1", "a5zb3ni9f")).toBe(tieBreak("t1", "a1melp9k7"));
+    const agents = [agent("a5zb3ni9f"), agent("a1melp9k7")];
+    expect(place(task(), agents).candidates.map((c) => c.agent)).toEqual(["a1melp9k7", "a5zb3ni9f"]);
+    expect(place(task(), [...agents].reverse()).candidates.map((c) => c.agent)).toEqual(["a1melp9k7", "a5zb3ni9f"]);
+  });
+
+  test("the tie-break hash is stable: the same numbers in every process and version", () => {
+    expect(tieBreak("t1", "a")).toBe(3885237421);
+    expect(tieBreak("task", "agent")).toBe(3847699900);
+  });
+});
+
+describe("validation: every rule and its message", () => {
+  const field = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      expect((e as Error).name).toBe("InvalidArgumentError");
+      return (e as Error).message;
+    }
+    return "accepted";
+  };
+  test("tasks", () => {
+    expect(field(() => validateTask(undefined, "tasks[2]"))).toBe("tasks[2]: is required");
+    expect(field(() => validateTask(task({ requiredCapabilities: [] })))).toBe(
+      "task.required_capabilities: must name at least one capability",
+    );
+    expect(field(() => validateTask(task({ requiredCapabilities: ["", "a"] })))).toBe(
+      "task.required_capabilities[0]: must not be empty",
+    );
+    expect(field(() => validateTask(task({ priority: -1 })))).toBe("task.priority: must be between 1 and 10, got -1");
+    expect(field(() => validateTask(task({ priority: 11 })))).toBe("task.priority: must be between 1 and 10, got 11");
+    for (const priority of [0, 1, 5, 10]) expect(field(() => validateTask(task({ priority })))).toBe("accepted");
+  });
+  test("candidates", () => {
+    expect(field(() => validateCandidates([agent("")]))).toBe("candidates[0].name: is required");
+    expect(field(() => validateCandidates([agent("a"), agent("a")]))).toBe("candidates[1].name: duplicate agent a");
+    expect(field(() => validateCandidates([agent("a", { maxConcurrentTasks: 0 })]))).toBe(
+      "candidates[0].max_concurrent_tasks: must be at least 1",
+    );
+    expect(field(() => validateCandidates([agent("a"), agent("b", { currentTasks: -1 })]))).toBe(
+      "candidates[1].current_tasks: must not be negative",
+    );
+    expect(
+      field(() => validateCandidates([agent("a", { maxConcurrentTasks: 1 }), agent("b", { currentTasks: 0 })])),
+    ).toBe("accepted");
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Task } from "../../lib/api/resources.ts";
 import { makeTask } from "../../test/harness/builders.ts";
-import { type AgentPhaseView, backoffMs, decideTask } from "./task-lifecycle.ts";
+import { type AgentPhaseView, backoffMs, decideTask, type TaskDecision } from "./task-lifecycle.ts";
 
 const NOW = Date.parse("2026-01-01T00:10:00Z");
 const at = (offsetMs: number) => new Date(NOW + offsetMs);
@@ -134,4 +134,134 @@ describe("decideTask", () => {
   test.each(cases)("$name", ({ given, agent, want }) => {
     expect(decide(given, agent)).toMatchObject(want);
   });
+});
+
+describe("backoffMs: defaults", () => {
+  test("without a policy: exponential from 5 s, at most 300 s; attempt 0 waits as attempt 1", () => {
+    expect([0, 1, 2, 3, 7, 8].map((n) => backoffMs(undefined, n))).toEqual([
+      5000, 5000, 10_000, 20_000, 300_000, 300_000,
+    ]);
+    expect(backoffMs({}, 2)).toBe(10_000);
+  });
+});
+
+describe("decideTask: the edges and what it says", () => {
+  test("a finished task without a completion time waits for one", () => {
+    expect(decide(makeTask().phase("Completed").obj())).toEqual({ kind: "wait" });
+  });
+
+  test("a finished task is deleted the moment its TTL is up", () => {
+    expect(decide(makeTask().phase("Completed").completedAt(at(-60_000)).ttl(60).obj())).toEqual({ kind: "delete" });
+  });
+
+  test("the moment the deadline comes, the task fails, naming it", () => {
+    const deadline = at(0);
+    expect(decide(makeTask().phase("Pending").deadline(deadline).obj())).toEqual({
+      kind: "fail",
+      reason: "DeadlineExceeded",
+      message: `the deadline ${deadline.toISOString()} passed`,
+    });
+  });
+
+  test("an assigned task with no agent named is reassigned without asking about an agent", () => {
+    let asked = false;
+    const got = decideTask(makeTask().phase("Assigned").obj(), NOW, {
+      agentPhase: () => {
+        asked = true;
+        return "Ready";
+      },
+      defaultTtlSeconds: 3600,
+    });
+    expect(got).toEqual({
+      kind: "reassign",
+      reason: "Reassigned",
+      message: "agent  is gone; it never started the task",
+    });
+    expect(asked).toBe(false);
+  });
+
+  test.each([
+    {
+      name: "assigned, agent NotReady",
+      given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
+      agent: "NotReady",
+      want: { kind: "reassign", reason: "Reassigned", message: "agent a is NotReady; it never started the task" },
+    },
+    {
+      name: "assigned, agent gone",
+      given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
+      agent: "Missing",
+      want: { kind: "reassign", reason: "Reassigned", message: "agent a is gone; it never started the task" },
+    },
+    {
+      name: "running, agent gone",
+      given: makeTask().phase("Running").assignedTo("a").attempts(1).obj(),
+      agent: "Missing",
+      want: { kind: "reassign", reason: "AgentLost", message: "agent a is gone during attempt 1" },
+    },
+    {
+      name: "running, agent Unknown, last attempt",
+      given: makeTask().phase("Running").assignedTo("a").attempts(4).obj(),
+      agent: "Unknown",
+      want: { kind: "fail", reason: "MaxRetriesExceeded", message: "agent a is Unknown during attempt 4 of 4" },
+    },
+    {
+      name: "failed without an error, first attempt",
+      given: makeTask().phase("Failed").attempts(1).obj(),
+      want: {
+        kind: "recordFailedAttempt",
+        attempt: 1,
+        reason: "Failed",
+        message: "the agent reported a failure",
+        retryInMs: 5000,
+      },
+    },
+    {
+      name: "failed, not retryable",
+      given: makeTask().phase("Failed").attempts(1).error(false).obj(),
+      want: { kind: "fail", reason: "NotRetryable", message: "Boom: it broke" },
+    },
+    {
+      name: "failed, last attempt",
+      given: makeTask().phase("Failed").attempts(2).error(true).retryPolicy({ maxRetries: 1 }).obj(),
+      want: { kind: "fail", reason: "MaxRetriesExceeded", message: "attempt 2 of 2 failed: Boom: it broke" },
+    },
+    {
+      name: "failed, backoff longer than the time to the deadline",
+      given: makeTask()
+        .phase("Failed")
+        .attempts(2)
+        .error(true)
+        .retryPolicy({ backoffSeconds: 3, backoffStrategy: "exponential" })
+        .condition("Attempt2", "False", at(-1000))
+        .deadline(at(2000))
+        .obj(),
+      want: { kind: "wait", requeueAfterMs: 2000 },
+    },
+    {
+      name: "failed, backoff shorter than the time to the deadline",
+      given: makeTask()
+        .phase("Failed")
+        .attempts(2)
+        .error(true)
+        .retryPolicy({ backoffSeconds: 3, backoffStrategy: "exponential" })
+        .condition("Attempt2", "False", at(-1000))
+        .deadline(at(60_000))
+        .obj(),
+      want: { kind: "wait", requeueAfterMs: 5000 },
+    },
+    {
+      name: "a phase it does not know waits, looking again at the deadline",
+      given: makeTask()
+        .phase("Unheard-of" as "Pending")
+        .deadline(at(7000))
+        .obj(),
+      want: { kind: "wait", requeueAfterMs: 7000 },
+    },
+  ] as { name: string; given: Task; agent?: AgentPhaseView; want: TaskDecision }[])(
+    "$name",
+    ({ given, agent, want }) => {
+      expect(decide(given, agent)).toEqual(want);
+    },
+  );
 });
