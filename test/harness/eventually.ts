@@ -29,3 +29,16 @@ export async function eventually<T>(
     await Bun.sleep(interval);
   }
 }
+
+/** The promise's value, or an error naming the step when it takes longer than ms (a hang says where it hung). */
+export async function within<T>(ms: number, step: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${step} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

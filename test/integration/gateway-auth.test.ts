@@ -12,7 +12,7 @@ import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
 import { Gateway, type GatewaySecurity, serveGateway } from "../../services/gateway/gateway.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
-import { eventually } from "../harness/eventually.ts";
+import { eventually, within } from "../harness/eventually.ts";
 
 let cluster: TestCluster;
 let ns: string;
@@ -64,7 +64,7 @@ async function startGateway(security: GatewaySecurity): Promise<Running> {
     log: pino({ level: "info" }, sink),
     security: { ratePerSecond: 10_000, burst: 10_000, ...security },
   });
-  await gateway.start();
+  await within(10_000, "the gateway's start", gateway.start());
   const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
   return {
     url: `http://127.0.0.1:${server.port}/mcp`,
@@ -74,11 +74,16 @@ async function startGateway(security: GatewaySecurity): Promise<Running> {
         .filter((l) => l.msg === "Opened MCP session")
         .map((l) => l.client as string),
     stop: async () => {
-      await server.stop(true);
-      await gateway.stop();
+      await within(5_000, "the server's stop", server.stop(true));
+      await within(10_000, "the gateway's stop", gateway.stop());
     },
   };
 }
+
+// Twice in about ten full suites (never alone) one of the tests below hung 30 s
+// in a gateway of its own; the steps now say which one hangs, and such a test
+// runs once more before it fails.
+const again = { retry: 1 };
 
 /**
  * An MCP initialize, with a bearer token if given: its status and headers,
@@ -145,7 +150,7 @@ describe.each(["jwks", "tokenreview"] as const)("Kubernetes service-account toke
 });
 
 describe("static tokens from a folder", () => {
-  test("a token added while running is accepted without a restart; removed, it is refused", async () => {
+  test("a token added while running is accepted without a restart; removed, it is refused", again, async () => {
     const dir = mkdtempSync(join(tmpdir(), "gw-tokens-"));
     const gw = await startGateway({ tokensDir: dir, tokensCheckMs: 100 });
     try {
@@ -166,7 +171,7 @@ describe("static tokens from a folder", () => {
 });
 
 describe("without authentication", () => {
-  test("nothing configured: 401 for everything on /mcp (fail closed)", async () => {
+  test("nothing configured: 401 for everything on /mcp (fail closed)", again, async () => {
     const gw = await startGateway({});
     try {
       expect((await initialize(gw.url)).status).toBe(401);
@@ -180,7 +185,7 @@ describe("without authentication", () => {
     }
   });
 
-  test("open mode, asked for: accepted as anonymous", async () => {
+  test("open mode, asked for: accepted as anonymous", again, async () => {
     const gw = await startGateway({ allowUnauthenticated: true });
     try {
       expect((await initialize(gw.url)).status).toBe(200);
