@@ -16,6 +16,7 @@ import type { Logger } from "../../../lib/log.ts";
 import { madeBy } from "../task-calls.ts";
 import { genericToolName } from "../tool-registry.ts";
 import { CallError, errorCodes, toCallError } from "./errors.ts";
+import { callerKey, callerKeyOfTask } from "./marks.ts";
 import {
   callResultOf,
   failureText,
@@ -102,7 +103,9 @@ export class TaskView {
 
   /** The caller's Tasks of tools it may still call, oldest first, 100 a page; the cursor is an offset. */
   async list(caller: Caller, cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const made = this.store.list().filter((t) => madeBy(t, caller));
+    // the caller's key (a digest of its groups) once, not once per Task in the cache
+    const key = callerKey(caller);
+    const made = this.store.list().filter((t) => callerKeyOfTask(t) === key);
     const tools = [...new Set(made.map(toolOfTask))];
     let allowed: boolean[];
     try {
