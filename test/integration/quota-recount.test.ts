@@ -19,6 +19,28 @@ beforeAll(async () => {
 const quotaPath = () => `/api/v1/namespaces/${ns}/resourcequotas/mcp-tasks`;
 const createTask = (name: string) =>
   cluster.mcp.tasks.create(ns, { metadata: { name }, spec: { requiredCapabilities: ["c"] } });
+const taskCount = async () => (await cluster.mcp.tasks.list(ns)).items.length;
+
+// The apiserver's quota admission reads quotas from its own informer, which
+// trails a status just written by tens of milliseconds on a loaded machine:
+// right after the quota is counted a create can still be refused, and right
+// after it is made uncounted one can still pass. So each create is tried
+// until the admission sees the status the test wrote (a fresh name each try).
+let attempt = 0;
+const createdOnceCounted = (name: string) =>
+  eventually(() => createTask(`${name}-${++attempt}`).then(() => true), {
+    timeout: 15_000,
+    message: `Task ${name} created`,
+  });
+const refusedOnceUncounted = () =>
+  eventually(
+    () =>
+      createTask(`refused-${++attempt}`).then(
+        () => undefined, // created: the admission has not seen the new status yet
+        (e: Error) => e,
+      ),
+    { timeout: 15_000, message: "a Task refused" },
+  );
 
 test("an uncounted quota refuses every Task; the recount has it counted, and Tasks are created again", async () => {
   await cluster.conn.request("POST", `/api/v1/namespaces/${ns}/resourcequotas`, {
@@ -37,20 +59,17 @@ test("an uncounted quota refuses every Task; the recount has it counted, and Tas
     { timeout: 30_000, message: "the quota counted" },
   );
   // Counted, a Task is created (so the refusal below can fail).
-  await createTask("before");
+  await createdOnceCounted("before");
   // As Kubernetes leaves a quota made before it discovered Tasks: a status with hard, no usage.
   const current = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
-  expect(current.status?.used?.["count/tasks.mcp.io"]).toBe("1");
+  expect(current.status?.used?.["count/tasks.mcp.io"]).toBe(String(await taskCount()));
   await cluster.conn.request("PUT", `${quotaPath()}/status`, {
     body: { ...current, status: { hard: { "count/tasks.mcp.io": "10" }, used: {} } },
   });
   const stuck = await cluster.conn.request<ResourceQuota>("GET", quotaPath());
   expect(uncountedTasksQuota(stuck)).toBe(true);
-  const refused = await createTask("refused").then(
-    () => undefined,
-    (e: Error) => e,
-  );
-  expect(refused?.message).toContain("status unknown for quota: mcp-tasks");
+  const refused = await refusedOnceUncounted();
+  expect(refused.message).toContain("status unknown for quota: mcp-tasks");
 
   let leader = false;
   const recount = new QuotaRecount({ conn: cluster.conn, namespace: ns, log: silentLogger, isLeader: () => leader });
@@ -66,9 +85,9 @@ test("an uncounted quota refuses every Task; the recount has it counted, and Tas
     },
     { timeout: 30_000, message: "the quota counted again" },
   );
-  expect(after.status?.used?.["count/tasks.mcp.io"]).toBe("1");
+  expect(after.status?.used?.["count/tasks.mcp.io"]).toBe(String(await taskCount()));
   expect(Object.keys(after.spec?.hard ?? {})).toEqual(["count/tasks.mcp.io"]);
-  await createTask("after");
+  await createdOnceCounted("after");
   // A counted quota is left alone.
   await recount.check();
   expect(recount.recounts).toBe(1);
