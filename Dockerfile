@@ -26,9 +26,10 @@ COPY services/stdio-bridge ./services/stdio-bridge
 RUN bun build --compile services/stdio-bridge/main.ts --outfile /app/bin/mcp-stdio-bridge
 
 FROM ${BUN_IMAGE}
-# python3 for the code-runner's Python snippets; util-linux for prlimit and setsid.
+# python3 for the code-runner's Python snippets; bubblewrap for its sandbox; util-linux for
+# prlimit, choom and setsid.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 util-linux \
+ && apt-get install -y --no-install-recommends bubblewrap python3 util-linux \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

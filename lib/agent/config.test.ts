@@ -12,6 +12,8 @@ describe("the agent runtime's configuration", () => {
     expect(loadConfig(runtime, [], {})).toEqual({
       name: `demo-${hostname()}-${process.pid}`,
       namespace: "mcp-system",
+      podName: undefined,
+      podUid: undefined,
       tags: [],
       maxConcurrentTasks: 5,
       heartbeatIntervalSeconds: 10,
@@ -28,6 +30,13 @@ describe("the agent runtime's configuration", () => {
   test.each([
     { name: "the pod's name", argv: [], env: { POD_NAME: "agent-7f" }, want: { name: "agent-7f" } },
     { name: "a name that beats it", argv: ["--name=a"], env: { POD_NAME: "p" }, want: { name: "a" } },
+    // The pod is the pod whatever the Agent is named: its owner reference must name it exactly.
+    {
+      name: "the pod, apart from the Agent's name",
+      argv: ["--name=a"],
+      env: { POD_NAME: "p", POD_UID: "u-1" },
+      want: { name: "a", podName: "p", podUid: "u-1" },
+    },
     { name: "POD_NAMESPACE", argv: [], env: { POD_NAMESPACE: "pn" }, want: { namespace: "pn" } },
     {
       name: "NAMESPACE before POD_NAMESPACE",

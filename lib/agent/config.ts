@@ -1,8 +1,8 @@
 /**
  * The agent runtime's settings, which every agent reads (runAgent), plus any
  * of the agent's own; docs/operations.md#configuration lists them. In a pod,
- * POD_NAME and NAMESPACE come from the Downward API and the rest from the
- * overlay's mcp-agent-config ConfigMap.
+ * POD_NAME, POD_UID and NAMESPACE come from the Downward API and the rest from
+ * the overlay's mcp-agent-config ConfigMap.
  */
 import { hostname } from "node:os";
 import {
@@ -31,6 +31,20 @@ export const agentSettings = (kind: string) => ({
     env: ["NAMESPACE", "POD_NAMESPACE"],
     default: "mcp-system",
     doc: "The namespace (domain) it serves.",
+  }),
+  // The pod, apart from the Agent's name (which --name may set): an owner
+  // reference must name the pod exactly, or the garbage collector deletes the Agent.
+  podName: string({
+    env: "POD_NAME",
+    flag: false,
+    defaultDoc: "none",
+    doc: "The pod it runs in (Downward API metadata.name), in the namespace it serves.",
+  }),
+  podUid: string({
+    env: "POD_UID",
+    flag: false,
+    defaultDoc: "none",
+    doc: "The pod's uid (Downward API metadata.uid); with podName, the pod owns the Agent, which goes with it.",
   }),
   tags: list({ env: "AGENT_TAGS", default: [], defaultDoc: "none", doc: "Tags a Task's affinity can ask for." }),
   maxConcurrentTasks: number({

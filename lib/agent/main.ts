@@ -1,6 +1,6 @@
 /**
  * Runs an agent as a process: reads its settings (config.ts: flags, env, a
- * file; POD_NAME and NAMESPACE come from the Downward API in a cluster),
+ * file; POD_NAME, POD_UID and NAMESPACE come from the Downward API in a cluster),
  * serves /healthz, /readyz and /metrics, and drains on SIGTERM.
  *
  *   await runAgent({ kind: "greeter", tools: [myTool] });
@@ -34,6 +34,8 @@ export async function runAgent<S extends Specs = Record<never, never>>(o: RunAge
   const runtime = new AgentRuntime({
     name: config.name,
     namespace: config.namespace,
+    // Outside a pod (run by hand, in tests) there is nothing to own the Agent.
+    pod: config.podName && config.podUid ? { name: config.podName, uid: config.podUid } : undefined,
     conn: KubeConnection.fromOptions(),
     tools: typeof o.tools === "function" ? o.tools(config) : o.tools,
     capabilities: o.capabilities,

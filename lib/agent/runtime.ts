@@ -6,10 +6,11 @@
  * Contract with the controller (see services/controller/task-lifecycle.ts):
  * the agent moves its task Assigned → Running → Completed | Failed, every
  * write guarded by resourceVersion, so a task that was reassigned or failed
- * meanwhile is never overwritten. A task that leaves the agent (deleted,
- * reassigned, failed by its deadline) aborts its handler.
+ * meanwhile is never overwritten. It never writes status.attempts or any
+ * other move: in a cluster the admission policy (deploy/policy) refuses
+ * them. A task that leaves the agent (deleted, reassigned, failed by its
+ * deadline) aborts its handler.
  */
-import { randomBytes } from "node:crypto";
 import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
@@ -20,7 +21,7 @@ import type { Logger } from "../log.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { normalizeMessage, normalizeProgress, ProgressWriter } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
-import { ToolError, toolLog } from "./tool.ts";
+import { clientOf, inputHelpers, ToolError, toolLog } from "./tool.ts";
 import { validate } from "./validation.ts";
 
 /** Marks an agent that is shutting down: no new work, but its tasks stay with it. */
@@ -29,6 +30,12 @@ export const drainingAnnotation = "mcp.io/draining";
 export interface AgentRuntimeOptions {
   name: string;
   namespace: string;
+  /**
+   * The pod the agent runs in, in `namespace`: it owns the Agent, so the
+   * garbage collector deletes the Agent with the pod when the agent could not
+   * deregister itself (a crash, a node lost). Unset outside a pod.
+   */
+  pod?: { name: string; uid: string };
   conn: KubeConnection;
   tools: AnyTool[];
   /** How long a status write keeps retrying while the apiserver cannot be reached (default 5 min). */
@@ -56,6 +63,8 @@ interface Running {
   why?: "cancelled" | "shutdown";
   /** Called with each update of the task while it runs (answers to input requests arrive so). */
   watchers: Set<(t: Task) => void>;
+  /** Input keys this attempt has used: never used twice, so no answer is taken for another request. */
+  inputKeys: Set<string>;
 }
 
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
@@ -142,17 +151,33 @@ export class AgentRuntime {
     this.log.info({ tools: [...this.tools.keys()] }, "Agent started");
   }
 
-  /** Creates the Agent, or adopts an existing one of the same name. */
+  /**
+   * Creates the Agent, or adopts an existing one of the same name: a container
+   * restarted in the same pod finds the Agent its last run made. A new pod of a
+   * Deployment has a new name, so the garbage collector, deleting the old pod's
+   * Agent, never takes the new one.
+   */
   private async register(): Promise<void> {
     const spec = this.agentSpec();
+    // No blockOwnerDeletion: it would take the right to update the pod's
+    // finalizers, and nothing needs the pod's deletion to wait for the Agent's.
+    const owner = this.opts.pod && { apiVersion: "v1", kind: "Pod", name: this.opts.pod.name, uid: this.opts.pod.uid };
     try {
-      await this.clients.agents.create(this.opts.namespace, { metadata: { name: this.opts.name }, spec });
+      await this.clients.agents.create(this.opts.namespace, {
+        metadata: { name: this.opts.name, ...(owner ? { ownerReferences: [owner] } : {}) },
+        spec,
+      });
     } catch (err) {
       if (!isConflict(err)) throw err;
+      // A pod of the same name but another uid (one recreated under a fixed name)
+      // takes the Agent over, so it no longer goes with the pod that is gone.
       await this.clients.agents.patch(
         this.opts.namespace,
         this.opts.name,
-        { metadata: { annotations: { [drainingAnnotation]: null } }, spec },
+        {
+          metadata: { annotations: { [drainingAnnotation]: null }, ...(owner ? { ownerReferences: [owner] } : {}) },
+          spec,
+        },
         "merge",
       );
     }
@@ -238,7 +263,13 @@ export class AgentRuntime {
   private begin(t: Task): void {
     const uid = t.metadata.uid ?? "";
     const abort = new AbortController();
-    const entry: Running = { abort, attempt: t.status?.attempts ?? 0, done: Promise.resolve(), watchers: new Set() };
+    const entry: Running = {
+      abort,
+      attempt: t.status?.attempts ?? 0,
+      done: Promise.resolve(),
+      watchers: new Set(),
+      inputKeys: new Set(),
+    };
     this.running.set(uid, entry);
     entry.done = this.limit(() => this.execute(t, entry))
       .catch((err: Error) => this.log.error({ err, task: t.metadata.name }, "Task execution failed unexpectedly"))
@@ -294,9 +325,12 @@ export class AgentRuntime {
   }
 
   /**
-   * Puts the tool's requests on the Task (status.inputRequests, under keys
-   * minted here so parallel requests never collide), waits until the Task
-   * carries an answer for each, then takes them off again.
+   * Puts the tool's requests on the Task (status.inputRequests), each under
+   * the tool's name for it unless that key was already used in this attempt
+   * or is on the Task (then `name-2`, `name-3`, …), so a client sees the
+   * names the tool chose and an answer found under a key is always to this
+   * request; waits until the Task carries an answer for each, then takes
+   * them off again.
    */
   private async requestInput(
     t: Task,
@@ -304,11 +338,11 @@ export class AgentRuntime {
     signal: AbortSignal,
     requests: Record<string, InputRequest>,
   ): Promise<Record<string, unknown>> {
-    const minted = new Map(Object.keys(requests).map((name) => [`in-${randomBytes(8).toString("hex")}`, name]));
-    const asked = Object.fromEntries([...minted].map(([key, name]) => [key, requests[name]]));
+    // key → the tool's name for it; chosen at the write, from what the Task then holds
+    let minted = new Map<string, string>();
     const answered = (task: Task) => {
       const responses = (task.status?.inputResponses ?? {}) as Record<string, unknown>;
-      return [...minted.keys()].every((k) => k in responses) ? responses : undefined;
+      return minted.size > 0 && [...minted.keys()].every((k) => k in responses) ? responses : undefined;
     };
     let seen: Record<string, unknown> | undefined;
     const arrived = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -329,7 +363,20 @@ export class AgentRuntime {
         { once: true },
       );
     });
-    await this.editInput(t, (s) => ({ inputRequests: { ...(s.inputRequests ?? {}), ...asked } }));
+    await this.editInput(t, (s) => {
+      const taken = new Set([...Object.keys(s.inputRequests ?? {}), ...Object.keys(s.inputResponses ?? {})]);
+      // a write that conflicted and is tried again gives back the keys it had picked
+      for (const key of minted.keys()) entry.inputKeys.delete(key);
+      minted = new Map();
+      for (const name of Object.keys(requests)) {
+        let key = name;
+        for (let n = 2; taken.has(key) || entry.inputKeys.has(key); n++) key = `${name}-${n}`;
+        entry.inputKeys.add(key);
+        minted.set(key, name);
+      }
+      const asked = Object.fromEntries([...minted].map(([key, name]) => [key, requests[name]]));
+      return { inputRequests: { ...(s.inputRequests ?? {}), ...asked } };
+    });
     this.log.info({ task: t.metadata.name, keys: [...minted.keys()] }, "Asked the client for input");
     seen = await arrived;
     await this.editInput(t, (s) => {
@@ -395,12 +442,14 @@ export class AgentRuntime {
     const tlog = this.log.child({ task: t0.metadata.name, attempt: entry.attempt });
     if (entry.abort.signal.aborted || this.draining) return;
     // Claim it: Assigned → Running, only if it is still ours in this attempt.
-    // A new attempt starts with no progress or messages (an earlier one's may still be there).
+    // A new attempt starts with no progress, messages, questions or answers (an earlier one's may still be there).
     const t = await this.writeStatus(t0, {
       phase: "Running",
       startTime: new Date().toISOString(),
       progress: undefined,
       messages: undefined,
+      inputRequests: undefined,
+      inputResponses: undefined,
     });
     if (!t) {
       tlog.info("Task is no longer ours; not starting it");
@@ -430,13 +479,16 @@ export class AgentRuntime {
     });
     let seq = 0;
     signal.addEventListener("abort", () => progress.stop(), { once: true });
+    const requestInput: ToolContext["requestInput"] = (requests) => this.requestInput(t, entry, signal, requests);
     const ctx: ToolContext = {
       task: t,
       signal,
       attempt: entry.attempt,
       idempotencyKey: `${t.metadata.uid}/${entry.attempt}`,
       log: toolLog(tlog, (level, data, logger) => progress.message(normalizeMessage(++seq, level, data, logger))),
-      requestInput: (requests) => this.requestInput(t, entry, signal, requests),
+      requestInput,
+      ...inputHelpers(requestInput),
+      client: clientOf(t),
       progress: (done, total, message) => progress.report(normalizeProgress(done, total, message)),
     };
     this.metrics.inFlight.inc();

@@ -5,7 +5,15 @@
 import type { Task } from "../api/resources.ts";
 import { silentLogger } from "../log.ts";
 import { normalizeMessage, normalizeProgress, type ToolMessage, type ToolProgress } from "./progress.ts";
-import { type InputRequest, invalidInput, type ToolDefinition, ToolError, toolLog } from "./tool.ts";
+import {
+  type ClientInputCapabilities,
+  type InputRequest,
+  inputHelpers,
+  invalidInput,
+  type ToolDefinition,
+  ToolError,
+  toolLog,
+} from "./tool.ts";
 import { validate } from "./validation.ts";
 
 export async function callTool<I, O>(
@@ -19,6 +27,8 @@ export async function callTool<I, O>(
     onProgress?: (p: ToolProgress) => void;
     /** Sees each message the tool sends the client (ctx.log called). */
     onMessage?: (m: ToolMessage) => void;
+    /** What the calling client declared (ctx.client); by default elicitation, sampling and roots. */
+    clientCapabilities?: ClientInputCapabilities;
   } = {},
 ): Promise<O> {
   const invalid = validate(tool.inputSchema, input);
@@ -28,16 +38,19 @@ export async function callTool<I, O>(
     spec: { requiredCapabilities: [tool.capability], tool: tool.name },
   };
   let seq = 0;
+  const requestInput = async (requests: Record<string, InputRequest>) => {
+    if (!opts.answer) throw new Error("this test gives no answers to input requests");
+    return opts.answer(requests);
+  };
   return tool.handler(input as I, {
     task,
     signal: opts.signal ?? new AbortController().signal,
     attempt: 1,
     idempotencyKey: "uid-1/1",
     log: toolLog(silentLogger, (level, data, logger) => opts.onMessage?.(normalizeMessage(++seq, level, data, logger))),
-    requestInput: async (requests) => {
-      if (!opts.answer) throw new Error("this test gives no answers to input requests");
-      return opts.answer(requests);
-    },
+    requestInput,
+    ...inputHelpers(requestInput),
+    client: { capabilities: opts.clientCapabilities ?? { elicitation: {}, sampling: {}, roots: {} } },
     progress: (done, total, message) => opts.onProgress?.(normalizeProgress(done, total, message)),
   });
 }

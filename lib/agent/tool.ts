@@ -46,11 +46,26 @@ export interface ToolContext {
    * Asks the MCP client for input while the tool runs (elicitation, sampling,
    * roots: each request as `{ method, params }`, keyed by a name of the
    * tool's choosing) and resolves with the client's answers by the same
-   * names. The Task reads input_required meanwhile; the answers come through
-   * the gateway (tasks/update) and the Task object. Rejects when the task is
-   * cancelled.
+   * names. The Task reads input_required meanwhile; the client sees the
+   * requests under those names (a name already asked in this attempt gets a
+   * suffix: `confirm-2`) and answers through the gateway (tasks/update, or
+   * the retry of a 2026 call that was answered input_required), which writes
+   * the answers on the Task. Rejects when the task is cancelled.
    */
   requestInput(requests: Record<string, InputRequest>): Promise<Record<string, unknown>>;
+  /** Asks the user through the client (elicitation/create); one request of requestInput, under `key`. */
+  elicit(params: ElicitParams, key?: string): Promise<ElicitAnswer>;
+  /** Asks the client's model (sampling/createMessage); one request of requestInput, under `key`. */
+  sample(params: SampleParams, key?: string): Promise<SampleAnswer>;
+  /** Asks the client for its roots (roots/list); one request of requestInput, under `key`. */
+  listRoots(key?: string): Promise<{ roots: { uri: string; name?: string }[] }>;
+  /**
+   * The MCP client that made the call, as the gateway recorded it on the
+   * Task: which of elicitation, sampling and roots it declared. A tool asks
+   * only what the client can answer (a request it cannot is refused to the
+   * client with -32021, or fails a 2025 call with InputNotSupported).
+   */
+  client: { capabilities: ClientInputCapabilities };
   /**
    * Says how far the tool is: `done` of `total` (when known), with a short
    * message. Reaches the caller as notifications/progress (and a task's
@@ -65,6 +80,76 @@ export interface ToolContext {
 export interface InputRequest {
   method: "elicitation/create" | "sampling/createMessage" | "roots/list";
   params?: Record<string, unknown>;
+}
+
+/** An elicitation: a message and the JSON Schema of the form (flat, primitive properties). */
+export interface ElicitParams {
+  message: string;
+  requestedSchema: JsonSchema;
+  mode?: "form";
+  [k: string]: unknown;
+}
+/** The user's answer to an elicitation. */
+export interface ElicitAnswer {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, unknown>;
+}
+/** A sampling request (sampling/createMessage's params). */
+export interface SampleParams {
+  messages: { role: "user" | "assistant"; content: unknown }[];
+  maxTokens: number;
+  [k: string]: unknown;
+}
+/** The client's model's answer. */
+export interface SampleAnswer {
+  role: "user" | "assistant";
+  content: unknown;
+  model?: string;
+  stopReason?: string;
+  [k: string]: unknown;
+}
+
+/** The client capabilities a tool's input depends on; an absent key is a capability not declared. */
+export interface ClientInputCapabilities {
+  elicitation?: Record<string, unknown>;
+  sampling?: Record<string, unknown>;
+  roots?: Record<string, unknown>;
+}
+
+/** The Task annotation where the gateway records the caller's ClientInputCapabilities (JSON). */
+export const clientCapabilitiesAnnotation = "mcp.io/client-capabilities";
+
+/** The calling client as a Task records it; no record (a Task made without the gateway) is a client that declared nothing. */
+export function clientOf(task: Task): ToolContext["client"] {
+  const raw = task.metadata.annotations?.[clientCapabilitiesAnnotation];
+  let parsed: unknown;
+  try {
+    parsed = raw ? JSON.parse(raw) : {};
+  } catch {
+    parsed = {};
+  }
+  const capabilities: ClientInputCapabilities = {};
+  if (parsed && typeof parsed === "object" && !Array.isArray(parsed))
+    for (const k of ["elicitation", "sampling", "roots"] as const) {
+      const v = (parsed as Record<string, unknown>)[k];
+      if (v && typeof v === "object" && !Array.isArray(v)) capabilities[k] = v as Record<string, unknown>;
+    }
+  return { capabilities };
+}
+
+/** ctx.elicit, ctx.sample and ctx.listRoots, each one request of `requestInput`. */
+export function inputHelpers(
+  requestInput: ToolContext["requestInput"],
+): Pick<ToolContext, "elicit" | "sample" | "listRoots"> {
+  const one = async (key: string, request: InputRequest) => (await requestInput({ [key]: request }))[key];
+  return {
+    elicit: async (params, key = "elicitation") =>
+      (await one(key, { method: "elicitation/create", params })) as ElicitAnswer,
+    sample: async (params, key = "sampling") =>
+      (await one(key, { method: "sampling/createMessage", params })) as SampleAnswer,
+    listRoots: async (key = "roots") =>
+      (await one(key, { method: "roots/list", params: {} })) as { roots: { uri: string; name?: string }[] },
+  };
 }
 
 export interface ToolDefinition<Input = Record<string, unknown>, Output = unknown> {

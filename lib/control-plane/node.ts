@@ -16,6 +16,7 @@
 import {
   appendFileSync,
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -462,6 +463,11 @@ disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.in
     const healthzPort = await freePort();
     const resolv = this.writeFile("resolv.conf", readFileSync("/etc/resolv.conf", "utf8"));
     const root = join(this.dataDir, "kubelet");
+    // The node's Localhost seccomp profiles, as an operator installs them on every node
+    // (docs/deployment.md): the code-runner's, which lets bubblewrap make its sandboxes.
+    const profiles = join(root, "seccomp", "mcp-conductor");
+    mkdirSync(profiles, { recursive: true });
+    copyFileSync(join(repoRoot, "deploy/seccomp/code-runner.json"), join(profiles, "code-runner.json"));
     const config = this.writeFile(
       "kubelet-config.yaml",
       `apiVersion: kubelet.config.k8s.io/v1beta1

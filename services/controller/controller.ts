@@ -22,7 +22,7 @@ import type { Logger } from "../../lib/log.ts";
 import { occupiesAgent, toCandidate, toTaskSpec } from "../../lib/scheduling/candidates.ts";
 import { describeNoFit } from "../../lib/scheduling/policy.ts";
 import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
-import { agentHealth } from "./agent-health.ts";
+import { agentHealth, type HeartbeatSighting, observeHeartbeat } from "./agent-health.ts";
 import type { ControllerConfig } from "./config.ts";
 import type { Prober } from "./mcp-probe.ts";
 import { McpServerOperator } from "./mcp-server-operator.ts";
@@ -88,6 +88,12 @@ export class Controller {
   /** Placement writes in flight, and the tasks they are for (kept out of the next pass). */
   private readonly writes = new Set<Promise<void>>();
   private readonly writing = new Set<string>();
+  /**
+   * When this replica saw each Agent's heartbeat change, by its own clock:
+   * health is judged by that, never by the time the agent wrote. Kept by every
+   * replica, leading or not, so a new leader knows which agents it saw alive.
+   */
+  private readonly heartbeats = new Map<string, HeartbeatSighting>();
   /** When each agent's status was last written, to pace currentTasks updates. */
   private readonly agentStatusWrittenAt = new Map<string, number>();
   private leading = false;
@@ -323,7 +329,9 @@ export class Controller {
   }
 
   private onAgent(a: Agent, old: Agent | undefined): void {
-    this.agentQueue.add(objectKey(a));
+    const key = objectKey(a);
+    this.heartbeats.set(key, observeHeartbeat(this.heartbeats.get(key), a, this.now()));
+    this.agentQueue.add(key);
     // Heartbeats alone do not change placement; phase, capabilities, tags and capacity do.
     const placementView = (x: Agent | undefined) =>
       x && JSON.stringify([x.status?.phase, x.spec.capabilities, x.spec.tags, x.spec.maxConcurrentTasks]);
@@ -332,6 +340,7 @@ export class Controller {
   }
 
   private onAgentDeleted(a: Agent): void {
+    this.heartbeats.delete(objectKey(a));
     this.enqueueTasksOf(a.metadata.name ?? "");
     this.enqueuePlacement();
   }
@@ -503,7 +512,9 @@ export class Controller {
       return undefined;
     }
     const now = this.now();
-    const health = agentHealth(agent, now, {
+    const seen = observeHeartbeat(this.heartbeats.get(key), agent, now);
+    this.heartbeats.set(key, seen);
+    const health = agentHealth(agent, seen, now, {
       notReadyAfterMs: this.cfg.heartbeatTimeoutSeconds * 1000,
       unknownAfterMs: this.cfg.unknownAfterSeconds * 1000,
     });

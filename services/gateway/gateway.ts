@@ -46,6 +46,7 @@ import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-ser
 import { GatewayMetrics } from "./metrics.ts";
 import { isModernRequest, ModernHandler } from "./modern.ts";
 import { withCaller } from "./request-caller.ts";
+import { RequestStates } from "./request-state.ts";
 import {
   claimsFor,
   defaultSessionKeySecret,
@@ -382,6 +383,7 @@ export class Gateway implements ToolSource {
       core: this.core,
       view: this.view,
       calls: this.calls,
+      requestStates: new RequestStates(this.keys, this.namespace),
       federation: this.federation,
       log: this.log,
       metrics: this.metrics,

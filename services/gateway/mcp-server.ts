@@ -31,15 +31,13 @@ import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
+import { inputAnswerTimeMs } from "./calls/input.ts";
 import type { TaskView } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
 import { requestCaller } from "./request-caller.ts";
 import { SessionInput } from "./session-input.ts";
-
-/** How long a client has to answer a tool's question (an elicitation is a person filling in a form). */
-const inputTimeoutMs = 10 * 60_000;
 
 /** What each request a tool may send the client answers with, as the SDK checks it. */
 const inputResultSchemas: Record<string, unknown> = {
@@ -118,7 +116,7 @@ export function createMcpServer(opts: {
           // A person may take a while over a form: 10 minutes, not the SDK's 60 s; the call's end stops it.
           ask: (method, params) =>
             extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never, {
-              timeout: inputTimeoutMs,
+              timeout: inputAnswerTimeMs,
               signal: extra.signal,
             }),
           answer: (t, answers) => opts.view.answer(t, answers),
@@ -136,6 +134,7 @@ export function createMcpServer(opts: {
         taskTtlMs: req.params.task?.ttl ?? undefined,
         signal: extra.signal,
         onTask: input ? (t) => input.onTask(t) : undefined,
+        clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
         onMessage: (m) => {
           if (minLevel && !atLeast(m.level, minLevel)) return;
           void extra
@@ -152,7 +151,9 @@ export function createMcpServer(opts: {
         log: opts.log,
       });
       // A task-augmented call answers at once; tasks/get and tasks/result follow the Task.
-      return out.kind === "task" ? { task: toMcpTask(out.task) } : out.result;
+      if (out.kind === "task") return { task: toMcpTask(out.task) };
+      if (out.kind === "input") throw new Error("a 2025 call was answered with questions");
+      return out.result;
     } catch (err) {
       throw err instanceof CallError ? toMcpError(err) : err;
     }

@@ -31,7 +31,7 @@ export class GatewayMetrics {
     });
     this.toolCalls = new Counter({
       name: "mcp_gateway_tool_calls_total",
-      help: "tools/call by tool and outcome (completed, tool_error, task_created, invalid_params, forbidden, limited, internal_error, cancelled), in both protocol eras",
+      help: "tools/call by tool and outcome (completed, tool_error, task_created, input_required, invalid_params, forbidden, limited, internal_error, cancelled), in both protocol eras",
       labelNames: ["tool", "outcome"],
       registers,
     });

@@ -7,23 +7,29 @@
  *
  * Nothing here keeps state between requests: a tool call is a Task object,
  * its MCP task is that object (taskId = its unguessable name), and any
- * gateway replica answers any request. The 2025 revisions keep their
- * sessions on the same endpoint (gateway.ts picks the era per request).
+ * gateway replica answers any request. A synchronous call whose tool asks
+ * the client something is answered input_required (SEP-2322) with the
+ * questions and a sealed requestState naming its Task; the client's retry
+ * writes its answers on the Task and waits on, on whichever replica it
+ * reaches. The 2025 revisions keep their sessions on the same endpoint
+ * (gateway.ts picks the era per request).
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { atLeast, type LoggingLevel, loggingLevels } from "../../lib/agent/progress.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
 import { tasksExtension } from "./calls/checks.ts";
-import type { CallCore, CallRequest } from "./calls/core.ts";
+import type { CallCore, CallOutcome, CallRequest } from "./calls/core.ts";
 import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
-import { inputWithoutTaskReason, pendingInput } from "./calls/outcome.ts";
+import { answersOf, writeAnswers } from "./calls/input.ts";
+import { pendingInput } from "./calls/outcome.ts";
 import type { CallStore } from "./calls/store.ts";
 import { detailedTask, type TaskView, taskEnvelope } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { serverInfo } from "./mcp-server.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { RequestStates } from "./request-state.ts";
 
 export { errorCodes, tasksExtension };
 
@@ -75,6 +81,8 @@ export interface ModernDeps {
   /** MCP tasks from Task objects. */
   view: TaskView;
   calls: CallStore;
+  /** Seals and opens the requestState of calls answered input_required. */
+  requestStates: RequestStates;
   federation: Federation;
   log: Logger;
   metrics?: GatewayMetrics;
@@ -253,7 +261,8 @@ export class ModernHandler {
     },
     "tasks/cancel": async (ctx: Ctx) => {
       const t = await this.ownedTask(ctx);
-      if (this.deps.view.status(t) === "working") {
+      const status = this.deps.view.status(t);
+      if (status === "working" || status === "input_required") {
         await this.deps.view.cancel(t, "cancelled by the client (tasks/cancel)");
         ctx.log.info({ task: t.metadata.name }, "Task cancelled by the client");
       }
@@ -289,10 +298,15 @@ export class ModernHandler {
   /**
    * tools/call through the call core. With the tasks extension a tool that
    * may run as a task answers at once with its task; otherwise the answer is
-   * the result, in a JSON body, or, with a progress token, in an SSE stream
-   * that carries progress first (a call refused by its checks is answered
-   * before any stream starts). The client going away (the request aborted,
-   * the stream cancelled) cancels the call.
+   * the result, or, when the tool asks the client something, input_required
+   * with the questions and a requestState (SEP-2322). A retry with that
+   * requestState writes its inputResponses on the call's Task and waits on;
+   * inputResponses without one (the call made afresh) answer the tool's
+   * questions of the same keys. The answer comes in a JSON body, or, with a
+   * progress token or a log level, in an SSE stream that carries progress
+   * and messages first (a call refused by its checks is answered before any
+   * stream starts). The client going away (the request aborted, the stream
+   * cancelled) cancels the call.
    */
   private async callTool({ id, params, caps, caller, req, log }: Ctx): Promise<Json | Response> {
     const name = String(params.name ?? "");
@@ -300,6 +314,9 @@ export class ModernHandler {
     // Messages only for a request that asks for them, at its level or above (the stateless era has no setLevel).
     const asked = (params._meta as Json | undefined)?.[metaKeys.logLevel];
     const logLevel = (loggingLevels as readonly unknown[]).includes(asked) ? (asked as LoggingLevel) : undefined;
+    const responses = "inputResponses" in params ? answersOf(params.inputResponses) : undefined;
+    const resumed =
+      "requestState" in params ? await this.resumed(params.requestState, name, responses, caller, log) : undefined;
     const gone = new AbortController();
     const abort = () => gone.abort();
     if (req.signal.aborted) abort();
@@ -312,14 +329,24 @@ export class ModernHandler {
       form: hasTasksExtension(caps) ? "either" : "sync",
       era: "2026",
       signal: gone.signal,
-      onTask: (t) => this.refuseInput(t, name),
+      clientCapabilities: caps,
+      input: resumed ? { answered: resumed.answered } : { given: responses },
       log,
     };
-    const answer = (out: Awaited<ReturnType<CallCore["call"]>>): Json =>
-      out.kind === "task" ? { ...taskEnvelope(out.task), resultType: "task" } : (out.result as unknown as Json);
+    const run = () => (resumed ? this.deps.core.resume(call, resumed.task) : this.deps.core.call(call));
+    const answer = (out: CallOutcome): Json => {
+      if (out.kind === "task") return { ...taskEnvelope(out.task), resultType: "task" };
+      if (out.kind === "input")
+        return {
+          resultType: "input_required",
+          inputRequests: out.requests,
+          requestState: this.deps.requestStates.seal(out.task.metadata.name ?? "", name, caller),
+        };
+      return out.result as unknown as Json;
+    };
     if (progressToken === undefined && logLevel === undefined) {
       try {
-        return answer(await this.deps.core.call(call));
+        return answer(await run());
       } finally {
         req.signal.removeEventListener("abort", abort);
       }
@@ -354,7 +381,7 @@ export class ModernHandler {
         send({ jsonrpc: "2.0", method: "notifications/message", params });
         progressed();
       };
-    const settled = this.deps.core.call(call).then(
+    const settled = run().then(
       (out) => ({ out }),
       (err: unknown) => ({ err }),
     );
@@ -383,14 +410,30 @@ export class ModernHandler {
   }
 
   /**
-   * A call answered in the response has nobody to ask: a tool that wants
-   * input from the client ends the call (and its Task) with a clear error.
+   * The Task a retried call continues: its requestState opened (this
+   * caller's, for this tool, not expired), the Task found (the caller's, and
+   * still a tool it may call) and the answers written on it while it asks.
    */
-  private refuseInput(t: Task, tool: string): void {
-    if (!pendingInput(t)) return;
-    void this.deps.calls
-      .cancelTask(t, `tool ${tool} asked for input, which needs a call made as a task`, inputWithoutTaskReason)
-      .catch(logIgnored(this.deps.log, "Cancelling a call that asked for input", { task: t.metadata.name }));
+  private async resumed(
+    state: unknown,
+    tool: string,
+    responses: Record<string, unknown> | undefined,
+    caller: Caller,
+    log: Logger,
+  ) {
+    const claims = await this.deps.requestStates.open(state, tool, caller);
+    let task = await this.deps.view.find(claims.task, caller, { fresh: true });
+    if (!task)
+      throw new ProtocolError(
+        errorCodes.invalidParams,
+        "The call this requestState continues is gone (its Task was deleted or has expired); call the tool again",
+      );
+    let answered: string[] = [];
+    if (responses && pendingInput(task)) {
+      ({ task, answered } = await writeAnswers(this.deps.calls, task, responses, log));
+      log.info({ task: task.metadata.name, answered }, "Input delivered to the task");
+    }
+    return { task, answered };
   }
 
   /**

@@ -7,7 +7,9 @@
  *   <kid>.<iv hex><tag hex>.<ciphertext base64url>
  *
  * AES-256-GCM over the JSON claims; the additional data binds the id to its
- * domain and key. Key ids let the key rotate: a replica keeps every key it has
+ * purpose, domain and key (the same key seals a 2026 call's requestState,
+ * request-state.ts, which no session id can pass for, nor the other way
+ * round). Key ids let the key rotate: a replica keeps every key it has
  * seen, signs with the newest, and re-reads the key's source when an id names
  * one it does not know. The id's first 63 characters are [0-9a-f.] with
  * neither end a dot, so the Task label mcp.io/mcp-session (the id cut to 63)
@@ -80,18 +82,47 @@ export function parseKeyMaterial(raw: string | Uint8Array): Buffer {
   throw new Error("the session key must be 32 bytes, or 64 hex characters, or 32 bytes in base64");
 }
 
-const aad = (domain: string, kid: string) => Buffer.from(`mcp-conductor session v1 ${domain} ${kid}`);
+/** What a sealed token is bound to: its purpose, domain and key (a token of one purpose opens as no other). */
+const aad = (purpose: string, domain: string, kid: string) =>
+  Buffer.from(`mcp-conductor ${purpose} v1 ${domain} ${kid}`);
 
-/** Seals claims into a session id: visible ASCII only, as the spec asks of session ids. */
-export function sealSessionId(key: SessionKey, domain: string, claims: SessionClaims): string {
+/**
+ * Seals JSON claims for one purpose and domain: AES-256-GCM, visible ASCII
+ * only, as the spec asks of session ids (and of any header value).
+ */
+export function sealClaims(key: SessionKey, purpose: string, domain: string, claims: unknown): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", key.aead, iv);
-  cipher.setAAD(aad(domain, key.kid));
+  cipher.setAAD(aad(purpose, domain, key.kid));
   const ct = Buffer.concat([cipher.update(JSON.stringify(claims), "utf8"), cipher.final()]);
   return `${key.kid}.${iv.toString("hex")}${cipher.getAuthTag().toString("hex")}.${ct.toString("base64url")}`;
 }
 
-/** The key id an id names, when it has the shape of a sealed id at all. */
+/** The claims a token sealed for this purpose and domain carries, or undefined when it is malformed or forged. */
+export function openClaims(key: SessionKey, purpose: string, domain: string, token: string): unknown {
+  if (token.length > maxSessionIdLength) return undefined;
+  const m = idPattern.exec(token);
+  if (!m || m[1] !== key.kid) return undefined;
+  const ct = Buffer.from(m[4] as string, "base64url");
+  // One token, one spelling: base64url's spare bits must not make a second one for it.
+  if (ct.toString("base64url") !== m[4]) return undefined;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key.aead, Buffer.from(m[2] as string, "hex"));
+    decipher.setAAD(aad(purpose, domain, key.kid));
+    decipher.setAuthTag(Buffer.from(m[3] as string, "hex"));
+    const pt = Buffer.concat([decipher.update(ct), decipher.final()]);
+    return JSON.parse(pt.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seals claims into a session id. */
+export function sealSessionId(key: SessionKey, domain: string, claims: SessionClaims): string {
+  return sealClaims(key, "session", domain, claims);
+}
+
+/** The key id a sealed id (or other sealed token) names, when it has the shape of one at all. */
 export function sessionKeyId(id: string): string | undefined {
   if (id.length > maxSessionIdLength) return undefined;
   return idPattern.exec(id)?.[1];
@@ -104,22 +135,7 @@ export function unsealSessionId(
   id: string,
   nowMs = Date.now(),
 ): SessionClaims | undefined {
-  if (id.length > maxSessionIdLength) return undefined;
-  const m = idPattern.exec(id);
-  if (!m || m[1] !== key.kid) return undefined;
-  const ct = Buffer.from(m[4] as string, "base64url");
-  // One session, one spelling: base64url's spare bits must not make a second id for it.
-  if (ct.toString("base64url") !== m[4]) return undefined;
-  let claims: unknown;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", key.aead, Buffer.from(m[2] as string, "hex"));
-    decipher.setAAD(aad(domain, key.kid));
-    decipher.setAuthTag(Buffer.from(m[3] as string, "hex"));
-    const pt = Buffer.concat([decipher.update(ct), decipher.final()]);
-    claims = JSON.parse(pt.toString("utf8"));
-  } catch {
-    return undefined;
-  }
+  const claims = openClaims(key, "session", domain, id);
   if (!isClaims(claims)) return undefined;
   return claims.exp * 1000 > nowMs ? claims : undefined;
 }

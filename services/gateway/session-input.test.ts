@@ -69,6 +69,16 @@ describe("SessionInput", () => {
     expect(h.failed[0]?.message).toContain("the user closed the dialog");
   });
 
+  test("a retried Task asks again under the same names: each attempt's questions are its own", async () => {
+    const h = harness({ elicitation: {} });
+    const q = { k: { method: "elicitation/create", params: { message: "?" } } };
+    h.input.onTask(running(q));
+    const retried = running(q);
+    h.input.onTask({ ...retried, status: { ...retried.status, attempts: 1 } });
+    await Bun.sleep(0);
+    expect(h.asked).toEqual(["elicitation/create", "elicitation/create"]);
+  });
+
   test("a Task not asking for anything is left alone", () => {
     const h = harness({});
     h.input.onTask({ ...running({}), status: { phase: "Assigned" } });

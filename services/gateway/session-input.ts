@@ -10,17 +10,10 @@
 import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../lib/api/resources.ts";
 import type { Logger } from "../../lib/log.ts";
+import { inputFailedReason, inputNotSupportedReason, questionsOf, unanswerable } from "./calls/input.ts";
 import { pendingInput } from "./calls/outcome.ts";
 
-export const inputNotSupportedReason = "InputNotSupported";
-export const inputFailedReason = "InputRequestFailed";
-
-/** The client capability each request a tool may make needs. */
-const capabilityOf: Record<string, keyof ClientCapabilities> = {
-  "elicitation/create": "elicitation",
-  "sampling/createMessage": "sampling",
-  "roots/list": "roots",
-};
+export { inputFailedReason, inputNotSupportedReason };
 
 export interface SessionInputDeps {
   /** The client's capabilities, as it declared them at initialize. */
@@ -37,41 +30,36 @@ export interface SessionInputDeps {
 export class SessionInput {
   /** Input keys already asked for (each update of the Task shows them again until answered). */
   private readonly asked = new Set<string>();
+  /** The attempt those keys belong to: a retried Task asks afresh, under the same names. */
+  private attempt = -1;
   private failed = false;
 
   constructor(private readonly deps: SessionInputDeps) {}
 
   /** Every update of the call's Task: asks for what it newly requests. */
   onTask(t: Task): void {
+    const attempt = t.status?.attempts ?? 0;
+    if (attempt !== this.attempt) {
+      this.attempt = attempt;
+      this.asked.clear();
+    }
     const pending = pendingInput(t);
     if (!pending || this.failed) return;
-    for (const [key, raw] of Object.entries(pending)) {
-      if (this.asked.has(key)) continue;
-      this.asked.add(key);
-      const req = (raw ?? {}) as { method?: string; params?: Record<string, unknown> };
-      const method = req.method ?? "";
-      const capability = capabilityOf[method];
-      if (!capability) {
-        this.stop(
-          t,
-          `the tool asked the client for ${method || "something"}, which is not a request MCP knows`,
-          inputFailedReason,
-        );
+    for (const q of questionsOf(pending)) {
+      if (this.asked.has(q.key)) continue;
+      this.asked.add(q.key);
+      const why = unanswerable(q, this.deps.capabilities() as Record<string, unknown> | undefined);
+      if (why) {
+        this.stop(t, why.message, why.reason);
         return;
       }
-      if (!this.deps.capabilities()?.[capability]) {
-        this.stop(
-          t,
-          `the tool asked for ${method}, but this client did not declare the ${capability} capability`,
-          inputNotSupportedReason,
-        );
-        return;
-      }
-      this.deps.log.info({ task: t.metadata.name, method }, "Asking the client for a tool's input");
+      this.deps.log.info({ task: t.metadata.name, method: q.method }, "Asking the client for a tool's input");
       void this.deps
-        .ask(method, req.params ?? {})
-        .then((result) => this.deps.answer(t, { [key]: result }))
-        .catch((err: Error) => this.stop(t, `the client did not answer ${method}: ${err.message}`, inputFailedReason));
+        .ask(q.method, q.params)
+        .then((result) => this.deps.answer(t, { [q.key]: result }))
+        .catch((err: Error) =>
+          this.stop(t, `the client did not answer ${q.method}: ${err.message}`, inputFailedReason),
+        );
     }
   }
 

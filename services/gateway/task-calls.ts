@@ -4,6 +4,7 @@
  * so a thousand calls in flight cost one watch, not a thousand.
  */
 import { randomBytes } from "node:crypto";
+import { clientCapabilitiesAnnotation } from "../../lib/agent/tool.ts";
 import type { McpClients, Task } from "../../lib/api/resources.ts";
 import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
@@ -28,7 +29,8 @@ interface Waiter {
 
 export class TaskCalls implements CallStore {
   readonly informer: Informer<Task>;
-  private readonly waiters = new Map<string, Waiter>();
+  /** The calls waiting on each Task, by name (a retried 2026 call may wait beside an earlier round). */
+  private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly byCaller = new InFlightByCaller();
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -47,11 +49,9 @@ export class TaskCalls implements CallStore {
       update: (t) => this.dispatch(t),
       delete: (t) => {
         this.byCaller.forget(t.metadata.name ?? "");
-        const w = this.waiters.get(t.metadata.name ?? "");
-        if (w) {
-          this.waiters.delete(t.metadata.name ?? "");
-          w.resolve({ kind: "deleted" });
-        }
+        const ws = this.waiters.get(t.metadata.name ?? "");
+        this.waiters.delete(t.metadata.name ?? "");
+        for (const w of ws ?? []) w.resolve({ kind: "deleted" });
       },
     });
   }
@@ -70,8 +70,11 @@ export class TaskCalls implements CallStore {
     return this.informer.stop();
   }
 
+  /** Calls waiting on their Tasks on this replica. */
   get inFlight(): number {
-    return this.waiters.size;
+    let n = 0;
+    for (const ws of this.waiters.values()) n += ws.size;
+    return n;
   }
 
   cached(name: string): Task | undefined {
@@ -89,13 +92,23 @@ export class TaskCalls implements CallStore {
 
   private dispatch(t: Task): void {
     this.byCaller.observe(t);
-    const w = this.waiters.get(t.metadata.name ?? "");
-    if (!w) return;
-    w.onChange(t);
-    if (isFinished(t)) {
-      this.waiters.delete(t.metadata.name ?? "");
-      w.resolve(t.status?.phase === "Completed" ? { kind: "completed", task: t } : { kind: "failed", task: t });
+    this.tell(t, this.waiters.get(t.metadata.name ?? ""));
+  }
+
+  private tell(t: Task, ws: Iterable<Waiter> | undefined): void {
+    for (const w of [...(ws ?? [])]) {
+      w.onChange(t);
+      if (isFinished(t)) {
+        this.drop(t.metadata.name ?? "", w);
+        w.resolve(t.status?.phase === "Completed" ? { kind: "completed", task: t } : { kind: "failed", task: t });
+      }
     }
+  }
+
+  private drop(name: string, w: Waiter): void {
+    const ws = this.waiters.get(name);
+    ws?.delete(w);
+    if (ws?.size === 0) this.waiters.delete(name);
   }
 
   get(name: string): Promise<Task> {
@@ -155,11 +168,18 @@ export class TaskCalls implements CallStore {
   async create(
     tool: GatewayTool,
     args: Record<string, unknown>,
-    meta: { requestId: string; caller: Caller; ttlSeconds?: number; counted?: () => void },
+    meta: {
+      requestId: string;
+      caller: Caller;
+      ttlSeconds?: number;
+      counted?: () => void;
+      clientCapabilities?: Record<string, unknown>;
+    },
   ): Promise<Task> {
     const name = `call-${randomBytes(12).toString("hex")}`;
     const marks = callerMarks(meta.caller);
     const session = meta.caller.session;
+    const client = meta.clientCapabilities ? inputCapabilitiesOf(meta.clientCapabilities) : undefined;
     const created = await this.clients.tasks.create(this.namespace, {
       metadata: {
         name,
@@ -169,7 +189,12 @@ export class TaskCalls implements CallStore {
           [labels.tool]: labelValue(tool.name),
           ...(session ? { [labels.session]: sessionLabelValue(session) } : {}),
         },
-        annotations: { [annotations.requestId]: meta.requestId, ...marks.annotations },
+        annotations: {
+          [annotations.requestId]: meta.requestId,
+          ...marks.annotations,
+          // a client that declared none of them is the Task without the annotation (ctx.client: nothing)
+          ...(client && client !== "{}" ? { [clientCapabilitiesAnnotation]: client } : {}),
+        },
       },
       spec: {
         requiredCapabilities: [tool.capability],
@@ -184,14 +209,29 @@ export class TaskCalls implements CallStore {
     return created;
   }
 
-  /** Waits until the Task finishes or is deleted; onChange sees every update meanwhile. */
-  wait(task: Task, onChange: (t: Task) => void = () => {}): Promise<TaskOutcome> {
+  /**
+   * Waits until the Task finishes or is deleted; onChange sees every update
+   * meanwhile. `stop` ends the wait early (the call answered something else):
+   * it resolves as stopped.
+   */
+  wait(task: Task, onChange: (t: Task) => void = () => {}, stop?: AbortSignal): Promise<TaskOutcome> {
     const name = task.metadata.name ?? "";
     return new Promise((resolve) => {
-      this.waiters.set(name, { onChange, resolve });
-      // It may have finished before we started waiting.
+      const w: Waiter = { onChange, resolve };
+      const ws = this.waiters.get(name) ?? new Set();
+      ws.add(w);
+      this.waiters.set(name, ws);
+      stop?.addEventListener(
+        "abort",
+        () => {
+          this.drop(name, w);
+          resolve({ kind: "stopped" });
+        },
+        { once: true },
+      );
+      // It may have finished (or moved on) before we started waiting.
       const cached = this.informer.get(this.namespace, name);
-      if (cached) this.dispatch(cached);
+      if (cached) this.tell(cached, [w]);
     });
   }
 
@@ -203,4 +243,20 @@ export class TaskCalls implements CallStore {
       this.log.warn({ err, task: task.metadata.name }, "Could not delete a cancelled call's Task");
     }
   }
+}
+
+/**
+ * What a tool needs to know of its client (ctx.client): the elicitation,
+ * sampling and roots capabilities it declared, as JSON for the Task's
+ * annotation. A capability's settings are kept only while small; the
+ * capability itself always is.
+ */
+export function inputCapabilitiesOf(capabilities: Record<string, unknown>): string {
+  const kept: Record<string, unknown> = {};
+  for (const k of ["elicitation", "sampling", "roots"]) {
+    const v = capabilities[k];
+    if (!v || typeof v !== "object" || Array.isArray(v)) continue;
+    kept[k] = JSON.stringify(v).length <= 512 ? v : {};
+  }
+  return JSON.stringify(kept);
 }

@@ -252,20 +252,29 @@ export function registerInstall(e2e: E2e): void {
   });
 }
 
-/** A second domain beside the first; deleting it leaves the cluster-wide part and the first. */
-export function registerDomains(e2e: E2e): void {
+/**
+ * A second domain beside the first (the content domain: the code-runner);
+ * `whileBoth` registers what runs while both are up; deleting it then leaves
+ * the cluster-wide part and the first.
+ */
+export function registerDomains(e2e: E2e, whileBoth: () => void = () => {}): void {
   describe("domains", () => {
     beforeAll(() => {
       cluster = e2e.cluster;
       figures = e2e.figures;
     });
     describe("two domains side by side", () => {
-      test("deleting one domain leaves the CRDs, the policies and the other domain in place", async () => {
+      test("a second domain installs beside the first", async () => {
         await run("kubectl kustomize kustomize/overlays/content | kubectl apply --server-side -f -");
         await run(
           "kubectl -n mcp-content create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)",
         );
         await waitAvailable(cluster, "mcp-content", 240);
+      }, 300_000);
+
+      whileBoth();
+
+      test("deleting one domain leaves the CRDs, the policies and the other domain in place", async () => {
         // Both domains run; the first one's Task from the call above is there.
         const tasksBefore = await cluster.conn.request<{ items: unknown[] }>(
           "GET",

@@ -8,6 +8,7 @@ import { registerFaults } from "./faults.ts";
 import { registerDomains, registerInstall } from "./install.ts";
 import { registerMcpServers } from "./mcp-servers.ts";
 import { registerReplicas } from "./replicas.ts";
+import { registerSandbox } from "./sandbox.ts";
 import type { E2e } from "./suite.ts";
 import { registerTeardown } from "./teardown.ts";
 import { registerUpNode } from "./up-node.ts";
@@ -28,7 +29,7 @@ describe.skipIf(!!unavailable)(`end to end on a real node${unavailable ? ` (${un
   registerReplicas(e2e);
   registerFaults(e2e);
   registerMcpServers(e2e);
-  registerDomains(e2e);
+  registerDomains(e2e, () => registerSandbox(e2e));
   registerTeardown(e2e);
   registerUpNode(e2e);
 });

@@ -60,6 +60,8 @@ export async function startConductor(
 /** Agents as objects, heartbeated by the test every 500 ms until stopped. */
 export class TestAgents {
   private timers = new Map<string, ReturnType<typeof setInterval>>();
+  /** How far each agent's clock is off the test's, in its heartbeats. */
+  private clockOffsets = new Map<string, number>();
 
   constructor(
     private readonly cluster: TestCluster,
@@ -70,7 +72,7 @@ export class TestAgents {
     await this.cluster.mcp.agents.patch(
       this.namespace,
       name,
-      { status: { lastHeartbeat: new Date().toISOString() } },
+      { status: { lastHeartbeat: new Date(Date.now() + (this.clockOffsets.get(name) ?? 0)).toISOString() } },
       "merge",
       {
         subresource: "status",
@@ -78,7 +80,9 @@ export class TestAgents {
     );
   }
 
-  async create(name: string, spec: Partial<Agent["spec"]> = {}): Promise<void> {
+  /** Creates an Agent and heartbeats it; clockOffsetMs puts its clock ahead (or behind, negative). */
+  async create(name: string, spec: Partial<Agent["spec"]> = {}, { clockOffsetMs = 0 } = {}): Promise<void> {
+    this.clockOffsets.set(name, clockOffsetMs);
     await this.cluster.mcp.agents.create(this.namespace, {
       metadata: { name },
       spec: { capabilities: ["x"], ...spec },

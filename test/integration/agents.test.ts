@@ -1,6 +1,7 @@
 // The agent runtime with the controller and scheduler, on the real
 // apiserver: the happy path, bad input, oversized results, cancellation,
-// a kill -9 mid-task, a SIGTERM drain, and never touching others' tasks.
+// a kill -9 mid-task, a SIGTERM drain, never touching others' tasks, and a
+// crashed agent's Agent going with its pod.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -78,7 +79,12 @@ function inProcessAgent(ns: string, name: string, extraTools: AnyTool[] = [], op
   return runtime;
 }
 
-async function agentProcess(ns: string, name: string, extraArgs: string[] = []): Promise<Subprocess> {
+async function agentProcess(
+  ns: string,
+  name: string,
+  extraArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<Subprocess> {
   const proc = Bun.spawn(
     [
       "bun",
@@ -90,7 +96,7 @@ async function agentProcess(ns: string, name: string, extraArgs: string[] = []):
       ...extraArgs,
     ],
     {
-      env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, POD_NAME: name, LOG_LEVEL: "warn" },
+      env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, POD_NAME: name, LOG_LEVEL: "warn", ...extraEnv },
       stdout: "ignore",
       stderr: "inherit",
     },
@@ -250,6 +256,45 @@ describe("agent runtime", () => {
 });
 
 describe("agent processes", () => {
+  test("a crashed agent's Agent goes with its pod, which owns it; an agent outside a pod owns nothing", async () => {
+    await cluster.ensureControllerManager(); // its garbage collector follows ownerReferences
+    const { ns } = await domain("agent-owned");
+    // A Pod object as the Deployment would make it; no node runs it, the garbage collector needs none.
+    const pod = await cluster.conn.request<{ metadata: { uid: string } }>("POST", `/api/v1/namespaces/${ns}/pods`, {
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "in-pod" },
+        spec: { containers: [{ name: "agent", image: "mcp-conductor" }] },
+      },
+    });
+    const inPod = await agentProcess(ns, "in-pod", [], { POD_UID: pod.metadata.uid });
+    const local = await agentProcess(ns, "local");
+    expect((await cluster.mcp.agents.get(ns, "in-pod")).metadata.ownerReferences).toEqual([
+      { apiVersion: "v1", kind: "Pod", name: "in-pod", uid: pod.metadata.uid },
+    ]);
+    expect((await cluster.mcp.agents.get(ns, "local")).metadata.ownerReferences).toBeUndefined();
+
+    // Both crash: nothing deregisters them.
+    inPod.kill("SIGKILL");
+    local.kill("SIGKILL");
+    await Promise.all([inPod.exited, local.exited]);
+    expect((await cluster.mcp.agents.get(ns, "in-pod")).metadata.deletionTimestamp).toBeUndefined();
+    // The pod is deleted (its ReplicaSet replaces it under a new name), and its Agent goes with it.
+    await cluster.conn.request("DELETE", `/api/v1/namespaces/${ns}/pods/in-pod`);
+    await eventually(
+      () =>
+        cluster.mcp.agents.get(ns, "in-pod").then(
+          () => false,
+          (err: { statusCode?: number }) => err.statusCode === 404,
+        ),
+      { timeout: 30_000, message: "the Agent of the deleted pod gone" },
+    );
+    // The agent outside a pod is left to its heartbeat, as before.
+    const left = await cluster.mcp.agents.get(ns, "local");
+    expect(left.metadata.deletionTimestamp).toBeUndefined();
+  }, 60_000);
+
   test("kill -9 mid-task: the task is reassigned and completes on another agent", async () => {
     const { ns, phases } = await domain("agent-kill");
     const a = await agentProcess(ns, "agent-a", ["--cpu=500m", "--memory=1Gi"]);

@@ -1,5 +1,6 @@
 // The controller and scheduler against a real apiserver: placement rules,
-// retries with backoff, deadlines, dead agents, TTLs, events and domains.
+// retries with backoff, deadlines, dead agents (by the controller's clock, not
+// theirs), TTLs, events and domains.
 // Agents are plain objects whose heartbeats the test drives.
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Task } from "../../lib/api/resources.ts";
@@ -288,6 +289,74 @@ describe("agent health", () => {
     expect(reasons).toContain("not-started:Reassigned");
     expect(reasons).toContain("mid-run:Assigned");
   }, 30_000);
+
+  // Health is judged by when the controller saw a heartbeat arrive, by its own
+  // clock, as the node lifecycle controller does with Leases: the time an
+  // agent writes into it says nothing of the agent's liveness.
+  test("an agent whose clock runs an hour behind is Ready while it heartbeats", async () => {
+    const { ns, agents } = await setup("clock-behind");
+    await agents.create("punctual");
+    await agents.create("behind", {}, { clockOffsetMs: -3_600_000 });
+    await agents.waitReady("punctual", "behind");
+    // Ready for longer than the NotReady threshold (2 s here), not once by chance.
+    await Bun.sleep(3_000);
+    for (const name of ["punctual", "behind"])
+      expect((await cluster.mcp.agents.get(ns, name)).status?.phase).toBe("Ready");
+  }, 30_000);
+
+  test("an agent whose clock runs an hour ahead goes NotReady when it falls silent", async () => {
+    const { ns, agents } = await setup("clock-ahead");
+    // Where it goes right: a silent agent with a right clock goes NotReady.
+    await agents.create("punctual");
+    await agents.create("ahead", {}, { clockOffsetMs: 3_600_000 });
+    await agents.waitReady("punctual", "ahead");
+    agents.silence("punctual");
+    agents.silence("ahead");
+    for (const name of ["punctual", "ahead"]) {
+      const a = await eventually(
+        async () => {
+          const x = await cluster.mcp.agents.get(ns, name);
+          return x.status?.phase === "NotReady" && x;
+        },
+        { message: `${name} NotReady` },
+      );
+      expect(a.status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("HeartbeatStale");
+    }
+  }, 30_000);
+
+  test("a restarted controller counts from when it first sees an agent, and does not revive a dead one", async () => {
+    const ns = await cluster.newNamespace("restart");
+    const agents = new TestAgents(cluster, ns);
+    const first = await startConductor(cluster, ns);
+    let firstStopped = false;
+    cleanups.add(
+      () => (firstStopped ? undefined : first.stop()),
+      () => agents.stopAll(),
+    );
+    await agents.create("alive");
+    await agents.create("dead");
+    await agents.waitReady("alive", "dead");
+    agents.silence("dead");
+    await eventually(async () => (await cluster.mcp.agents.get(ns, "dead")).status?.phase === "NotReady", {
+      message: "dead NotReady",
+    });
+    await first.stop();
+    firstStopped = true;
+    const second = await startConductor(cluster, ns);
+    cleanups.add(() => second.stop());
+    // The dead agent's last heartbeat is new to this controller, but it never saw one arrive: it
+    // stays NotReady, then goes Unknown; the live one stays Ready all along.
+    const lost = await eventually(
+      async () => {
+        const x = await cluster.mcp.agents.get(ns, "dead");
+        expect(x.status?.phase).not.toBe("Ready");
+        return x.status?.phase === "Unknown" && x;
+      },
+      { timeout: 15_000, message: "dead Unknown" },
+    );
+    expect(lost.status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("HeartbeatLost");
+    expect((await cluster.mcp.agents.get(ns, "alive")).status?.phase).toBe("Ready");
+  }, 40_000);
 
   test("a deleted agent's tasks are reassigned too", async () => {
     const { ns, agents } = await setup("deleted");

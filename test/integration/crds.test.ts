@@ -1,6 +1,7 @@
 // The mcp.io/v1 CRDs on a real apiserver: the design's samples apply, bad
-// objects are refused by the apiserver itself with the field named, defaults
-// are filled in, and kubectl sees columns, the category and field selectors.
+// objects are refused by the apiserver itself with the field named, a Task's
+// spec cannot change after creation, defaults are filled in, and kubectl sees
+// columns, the category and field selectors.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Agent, MCPServer, Task } from "../../lib/api/resources.ts";
@@ -251,6 +252,55 @@ describe("CRD validation by the apiserver", () => {
     expect(a.spec.maxConcurrentTasks).toBe(5);
     const s = await cluster.mcp.mcpServers.create(ns, { metadata: { name: "s" }, spec: { image: "example/mcp:1" } });
     expect(s.spec).toMatchObject({ port: 8080, path: "/mcp", transport: "streamable-http", replicas: 1 });
+  });
+});
+
+describe("a Task's spec is fixed once it is created", () => {
+  const spec: Task["spec"] = {
+    requiredCapabilities: ["data-processing"],
+    priority: 5,
+    tool: "csv_to_json",
+    payload: { csv: "a,b\n1,2\n" },
+    deadline: "2099-01-01T00:00:00Z",
+    retryPolicy: { maxRetries: 1 },
+    affinity: { preferred: ["fast"] },
+    ttlSecondsAfterFinished: 60,
+  };
+  const changes: { name: string; change: Record<string, unknown> }[] = [
+    { name: "its payload", change: { payload: { csv: "a,b\n6,6\n" } } },
+    { name: "its tool", change: { tool: "json_to_csv" } },
+    { name: "its required capabilities", change: { requiredCapabilities: ["data-processing", "gpu"] } },
+    { name: "its priority", change: { priority: 10 } },
+    { name: "its deadline", change: { deadline: "2099-06-01T00:00:00Z" } },
+    { name: "its deadline, removed", change: { deadline: null } },
+    { name: "its retry policy", change: { retryPolicy: { maxRetries: 100 } } },
+    { name: "its affinity", change: { affinity: { required: ["gpu"] } } },
+    { name: "its TTL", change: { ttlSecondsAfterFinished: 3600 } },
+  ];
+
+  test.each(changes)("a running Task's metadata may change, $name may not", async ({ change }) => {
+    const ns = await cluster.newNamespace("crd-immutable");
+    const created = await cluster.mcp.tasks.create(ns, { metadata: { name: "t" }, spec });
+    await cluster.mcp.tasks.replaceStatus({
+      ...created,
+      status: { phase: "Running", assignedAgent: "a", attempts: 1 },
+    });
+    // Allowed: an update that leaves the spec as it is, a label or the same spec written again.
+    const labelled = await cluster.mcp.tasks.patch(ns, "t", { metadata: { labels: { team: "data" } } }, "merge");
+    expect(labelled.metadata.labels).toEqual({ team: "data" });
+    const same = await cluster.mcp.tasks.patch(ns, "t", { spec }, "merge");
+    expect(same.metadata.generation).toBe(1);
+
+    const err = await cluster.mcp.tasks.patch(ns, "t", { spec: change }, "merge").then(
+      () => undefined,
+      (e: unknown) => e as KubeApiError,
+    );
+    expect(err?.statusCode).toBe(422);
+    expect(err?.message).toContain("spec: Invalid value");
+    expect(err?.message).toContain("a Task's spec cannot change once it is created; create a new Task");
+    const stored = await cluster.mcp.tasks.get(ns, "t");
+    expect(stored.spec).toMatchObject(spec);
+    expect(stored.status?.phase).toBe("Running");
   });
 });
 

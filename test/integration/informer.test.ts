@@ -21,15 +21,16 @@ function recordingInformer(ns: string, conn = cluster.conn) {
     maxBackoffMs: 500,
   }).on({
     add: (t) => seen.push(`add ${t.metadata.name}`),
-    update: (t) => seen.push(`update ${t.metadata.name} p${t.spec.priority}`),
+    // A Task's spec is fixed once created: updates change a label.
+    update: (t) => seen.push(`update ${t.metadata.name} ${t.metadata.labels?.mark}`),
     delete: (t) => seen.push(`delete ${t.metadata.name}`),
   });
   return { informer, seen };
 }
 
-const newTask = (name: string, priority = 5): Task => ({
+const newTask = (name: string): Task => ({
   metadata: { name },
-  spec: { requiredCapabilities: ["x"], priority },
+  spec: { requiredCapabilities: ["x"] },
 });
 
 describe("Informer", () => {
@@ -48,12 +49,12 @@ describe("Informer", () => {
     expect(seen).toEqual(["add before"]);
 
     await cluster.mcp.tasks.create(ns, newTask("after"));
-    await cluster.mcp.tasks.patch(ns, "before", { spec: { priority: 9 } }, "merge");
+    await cluster.mcp.tasks.patch(ns, "before", { metadata: { labels: { mark: "seen" } } }, "merge");
     await cluster.mcp.tasks.delete(ns, "after");
     await eventually(() => seen.length === 4, { message: "four events" });
-    expect(seen).toEqual(["add before", "add after", "update before p9", "delete after"]);
+    expect(seen).toEqual(["add before", "add after", "update before seen", "delete after"]);
     expect(informer.list().map((t) => t.metadata.name)).toEqual(["before"]);
-    expect(informer.get(ns, "before")?.spec.priority).toBe(9);
+    expect(informer.get(ns, "before")?.metadata.labels?.mark).toBe("seen");
   });
 
   test("survives a kube-apiserver kill -9 and restart, and sees what changed meanwhile", async () => {
@@ -81,7 +82,7 @@ describe("Informer", () => {
         message: "the informer noticed the apiserver was gone",
       });
 
-      await viaSecond.patch(ns, "changed", { spec: { priority: 8 } }, "merge");
+      await viaSecond.patch(ns, "changed", { metadata: { labels: { mark: "offline" } } }, "merge");
       await viaSecond.delete(ns, "removed");
       await viaSecond.create(ns, newTask("added"));
       await Bun.sleep(300); // the informer keeps retrying against the dead apiserver
@@ -92,7 +93,7 @@ describe("Informer", () => {
     }
 
     await eventually(() => seen.length === 3, { timeout: 15_000, message: "three events after the restart" });
-    expect(seen.sort()).toEqual(["add added", "delete removed", "update changed p8"]);
+    expect(seen.sort()).toEqual(["add added", "delete removed", "update changed offline"]);
     expect(
       informer
         .list()

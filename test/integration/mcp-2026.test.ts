@@ -91,7 +91,8 @@ describe("MCP 2026-07-28 conformance", () => {
       console.log(`${res.stdout.slice(res.stdout.indexOf("=== SUMMARY ==="))}\n${res.stderr.slice(-3000)}`);
     expect(res.stdout).toContain("Baseline check passed");
     expect(res.code).toBe(0);
-    expect(Number(total?.[1])).toBeGreaterThanOrEqual(150);
+    // 183 checks pass (159 before the input_required fixtures and synchronous input_required)
+    expect(Number(total?.[1])).toBeGreaterThanOrEqual(180);
   }, 420_000);
 });
 
@@ -293,16 +294,47 @@ describe("stateless serving with the tasks extension", () => {
     expect(task.status?.inputResponses).toEqual({});
   }, 30_000);
 
-  test("a tool that needs input, called without tasks, is refused with -32021 and its Task cancelled", async () => {
-    const r = await rpc(
-      replicas[0]?.url ?? "",
-      "tools/call",
-      { name: "confirm_delete", arguments: { filename: "x" } },
-      { token: "alice-token" },
+  test("a tool that asks, called without tasks: input_required with a requestState; without the capability, -32021 naming it", async () => {
+    const call = (capabilities: Record<string, unknown>) =>
+      rpc(
+        replicas[0]?.url ?? "",
+        "tools/call",
+        { name: "confirm_delete", arguments: { filename: "x" } },
+        {
+          token: "alice-token",
+          meta: {
+            "io.modelcontextprotocol/protocolVersion": version,
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+          },
+        },
+      );
+    const asked = await call({ elicitation: {} });
+    expect(asked.status).toBe(200);
+    expect(typeof asked.body.result.requestState).toBe("string");
+    expect(asked.body.result).toMatchObject({
+      resultType: "input_required",
+      inputRequests: { confirm: { method: "elicitation/create", params: { message: "Delete x?" } } },
+    });
+    const refused = await call({});
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { elicitation: {} } },
+    });
+    expect(refused.body.error.message).toContain("did not declare the elicitation capability");
+  }, 30_000);
+
+  test("tasks/cancel ends a task that waits for input", async () => {
+    const opts = { token: "alice-token", extensions: true };
+    const url = replicas[1]?.url ?? "";
+    const created = await rpc(url, "tools/call", { name: "confirm_delete", arguments: { filename: "y" } }, opts);
+    const taskId = created.body.result.taskId;
+    await eventually(
+      async () => (await rpc(url, "tasks/get", { taskId }, opts)).body.result.status === "input_required",
+      { message: "the task asking" },
     );
-    expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe(-32021);
-    expect(r.body.error.message).toContain("asked for input");
+    expect((await rpc(url, "tasks/cancel", { taskId }, opts)).body.result.resultType).toBe("complete");
+    expect((await rpc(url, "tasks/get", { taskId }, opts)).body.result.status).toBe("cancelled");
   }, 30_000);
 
   test("tasks/update on a task that is not waiting: -32602", async () => {

@@ -1,11 +1,16 @@
 // A 2025 session's waited-for call whose tool asks the client for input: the
-// gateway asks the official SDK client itself (elicitation, sampling) and the
-// tool gets the answers; a client without the capability gets the call
-// failed at once with a reason that says so, not a hang.
+// gateway asks the official SDK client itself (elicitation, sampling, roots),
+// question after question, and the tool gets the answers; a client without
+// the capability gets the call failed at once with a reason that says so,
+// not a hang.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { defineTool } from "../../lib/agent/tool.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { type GatewayStack, startGatewayStack } from "../harness/gateway-stack.ts";
@@ -49,12 +54,32 @@ const summarize = defineTool({
   },
 });
 
+const planTrip = defineTool({
+  name: "plan_trip",
+  description: "Asks where to (elicitation), then where to save the plan (roots); says what the client could answer.",
+  capability: "input",
+  inputSchema: { type: "object", properties: {} },
+  handler: async (_args: Record<string, unknown>, ctx) => {
+    const where = await ctx.elicit({
+      message: "Where to?",
+      requestedSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    });
+    const { roots } = await ctx.listRoots();
+    return {
+      city: where.content?.city,
+      saveTo: roots[0]?.uri,
+      clientCould: Object.keys(ctx.client.capabilities).sort(),
+    };
+  },
+});
+
 async function client(capabilities: Record<string, unknown>) {
   const c = new Client({ name: "input-test", version: "1.0.0" }, { capabilities });
   if (capabilities.elicitation)
     c.setRequestHandler(ElicitRequestSchema, async (req) => ({
       action: "accept",
-      content: { yes: String(req.params.message).includes("deploy") },
+      content:
+        req.params.message === "Where to?" ? { city: "Oslo" } : { yes: String(req.params.message).includes("deploy") },
     }));
   if (capabilities.sampling)
     c.setRequestHandler(CreateMessageRequestSchema, async (req) => ({
@@ -62,6 +87,8 @@ async function client(capabilities: Record<string, unknown>) {
       model: "test-model",
       content: { type: "text", text: `short: ${JSON.stringify(req.params.messages[0]?.content).length} chars` },
     }));
+  if (capabilities.roots)
+    c.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: "file:///trips" }] }));
   await c.connect(new StreamableHTTPClientTransport(stack.url));
   return c;
 }
@@ -69,7 +96,7 @@ async function client(capabilities: Record<string, unknown>) {
 beforeAll(async () => {
   cluster = await testCluster();
   const ns = await cluster.newNamespace("session-input");
-  stack = await startGatewayStack(cluster, ns, [confirm, summarize]);
+  stack = await startGatewayStack(cluster, ns, [confirm, summarize, planTrip]);
 }, 120_000);
 
 afterAll(async () => {
@@ -93,6 +120,20 @@ test("sampling: the client's model answers the tool", async () => {
   try {
     const res = await c.callTool({ name: "summarize_with_client_llm", arguments: { text: "a long story" } });
     expect((res.structuredContent as { summary: string }).summary).toMatch(/^short: \d+ chars$/);
+  } finally {
+    await c.close();
+  }
+});
+
+test("one question after another (ctx.elicit, then ctx.listRoots); the tool knows what the client declared", async () => {
+  const c = await client({ elicitation: {}, roots: {} });
+  try {
+    const res = await c.callTool({ name: "plan_trip", arguments: {} });
+    expect(res.structuredContent).toEqual({
+      city: "Oslo",
+      saveTo: "file:///trips",
+      clientCould: ["elicitation", "roots"],
+    });
   } finally {
     await c.close();
   }

@@ -1,5 +1,10 @@
-/** code-runner tools: run_code, a sandboxed Python or JavaScript snippet (see sandbox.ts). */
+/**
+ * code-runner tools: run_code, a Python or JavaScript snippet, checked
+ * statically against a policy (precheck.ts) and then run in a sandbox
+ * (sandbox.ts).
+ */
 import { type AnyTool, defineTool } from "../../../lib/agent/tool.ts";
+import { defaultPolicy, enforcePrecheck, type PrecheckPolicy } from "./precheck.ts";
 import { type Language, runSnippet, type SandboxLimits } from "./sandbox.ts";
 
 export const capability = "code-execution";
@@ -12,12 +17,28 @@ export const defaultLimits: SandboxLimits = {
   maxProcesses: 16,
 };
 
-export function codeRunnerTools(limits: SandboxLimits = defaultLimits): AnyTool[] {
+/** What the model calling the tool should know before it writes code the check would refuse. */
+function policyText(policy: PrecheckPolicy): string {
+  if (!policy.enabled) return "";
+  // a long configured list is cut: a tool's description has at most 4096 characters
+  const modules = (list: readonly string[]) =>
+    list.includes("*")
+      ? "any module but those of files, processes and the network"
+      : list.length > 60
+        ? `${list.slice(0, 60).join(", ")} and ${list.length - 60} more`
+        : list.join(", ") || "none";
+  return ` Before it runs, the code is checked: Python may import ${modules(policy.pythonModules)}; JavaScript may import ${modules(policy.javascriptModules)}; no eval, exec, Function or computed imports, and no file, process or network APIs (read stdin with input() or sys.stdin in Python, await Bun.stdin.text() or process.stdin in JavaScript). A refusal names the rule and the line.`;
+}
+
+export function codeRunnerTools(
+  limits: SandboxLimits = defaultLimits,
+  policy: PrecheckPolicy = defaultPolicy,
+): AnyTool[] {
   return [
     defineTool({
       name: "run_code",
       title: "Run code",
-      description: `Runs a short Python or JavaScript program in a sandbox (no network, empty working folder, ${limits.cpuSeconds}s CPU, ${limits.memoryMb} MiB, ${limits.wallMs / 1000}s wall clock, ${limits.maxOutputBytes} bytes of output) and returns stdout, stderr and the exit code.`,
+      description: `Runs a short Python or JavaScript program in a sandbox (no network, empty working folder, ${limits.cpuSeconds}s CPU, ${limits.memoryMb} MiB, ${limits.wallMs / 1000}s wall clock, ${limits.maxOutputBytes} bytes of output) and returns stdout, stderr and the exit code.${policyText(policy)}`,
       capability,
       inputSchema: {
         type: "object",
@@ -30,7 +51,7 @@ export function codeRunnerTools(limits: SandboxLimits = defaultLimits): AnyTool[
         required: ["language", "code"],
         additionalProperties: false,
       },
-      handler: (
+      handler: async (
         {
           language,
           code,
@@ -38,14 +59,16 @@ export function codeRunnerTools(limits: SandboxLimits = defaultLimits): AnyTool[
           timeoutMs,
         }: { language: Language; code: string; stdin?: string; timeoutMs?: number },
         ctx,
-      ) =>
-        runSnippet(
+      ) => {
+        await enforcePrecheck(language, code, policy, ctx.signal);
+        return runSnippet(
           language,
           code,
           stdin,
           { ...limits, wallMs: Math.min(timeoutMs ?? limits.wallMs, limits.wallMs) },
           ctx.signal,
-        ),
+        );
+      },
     }),
   ];
 }

@@ -33,7 +33,12 @@ class FakeStore implements CallStore {
   readonly tasks = new Map<string, Task>();
   readonly deleted: string[] = [];
   createError: unknown;
-  private readonly waiting = new Map<string, { resolve: (o: TaskOutcome) => void; onChange?: (t: Task) => void }>();
+  /** What writeInput wrote: the answers of each write. */
+  readonly answered: Record<string, unknown>[] = [];
+  private readonly waiting = new Map<
+    string,
+    Set<{ resolve: (o: TaskOutcome) => void; onChange?: (t: Task) => void }>
+  >();
   private n = 0;
 
   cached(name: string) {
@@ -50,7 +55,7 @@ class FakeStore implements CallStore {
   async create(
     t: GatewayTool,
     args: Record<string, unknown>,
-    meta: { requestId: string; caller: Caller; counted?: () => void },
+    meta: { requestId: string; caller: Caller; counted?: () => void; clientCapabilities?: Record<string, unknown> },
   ) {
     if (this.createError) throw this.createError;
     const name = `call-${(this.n++).toString(16).padStart(24, "0")}`;
@@ -59,7 +64,10 @@ class FakeStore implements CallStore {
       metadata: {
         name,
         labels: { ...marks.labels, [labels.tool]: t.name },
-        annotations: marks.annotations,
+        annotations: {
+          ...marks.annotations,
+          ...(meta.clientCapabilities ? { "mcp.io/client-capabilities": JSON.stringify(meta.clientCapabilities) } : {}),
+        },
       },
       spec: { requiredCapabilities: [t.capability], tool: t.name, payload: args },
       status: { phase: "Pending" },
@@ -72,14 +80,24 @@ class FakeStore implements CallStore {
     return this.list().filter((t) => madeBy(t, caller) && !["Completed", "Failed"].includes(t.status?.phase ?? ""))
       .length;
   }
-  wait(task: Task, onChange?: (t: Task) => void) {
-    return new Promise<TaskOutcome>((resolve) => this.waiting.set(task.metadata.name ?? "", { resolve, onChange }));
+  wait(task: Task, onChange?: (t: Task) => void, stop?: AbortSignal) {
+    const name = task.metadata.name ?? "";
+    return new Promise<TaskOutcome>((resolve) => {
+      const w = { resolve, onChange };
+      const ws = this.waiting.get(name) ?? new Set();
+      ws.add(w);
+      this.waiting.set(name, ws);
+      stop?.addEventListener("abort", () => {
+        ws.delete(w);
+        resolve({ kind: "stopped" });
+      });
+    });
   }
   async cancel(task: Task) {
     const name = task.metadata.name ?? "";
     this.tasks.delete(name);
     this.deleted.push(name);
-    this.waiting.get(name)?.resolve({ kind: "deleted" });
+    for (const w of this.waiting.get(name) ?? []) w.resolve({ kind: "deleted" });
   }
   async cancelTask(task: Task, message: string, reason = "Cancelled") {
     const done: Task = {
@@ -93,17 +111,25 @@ class FakeStore implements CallStore {
     this.tasks.set(task.metadata.name ?? "", done);
     return done;
   }
-  async writeInput(task: Task) {
-    return task;
+  async writeInput(task: Task, stillAsked: Record<string, unknown>, answers: Record<string, unknown>) {
+    this.answered.push(answers);
+    const s = this.tasks.get(task.metadata.name ?? "")?.status ?? {};
+    this.update(task.metadata.name ?? "", {
+      ...s,
+      inputRequests: stillAsked,
+      inputResponses: { ...(s.inputResponses ?? {}), ...answers },
+    });
+    return this.tasks.get(task.metadata.name ?? "") as Task;
   }
   /** Moves a Task on, as an agent would. */
   update(name: string, status: Task["status"]) {
     const t = { ...(this.tasks.get(name) as Task), status };
     this.tasks.set(name, t);
-    const w = this.waiting.get(name);
-    w?.onChange?.(t);
-    if (status?.phase === "Completed") w?.resolve({ kind: "completed", task: t });
-    if (status?.phase === "Failed") w?.resolve({ kind: "failed", task: t });
+    for (const w of [...(this.waiting.get(name) ?? [])]) {
+      w.onChange?.(t);
+      if (status?.phase === "Completed") w.resolve({ kind: "completed", task: t });
+      if (status?.phase === "Failed") w.resolve({ kind: "failed", task: t });
+    }
   }
 }
 
@@ -307,6 +333,102 @@ describe("waiting, with the caller's signal", () => {
     expect(e.code).toBe(-32603);
     expect(e.message).toContain("deleted before it finished");
     expect(lines.some((l) => l.correlationId === (e.data as { correlationId: string }).correlationId)).toBe(true);
+  });
+});
+
+describe("2026 questions (SEP-2322)", () => {
+  const elicit = (message: string) => ({ method: "elicitation/create", params: { message } });
+  const sample = { method: "sampling/createMessage", params: { messages: [], maxTokens: 9 } };
+  const yes = { action: "accept", content: { ok: true } };
+  const asking = (inputRequests: Record<string, unknown>) => ({ phase: "Running" as const, inputRequests });
+  const first = () => [...store.tasks.keys()][0] as string;
+
+  test("a synchronous call whose tool asks is answered with the questions asked together; the Task carries on", async () => {
+    const call = core().call(request({ input: {}, clientCapabilities: { elicitation: {}, sampling: {} } }));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") }));
+    // asked a moment later, in parallel: one answer with both
+    store.update(first(), asking({ a: elicit("name?"), b: sample }));
+    const out = await call;
+    expect(out).toMatchObject({ kind: "input", requests: { a: elicit("name?"), b: sample } });
+    expect(store.deleted).toEqual([]);
+    expect(await counted("t", "input_required")).toBe(1);
+    // the tool learns what the client declared
+    expect(JSON.parse(store.tasks.get(first())?.metadata.annotations?.["mcp.io/client-capabilities"] ?? "")).toEqual({
+      elicitation: {},
+      sampling: {},
+    });
+  });
+
+  test("answers the call came with go to the questions of their keys (others ignored); the rest are asked", async () => {
+    const call = core().call(
+      request({ input: { given: { a: yes, nobody: yes } }, clientCapabilities: { elicitation: {}, sampling: {} } }),
+    );
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?"), b: sample }));
+    expect(await call).toMatchObject({ kind: "input", requests: { b: sample } });
+    expect(store.answered).toEqual([{ a: yes }]);
+  });
+
+  test("every question answered from what the call brought: the wait goes on to the result", async () => {
+    const call = core().call(request({ input: { given: { a: yes } }, clientCapabilities: { elicitation: {} } }));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") }));
+    await Bun.sleep(80);
+    expect(store.answered).toEqual([{ a: yes }]);
+    store.update(first(), { phase: "Completed", result: { ok: 1 } });
+    expect((await call).kind).toBe("result");
+  });
+
+  test("a question the client did not declare it can answer: -32021 naming the capability, and the Task failed", async () => {
+    const e = refusal(core().call(request({ input: {}, clientCapabilities: { elicitation: {} } })));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?"), s: sample }));
+    expect(await e).toMatchObject({
+      code: -32021,
+      message: "the tool asked for sampling/createMessage, but this client did not declare the sampling capability",
+      data: { requiredCapabilities: { sampling: {} } },
+    });
+    await Bun.sleep(0);
+    expect(store.tasks.get(first())?.status?.error?.reason).toBe("InputNotSupported");
+    expect(await counted("t", "invalid_params")).toBe(1);
+  });
+
+  test("a resumed call does not ask again what its retry just answered, while the Task still shows it", async () => {
+    const c = core();
+    const call = c.call(request({ input: {}, clientCapabilities: { elicitation: {} } }));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") }));
+    await call;
+    const task = store.tasks.get(first()) as Task;
+    const resumed = c.resume(request({ input: { answered: ["a"] }, clientCapabilities: { elicitation: {} } }), task);
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") })); // a watch that lags behind the answer
+    await Bun.sleep(80);
+    store.update(first(), asking({ b: elicit("colour?") }));
+    expect(await resumed).toMatchObject({ kind: "input", requests: { b: elicit("colour?") } });
+    const last = c.resume(request({ input: { answered: ["b"] } }), store.tasks.get(first()) as Task);
+    await Bun.sleep(0);
+    store.update(first(), { phase: "Completed", result: { ok: 1 } });
+    expect((await last).kind).toBe("result");
+  });
+
+  test("resumed where the call may be a task (the tasks extension declared now): its task at once", async () => {
+    const call = core().call(request({ input: {}, clientCapabilities: { elicitation: {} } }));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") }));
+    await call;
+    const out = await core().resume(request({ form: "either" }), store.tasks.get(first()) as Task);
+    expect(out).toMatchObject({ kind: "task", task: { metadata: { name: first() } } });
+  });
+
+  test("without `input` (a 2025 call) the questions are the adapter's: the wait goes on", async () => {
+    const call = core().call(request({ era: "2025" }));
+    await Bun.sleep(0);
+    store.update(first(), asking({ a: elicit("name?") }));
+    await Bun.sleep(80);
+    store.update(first(), { phase: "Completed", result: {} });
+    expect((await call).kind).toBe("result");
   });
 });
 

@@ -10,15 +10,16 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolMessage } from "../../../lib/agent/progress.ts";
 import type { Task } from "../../../lib/api/resources.ts";
-import type { Logger } from "../../../lib/log.ts";
+import { type Logger, logIgnored } from "../../../lib/log.ts";
 import type { Federation } from "../federation.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { sessionLabelValue } from "../task-calls.ts";
 import type { GatewayTool } from "../tool-registry.ts";
-import { type CallForm, decideForm, tasksExtension, validateArguments } from "./checks.ts";
+import { type CallForm, decideForm, validateArguments } from "./checks.ts";
 import { CallError, errorCodes, internalError, quotaRefusal, toCallError } from "./errors.ts";
 import { CallerLimit } from "./in-flight.ts";
-import { callResultOf, inputWithoutTaskReason, progressMessage, runningFraction } from "./outcome.ts";
+import { badAnswer, questionsOf, unanswerable, writeAnswers } from "./input.ts";
+import { callResultOf, pendingInput, progressMessage, runningFraction } from "./outcome.ts";
 import type { CallStore } from "./store.ts";
 import { type Authorize, allowAll, type Caller, listTools, resolveTool, type ToolSource } from "./tools.ts";
 
@@ -46,10 +47,32 @@ export interface CallRequest {
   onTask?: (t: Task) => void;
   /** Each message the tool sends the client (ctx.log), once, in order. */
   onMessage?: (m: ToolMessage) => void;
+  /**
+   * What the client declared it can answer (its capabilities): recorded on
+   * the Task for the tool (ctx.client), and checked against each question a
+   * 2026 call puts to the client.
+   */
+  clientCapabilities?: Record<string, unknown>;
+  /**
+   * A 2026 synchronous call (SEP-2322): the tool's questions end the wait
+   * and are the answer (an `input` outcome) the client retries with its
+   * answers. `given` are answers the call came with (a retry without
+   * requestState), for the questions the tool asks under those keys;
+   * `answered` the keys a retry's answers were written under (the Task may
+   * be seen asking them a moment longer).
+   */
+  input?: { given?: Record<string, unknown>; answered?: string[] };
   log: Logger;
 }
 
-export type CallOutcome = { kind: "task"; task: Task } | { kind: "result"; result: CallToolResult };
+export type CallOutcome =
+  | { kind: "task"; task: Task }
+  | { kind: "result"; result: CallToolResult }
+  /** The tool asks the client these questions (by key); the call is retried with the answers (2026, SEP-2322). */
+  | { kind: "input"; task: Task; requests: Record<string, unknown> };
+
+/** How long a 2026 call waits, once its tool asks something, for more questions asked at once. */
+const questionSettleMs = 50;
 
 export interface CallCoreDeps {
   tools: ToolSource;
@@ -74,6 +97,7 @@ const progressByPhase = { Created: 0, Pending: 1, Assigned: 2, Running: 3, Finis
 };
 
 type Outcome =
+  | "input_required"
   | "completed"
   | "tool_error"
   | "invalid_params"
@@ -213,6 +237,7 @@ export class CallCore {
         caller: req.caller,
         ttlSeconds: req.taskTtlMs != null ? Math.ceil(req.taskTtlMs / 1000) : undefined,
         counted: release,
+        clientCapabilities: req.clientCapabilities,
       });
     } catch (err) {
       const quota = quotaRefusal(err);
@@ -233,7 +258,36 @@ export class CallCore {
       count("task_created");
       return { kind: "task", task };
     }
+    return this.follow(task, req, tlog, count);
+  }
 
+  /**
+   * Carries on a 2026 call its client retried with answers (its requestState
+   * named the Task, which the caller owns and may still call; the answers
+   * are on the Task): its task at once when the call may be a task now, else
+   * the wait again, which may end in more questions.
+   */
+  async resume(req: CallRequest, task: Task): Promise<CallOutcome> {
+    const known = this.deps.tools.get(req.name);
+    const count = (outcome: Outcome) =>
+      this.deps.metrics?.toolCalls.inc({ tool: known ? req.name : "(unknown)", outcome });
+    const log = req.log.child({ tool: req.name, requestId: req.requestId, task: task.metadata.name });
+    if (req.form === "either" && (known?.taskSupport ?? "optional") !== "forbidden") {
+      count("task_created");
+      return { kind: "task", task };
+    }
+    const endTimer = this.deps.metrics?.toolCallDuration.startTimer({ tool: req.name });
+    try {
+      log.info("Resumed a tool call with the client's answers");
+      return await this.follow(task, req, log, count);
+    } finally {
+      endTimer?.();
+    }
+  }
+
+  /** Waits for a call's Task, with progress, messages and (2026) its questions, to its outcome. */
+  private async follow(task: Task, req: CallRequest, tlog: Logger, count: (o: Outcome) => void): Promise<CallOutcome> {
+    const store = this.deps.store;
     let last = -1;
     // Resolves once sent, so the last step goes out before the result (a
     // client drops progress that arrives after its response). Progress only
@@ -252,8 +306,10 @@ export class CallCore {
     };
     // Messages are numbered per attempt; a retry starts again from 1.
     let seen = { attempt: -1, seq: 0 };
+    const questions = req.input ? this.questions(task, req, tlog) : undefined;
     const onChange = (t: Task) => {
       req.onTask?.(t);
+      questions?.seen(t);
       const attempt = t.status?.attempts ?? 0;
       if (attempt !== seen.attempt) seen = { attempt, seq: 0 };
       // Only a running attempt's: between attempts the last one's may still be on the Task.
@@ -282,8 +338,20 @@ export class CallCore {
     };
     req.signal?.addEventListener("abort", onAbort, { once: true });
     if (req.signal?.aborted) onAbort();
+    const stop = new AbortController();
     try {
-      const outcome = await store.wait(task, onChange);
+      const waited = store.wait(task, onChange, stop.signal);
+      const outcome = await (questions ? Promise.race([waited, questions.asked]) : waited);
+      if (outcome.kind === "refused") {
+        count("invalid_params");
+        throw outcome.error;
+      }
+      if (outcome.kind === "input") {
+        count("input_required");
+        tlog.info({ keys: Object.keys(outcome.requests) }, "Tool call asks the client for input");
+        return outcome;
+      }
+      if (outcome.kind === "stopped") throw new Error("a call stopped waiting with nothing to answer");
       if (outcome.kind === "deleted") {
         if (req.signal?.aborted) {
           count("cancelled");
@@ -298,21 +366,115 @@ export class CallCore {
         );
       }
       const e = outcome.task.status?.error;
-      if (outcome.kind === "failed" && e?.reason === inputWithoutTaskReason) {
-        count("invalid_params");
-        throw new CallError(
-          errorCodes.missingClientCapability,
-          `${e.message}: declare the ${tasksExtension} extension`,
-          { requiredCapabilities: { extensions: { [tasksExtension]: {} } } },
-        );
-      }
       count(outcome.kind === "failed" ? "tool_error" : "completed");
       await report("Finished");
       if (outcome.kind === "failed") tlog.info({ reason: e?.reason }, "Tool call failed");
       else tlog.info("Tool call completed");
       return { kind: "result", result: callResultOf(outcome.task) };
     } finally {
+      stop.abort();
+      questions?.close();
       req.signal?.removeEventListener("abort", onAbort);
     }
   }
+
+  /**
+   * A 2026 synchronous call's questions (SEP-2322). Each update of its Task
+   * that asks something: a question the client cannot answer (a capability
+   * it did not declare) fails the Task and refuses the call with -32021
+   * naming the capability; one the call came with an answer to (`given`) is
+   * answered on the Task; the rest, after a moment for questions asked
+   * together, end the wait as the call's answer: the questions, by key.
+   */
+  private questions(task: Task, req: CallRequest, log: Logger) {
+    const store = this.deps.store;
+    const given = req.input?.given ?? {};
+    // keys answered on the Task by this call (they may show a moment longer), per attempt
+    let attempt = task.status?.attempts ?? 0;
+    let written = new Set(req.input?.answered ?? []);
+    let latest = task;
+    let settle: ReturnType<typeof setTimeout> | undefined;
+    let done = false;
+    let failing = false;
+    let end: (o: Asked) => void = () => {};
+    const asked = new Promise<Asked>((resolve) => {
+      end = (o) => {
+        if (done) return;
+        done = true;
+        resolve(o);
+      };
+    });
+    // one write at a time: the Task is read-modified-written
+    let writing: Promise<unknown> = Promise.resolve();
+    const open = (t: Task) => {
+      const pending = pendingInput(t) ?? {};
+      return questionsOf(pending).filter((q) => !written.has(q.key));
+    };
+    const seen = (t: Task) => {
+      if (done) return;
+      latest = t;
+      if ((t.status?.attempts ?? 0) !== attempt) {
+        attempt = t.status?.attempts ?? 0;
+        written = new Set();
+      }
+      const qs = open(t);
+      if (qs.length === 0) return;
+      for (const q of qs) {
+        const why = unanswerable(q, req.clientCapabilities);
+        if (!why) continue;
+        if (failing) return;
+        failing = true;
+        log.info({ method: q.method, reason: why.reason }, "Failing a call whose question the client cannot answer");
+        void store
+          .cancelTask(t, why.message, why.reason)
+          .catch(logIgnored(log, "Failing a call whose question the client cannot answer"));
+        // a request MCP does not know is the tool's mistake: its failed Task is the call's (isError) result
+        if (why.capability)
+          end({
+            kind: "refused",
+            error: new CallError(errorCodes.missingClientCapability, why.message, {
+              requiredCapabilities: { [why.capability]: {} },
+            }),
+          });
+        return;
+      }
+      const answers = Object.fromEntries(
+        qs.filter((q) => q.key in given && !badAnswer(q.method, given[q.key])).map((q) => [q.key, given[q.key]]),
+      );
+      if (Object.keys(answers).length > 0) {
+        for (const k of Object.keys(answers)) written.add(k);
+        writing = writing
+          .then(() => writeAnswers(store, latest, answers, log))
+          .catch((err: unknown) => {
+            // not written: they are asked of the client instead
+            for (const k of Object.keys(answers)) written.delete(k);
+            log.warn({ err }, "Could not answer a tool's question with the answers the call came with");
+          });
+      }
+      if (qs.some((q) => !(q.key in answers)) && !settle)
+        settle = setTimeout(() => {
+          settle = undefined;
+          void writing.then(() => {
+            const left = open(latest);
+            if (left.length === 0 || done) return;
+            end({
+              kind: "input",
+              task: latest,
+              requests: Object.fromEntries(left.map((q) => [q.key, pendingInput(latest)?.[q.key]])),
+            });
+          });
+        }, questionSettleMs);
+    };
+    return {
+      asked,
+      seen,
+      close: () => {
+        done = true;
+        clearTimeout(settle);
+      },
+    };
+  }
 }
+
+/** How a 2026 call's questions end its wait: put to the client, or refused. */
+type Asked = { kind: "input"; task: Task; requests: Record<string, unknown> } | { kind: "refused"; error: CallError };

@@ -9,9 +9,6 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../../lib/api/resources.ts";
 import { isFinallyFailed } from "../../../lib/api/task-state.ts";
 
-/** Why a synchronous call's Task was ended: its tool asked for input nobody could give. */
-export const inputWithoutTaskReason = "InputRequiredWithoutTask";
-
 /** Task error reasons that mean the call itself failed, as opposed to a tool reporting an error. */
 export const protocolFailureReasons = new Set([
   "DeadlineExceeded",
@@ -22,7 +19,6 @@ export const protocolFailureReasons = new Set([
   "ResultTooLarge",
   "UnknownTool",
   "InternalError",
-  inputWithoutTaskReason,
 ]);
 
 export type TaskStatus = "working" | "input_required" | "completed" | "failed" | "cancelled";

@@ -6,7 +6,12 @@ import type { Task } from "../../../lib/api/resources.ts";
 import type { GatewayTool } from "../tool-registry.ts";
 import type { Caller } from "./tools.ts";
 
-export type TaskOutcome = { kind: "completed"; task: Task } | { kind: "failed"; task: Task } | { kind: "deleted" };
+export type TaskOutcome =
+  | { kind: "completed"; task: Task }
+  | { kind: "failed"; task: Task }
+  | { kind: "deleted" }
+  /** The waiter stopped waiting (its `stop` signal). */
+  | { kind: "stopped" };
 
 export interface CallStore {
   readonly namespace: string;
@@ -23,12 +28,23 @@ export interface CallStore {
     /**
      * `counted` is called the moment the new Task counts in inFlightOf (a
      * place the call reserved under the caller's cap is given back then, not
-     * a moment later, when it would count twice).
+     * a moment later, when it would count twice). `clientCapabilities` (what
+     * the client can answer) is recorded for the tool (ctx.client).
      */
-    meta: { requestId: string; caller: Caller; ttlSeconds?: number; counted?: () => void },
+    meta: {
+      requestId: string;
+      caller: Caller;
+      ttlSeconds?: number;
+      counted?: () => void;
+      clientCapabilities?: Record<string, unknown>;
+    },
   ): Promise<Task>;
-  /** Resolves when the Task finishes or is deleted; onChange sees every update meanwhile. */
-  wait(task: Task, onChange?: (t: Task) => void): Promise<TaskOutcome>;
+  /**
+   * Resolves when the Task finishes or is deleted, or as stopped when `stop`
+   * aborts; onChange sees every update meanwhile. Several calls may wait on
+   * one Task.
+   */
+  wait(task: Task, onChange?: (t: Task) => void, stop?: AbortSignal): Promise<TaskOutcome>;
   /** The caller's Tasks not yet finished, made through any replica. */
   inFlightOf(caller: Caller): number;
   /** Deletes a call's Task: its agent stops the work. */

@@ -11,11 +11,12 @@
  */
 import type { CallToolResult, Task as McpTask } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../../lib/api/resources.ts";
-import { isConflict, isNotFound } from "../../../lib/kube/errors.ts";
+import { isNotFound } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
 import { madeBy } from "../task-calls.ts";
 import { genericToolName } from "../tool-registry.ts";
 import { CallError, errorCodes, toCallError } from "./errors.ts";
+import { answersOf, writeAnswers } from "./input.ts";
 import { callerKey, callerKeyOfTask } from "./marks.ts";
 import {
   callResultOf,
@@ -147,33 +148,13 @@ export class TaskView {
     return done;
   }
 
-  /** Records a client's answers to a task's input requests (tasks/update); anything not asked is ignored. */
+  /**
+   * Records a client's answers to a task's input requests (tasks/update, a
+   * 2025 session's answers); anything not asked is ignored, an answer that
+   * does not fit its request is -32602.
+   */
   async answer(t: Task, responses: unknown): Promise<string[]> {
-    if (!responses || typeof responses !== "object" || Array.isArray(responses))
-      throw new CallError(errorCodes.invalidParams, "inputResponses must be an object keyed by the input requests");
-    // The agent writes the same status: on a conflict read again and redo it.
-    for (let attempt = 0; ; attempt++) {
-      const pending = pendingInput(t);
-      if (!pending)
-        throw new CallError(
-          errorCodes.invalidParams,
-          `task ${t.metadata.name} is ${taskStatusOf(t)}, not input_required: it takes no update`,
-        );
-      const answers = Object.fromEntries(Object.entries(responses as Json).filter(([k]) => k in pending));
-      const left = Object.fromEntries(Object.entries(pending).filter(([k]) => !(k in answers)));
-      try {
-        await this.store.writeInput(t, left, answers);
-        return Object.keys(answers);
-      } catch (err) {
-        if (!isConflict(err) || attempt >= 5)
-          throw toCallError(err, this.log.child({ task: t.metadata.name }), "Could not deliver input to a task");
-        try {
-          t = await this.store.get(t.metadata.name ?? "");
-        } catch (e) {
-          throw toCallError(e, this.log.child({ task: t.metadata.name }), "Could not read a task");
-        }
-      }
-    }
+    return (await writeAnswers(this.store, t, answersOf(responses), this.log)).answered;
   }
 
   private sweep(): void {

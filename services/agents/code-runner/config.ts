@@ -1,0 +1,52 @@
+/** The code-runner agent's own settings, besides the runtime's (lib/agent/config.ts). */
+import { boolean, type ConfigOf, list } from "../../../lib/config/config.ts";
+import {
+  defaultJavascriptModules,
+  defaultPythonModules,
+  type PrecheckPolicy,
+  type RuleId,
+  ruleIds,
+} from "./precheck.ts";
+
+const moduleDoc = (language: string) =>
+  `${language} modules a snippet may import (a package allows its submodules); * allows any but those of files, processes, the network and loaders, which must be named.`;
+
+export const codeRunnerSettings = {
+  precheck: boolean({
+    env: "CODE_RUNNER_PRECHECK",
+    default: true,
+    doc: "Whether a snippet is parsed and checked against the policy (modules, rules) before it runs; a first line, the sandbox holds without it.",
+  }),
+  pythonModules: list({
+    env: "CODE_RUNNER_PYTHON_MODULES",
+    default: defaultPythonModules,
+    doc: moduleDoc("Python"),
+    check: (names) =>
+      names.every((n) => n === "*" || /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(n))
+        ? undefined
+        : "must be module names (a.b) or *",
+  }),
+  javascriptModules: list({
+    env: "CODE_RUNNER_JAVASCRIPT_MODULES",
+    default: defaultJavascriptModules,
+    doc: moduleDoc("JavaScript"),
+  }),
+  precheckDisabledRules: list({
+    env: "CODE_RUNNER_PRECHECK_DISABLED_RULES",
+    default: [],
+    defaultDoc: "none",
+    doc: "Rules of the check not applied, by id.",
+    check: (ids) =>
+      ids.every((id) => (ruleIds as string[]).includes(id)) ? undefined : `must be rule ids: ${ruleIds.join(", ")}`,
+  }),
+};
+
+export type CodeRunnerConfig = ConfigOf<typeof codeRunnerSettings>;
+
+/** The precheck's policy, from the settings. */
+export const precheckPolicy = (config: CodeRunnerConfig): PrecheckPolicy => ({
+  enabled: config.precheck,
+  pythonModules: config.pythonModules,
+  javascriptModules: config.javascriptModules,
+  disabledRules: config.precheckDisabledRules as RuleId[],
+});

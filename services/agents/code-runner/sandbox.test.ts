@@ -1,0 +1,247 @@
+// Attacks on the sandbox, run from a non-root agent as the shipped pod runs
+// it (uid 65532; when the tests run as root, the runner is started under that
+// uid). Each "cannot" first shows the same thing working where it is allowed:
+// the agent itself reads the secret, connects, forks, sees its processes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Language, RunResult, SandboxLimits } from "./sandbox.ts";
+import { sandboxArgs } from "./sandbox.ts";
+
+const agentUid = 65532;
+const asRoot = process.getuid?.() === 0;
+const sandboxModule = join(import.meta.dir, "sandbox.ts");
+const limits: SandboxLimits = { cpuSeconds: 2, memoryMb: 128, wallMs: 5_000, maxOutputBytes: 16_384, maxProcesses: 8 };
+
+interface Job {
+  language: Language;
+  code: string;
+  limits?: Partial<SandboxLimits>;
+}
+
+/** Runs snippets through runSnippet in a process of the agent's uid; returns their results. */
+async function asAgent(jobs: Job[], prelude = ""): Promise<RunResult[]> {
+  const script = `
+    import { runSnippet } from ${JSON.stringify(sandboxModule)};
+    const jobs = ${JSON.stringify(jobs)};
+    ${prelude}
+    const out = [];
+    for (const j of jobs) out.push(await runSnippet(j.language, j.code, "", { ...${JSON.stringify(limits)}, ...j.limits }));
+    console.log(JSON.stringify(out));
+  `;
+  const drop = asRoot ? ["setpriv", `--reuid=${agentUid}`, `--regid=${agentUid}`, "--clear-groups"] : [];
+  const proc = Bun.spawn([...drop, process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = [await new Response(proc.stdout).text(), await new Response(proc.stderr).text()];
+  if ((await proc.exited) !== 0) throw new Error(`the agent process failed: ${err}`);
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "[]");
+}
+
+/** A plain process of the agent's uid, outside any sandbox: what the agent itself can do. */
+async function agentItself(code: string): Promise<{ stdout: string; stderr: string }> {
+  const drop = asRoot ? ["setpriv", `--reuid=${agentUid}`, `--regid=${agentUid}`, "--clear-groups"] : [];
+  const r = Bun.spawn([...drop, "/usr/bin/python3", "-I", "-S", "-c", code], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(r.stdout).text(), new Response(r.stderr).text()]);
+  await r.exited;
+  return { stdout, stderr };
+}
+
+let dir: string;
+let secretPath: string;
+let server: Bun.TCPSocketListener<undefined> | undefined;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "sandbox-test-"));
+  chmodSync(dir, 0o755);
+  // As a projected service-account token: readable by the agent's uid alone.
+  secretPath = join(dir, "token");
+  writeFileSync(secretPath, "the-agent-token");
+  chmodSync(secretPath, 0o600);
+  if (asRoot) chownSync(secretPath, agentUid, agentUid);
+  server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data() {},
+      open(s) {
+        s.end("hello");
+      },
+    },
+  });
+});
+
+afterAll(() => {
+  server?.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the sandbox, attacked from a snippet", () => {
+  test("runs a snippet as a non-root agent at all", async () => {
+    const [r] = await asAgent([{ language: "python", code: "print(6 * 7)" }]);
+    expect(r).toMatchObject({ exitCode: 0, stdout: "42\n", timedOut: false });
+  });
+
+  test("the agent's credentials: the agent reads them, a snippet finds nothing there", async () => {
+    expect((await agentItself(`print(open(${JSON.stringify(secretPath)}).read())`)).stdout).toBe("the-agent-token\n");
+    const [py, js] = await asAgent([
+      { language: "python", code: `print(open(${JSON.stringify(secretPath)}).read())` },
+      {
+        language: "javascript",
+        code: `console.log(require("fs").readFileSync(${JSON.stringify(secretPath)}, "utf8"))`,
+      },
+    ]);
+    expect(py?.stdout).not.toContain("the-agent-token");
+    expect(py?.stderr).toContain("FileNotFoundError");
+    expect(js?.stdout).not.toContain("the-agent-token");
+    expect(js?.stderr).toContain("ENOENT");
+    // Nor the pod's service-account folder, nor the agent's code.
+    const [paths] = await asAgent([
+      {
+        language: "python",
+        code: `import os\nprint([p for p in ["/var/run/secrets", "/run/secrets", ${JSON.stringify(sandboxModule)}, "/app", "/etc/passwd"] if os.path.exists(p)])`,
+      },
+    ]);
+    expect(paths?.stdout).toBe("[]\n");
+  });
+
+  test("the network: the agent connects, a snippet cannot even open an internet socket", async () => {
+    const port = server?.port;
+    const connect = `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=2)\nprint(s.recv(5).decode())`;
+    expect((await agentItself(connect)).stdout).toBe("hello\n");
+    const [r, unix] = await asAgent([
+      { language: "python", code: connect },
+      // AF_UNIX stays (interpreters use socketpairs); it reaches nothing outside the sandbox.
+      { language: "python", code: "import socket\na, b = socket.socketpair()\na.send(b'x')\nprint(b.recv(1))" },
+    ]);
+    expect(r?.stdout).toBe("");
+    expect(r?.stderr).toContain("PermissionError");
+    expect(unix?.stdout).toBe("b'x'\n");
+  });
+
+  test("the network namespace is empty: nothing but a loopback that is down", async () => {
+    const [r] = await asAgent([
+      {
+        language: "python",
+        code: "import os\nprint(sorted(os.listdir('/sys/class/net')) if os.path.exists('/sys/class/net') else open('/proc/net/dev').read().count(':'))",
+      },
+    ]);
+    // /proc is the container's, but /proc/net follows the reader's network namespace: only lo.
+    expect(r?.stdout.trim()).toBe("1");
+  });
+
+  test("processes: it forks up to its own limit, counted apart from the agent's other processes", async () => {
+    // The agent's uid already runs more processes than a snippet may: a per-uid count would refuse every fork.
+    const prelude = `const sleepers = Array.from({ length: 12 }, () => Bun.spawn(["sleep", "30"], { stdout: "ignore", stderr: "ignore" }));
+      for (const s of sleepers) s.unref();
+      process.on("exit", () => { for (const s of sleepers) s.kill(); });`;
+    const forkN = (n: number) =>
+      `import os, time\nkids = []\nfor i in range(${n}):\n    try:\n        pid = os.fork()\n    except OSError as e:\n        print('refused at', i, e.errno); break\n    if pid == 0:\n        time.sleep(2); os._exit(0)\n    kids.append(pid)\nprint('forked', len(kids))`;
+    const [few, many] = await asAgent(
+      [
+        { language: "python", code: forkN(5) },
+        { language: "python", code: forkN(50) },
+      ],
+      prelude,
+    );
+    expect(few?.stdout).toBe("forked 5\n");
+    expect(many?.stdout).toMatch(/^refused at \d+ 11\n/);
+    const at = Number(/refused at (\d+)/.exec(many?.stdout ?? "")?.[1]);
+    expect(at).toBeGreaterThanOrEqual(5);
+    expect(at).toBeLessThan(limits.maxProcesses);
+  }, 30_000);
+
+  test("other processes: the agent's are out of sight and out of reach", async () => {
+    const [r] = await asAgent([
+      {
+        language: "python",
+        code: `import os\nprint(os.getpid())\ntry:\n    os.kill(${process.pid}, 0); print('signalled')\nexcept OSError as e:\n    print('kill', e.errno)\ntry:\n    open('/proc/1/environ').read(); print('read environ')\nexcept OSError as e:\n    print('environ', e.errno)`,
+      },
+    ]);
+    const [pid, kill, environ] = (r?.stdout ?? "").trim().split("\n");
+    // Its own PID namespace: it is one of the first few processes there.
+    expect(Number(pid)).toBeLessThan(10);
+    expect(kill).toBe("kill 3"); // ESRCH: no such process in its namespace
+    expect(environ).toBe("environ 13"); // EACCES: another user namespace's process
+  });
+
+  test("seccomp: ptrace, namespaces, mounts, keyrings and io_uring are refused", async () => {
+    const calls = {
+      ptrace: [101, 0, 0, 0, 0],
+      unshare: [272, 0x10000000],
+      mount: [165, 0, 0, 0, 0, 0],
+      keyctl: [250, 0, 0],
+      io_uring_setup: [425, 1, 0],
+      getpid: [39],
+    };
+    const code = `import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor name, args in ${JSON.stringify(calls)}.items():\n    r = libc.syscall(*args)\n    print(name, r if r >= 0 and name == 'getpid' else ctypes.get_errno() if r < 0 else 'ok')`;
+    const [r] = await asAgent([{ language: "python", code }]);
+    const seen = Object.fromEntries(
+      (r?.stdout ?? "")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" ")),
+    );
+    // The allowed call first: the filter lets ordinary calls through.
+    expect(Number(seen.getpid)).toBeGreaterThan(0);
+    expect(seen).toMatchObject({ ptrace: "1", unshare: "1", mount: "1", keyctl: "1", io_uring_setup: "1" });
+  });
+
+  test("the filesystem: it writes its folder and /tmp, nothing else", async () => {
+    const [r] = await asAgent([
+      {
+        language: "python",
+        code: "import os\nopen('out.txt','w').write('x'); open('/tmp/t','w').write('y')\nfor p in ['/usr/pwned', '/pwned', '/proc/pwned']:\n    try:\n        open(p, 'w'); print('wrote', p)\n    except OSError as e:\n        print('refused', p)",
+      },
+    ]);
+    expect(r?.stdout).toBe("refused /usr/pwned\nrefused /pwned\nrefused /proc/pwned\n");
+    expect(r?.exitCode).toBe(0);
+  });
+
+  test("JavaScript gets the same walls", async () => {
+    const port = server?.port;
+    const [r] = await asAgent([
+      {
+        language: "javascript",
+        code: `const net = require("net");
+const s = net.connect(${port}, "127.0.0.1");
+s.on("data", (d) => { console.log("got", String(d)); process.exit(0); });
+s.on("error", (e) => { console.log("error", e.code); process.exit(0); });`,
+      },
+    ]);
+    expect(r?.stdout).not.toContain("got");
+    expect(r?.stdout).toMatch(/^error E(ACCES|PERM)/);
+  });
+});
+
+describe("sandboxArgs", () => {
+  test("binds only /usr, /proc read-only, the working folder and the interpreter; fd 3 carries the filter", () => {
+    const args = sandboxArgs({
+      bwrap: "/usr/bin/bwrap",
+      workDir: "/tmp/code-runner-x/work",
+      interpreter: { host: "/opt/bun/bin/bun", inside: "/opt/interpreter/javascript" },
+      file: "main.js",
+      language: "javascript",
+      rlimits: ["--nproc=9"],
+    });
+    const binds = args.flatMap((a, i) => (a === "--bind" || a === "--ro-bind" ? [`${a} ${args[i + 1]}`] : []));
+    expect(binds).toEqual([
+      "--ro-bind /usr",
+      "--ro-bind /proc",
+      "--bind /tmp/code-runner-x/work",
+      "--ro-bind /opt/bun/bin/bun",
+    ]);
+    for (const flag of ["--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent"]) {
+      expect(args).toContain(flag);
+    }
+    expect(args.slice(args.indexOf("--seccomp"), args.indexOf("--seccomp") + 2)).toEqual(["--seccomp", "3"]);
+    expect(args.slice(args.indexOf("--seccomp") + 3)).toEqual([
+      "/usr/bin/prlimit",
+      "--nproc=9",
+      "--",
+      "/opt/interpreter/javascript",
+      "run",
+      "--smol",
+      "/work/main.js",
+    ]);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * The requestState of a 2026-07-28 call answered input_required (SEP-2322):
+ * which Task the call is, for which tool and caller, sealed with the
+ * domain's session key (sealed-sessions.ts, under a purpose of its own), so
+ * the client's retry continues the same Task on any replica, and nobody can
+ * make one up, alter one, or continue another caller's call with it. It
+ * names the Task only: the questions and answers themselves are on the Task.
+ */
+import { createHash } from "node:crypto";
+import { CallError, errorCodes } from "./calls/errors.ts";
+import { inputAnswerTimeMs } from "./calls/input.ts";
+import { callerKey } from "./calls/marks.ts";
+import type { Caller } from "./calls/tools.ts";
+import { openClaims, type SessionKey, sealClaims, sessionKeyId } from "./sealed-sessions.ts";
+
+const purpose = "request-state";
+
+export interface RequestStateClaims {
+  v: 1;
+  /** The Task of the call. */
+  task: string;
+  tool: string;
+  /** A digest of the caller (client, user, groups): only it may continue the call. */
+  caller: string;
+  /** Issued and expires, in seconds since the epoch. */
+  iat: number;
+  exp: number;
+}
+
+/** The keys a gateway seals with and opens with (SessionKeys). */
+export interface StateKeys {
+  readonly signing: SessionKey;
+  get(kid: string): Promise<SessionKey | undefined>;
+}
+
+const callerDigest = (caller: Caller) =>
+  createHash("sha256").update(callerKey(caller)).digest("base64url").slice(0, 22);
+
+const invalidState = (message: string) => new CallError(errorCodes.invalidParams, message);
+
+function isClaims(c: unknown): c is RequestStateClaims {
+  if (!c || typeof c !== "object") return false;
+  const x = c as Record<string, unknown>;
+  return (
+    x.v === 1 &&
+    typeof x.task === "string" &&
+    typeof x.tool === "string" &&
+    typeof x.caller === "string" &&
+    typeof x.iat === "number" &&
+    typeof x.exp === "number"
+  );
+}
+
+export class RequestStates {
+  constructor(
+    private readonly keys: StateKeys,
+    private readonly domain: string,
+    /** How long a client has to come back with its answers. */
+    private readonly ttlMs = inputAnswerTimeMs,
+  ) {}
+
+  /** The requestState of a call (its Task) of this tool by this caller. */
+  seal(task: string, tool: string, caller: Caller, nowMs = Date.now()): string {
+    const iat = Math.floor(nowMs / 1000);
+    const claims: RequestStateClaims = {
+      v: 1,
+      task,
+      tool,
+      caller: callerDigest(caller),
+      iat,
+      exp: iat + Math.ceil(this.ttlMs / 1000),
+    };
+    return sealClaims(this.keys.signing, purpose, this.domain, claims);
+  }
+
+  /**
+   * The claims of a requestState this caller sent with a call of this tool;
+   * -32602 saying what is wrong otherwise: not one this gateway issued (or
+   * altered), expired, another caller's, or another tool's.
+   */
+  async open(state: unknown, tool: string, caller: Caller, nowMs = Date.now()): Promise<RequestStateClaims> {
+    if (typeof state !== "string") throw invalidState("requestState must be the string a previous answer gave");
+    const kid = sessionKeyId(state);
+    const key = kid ? await this.keys.get(kid) : undefined;
+    const claims = key ? openClaims(key, purpose, this.domain, state) : undefined;
+    if (!isClaims(claims))
+      throw invalidState("Invalid requestState: this gateway did not issue it, or it was altered; call the tool again");
+    if (claims.exp * 1000 <= nowMs)
+      throw invalidState(
+        `Expired requestState: the question was asked more than ${Math.round(this.ttlMs / 60_000)} minutes ago; call the tool again`,
+      );
+    if (claims.caller !== callerDigest(caller)) throw invalidState("requestState was issued to another caller");
+    if (claims.tool !== tool) throw invalidState(`requestState continues a call of tool ${claims.tool}, not ${tool}`);
+    return claims;
+  }
+}
