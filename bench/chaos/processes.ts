@@ -149,7 +149,14 @@ export const conductorProcesses = {
   scheduler: (o: { port: number; env: ProcSpec["env"] }): ProcSpec => ({
     name: "scheduler",
     role: "scheduler",
-    cmd: [process.execPath, join(repoRoot, "services/scheduler/main.ts"), `--port=${o.port}`, "--host=127.0.0.1"],
+    // No metrics port: its default (9091) is fixed, and two harnesses on one machine would collide on it.
+    cmd: [
+      process.execPath,
+      join(repoRoot, "services/scheduler/main.ts"),
+      `--port=${o.port}`,
+      "--host=127.0.0.1",
+      "--metrics-port=0",
+    ],
     env: o.env,
     ready: () => tcpOpen(o.port),
   }),
