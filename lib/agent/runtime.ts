@@ -14,6 +14,7 @@
 import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
+import { inputAnswerTimeMs, inputTimeoutReason } from "../api/task-state.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
@@ -46,8 +47,18 @@ export interface AgentRuntimeOptions {
   resources?: Agent["spec"]["resources"];
   maxConcurrentTasks?: number;
   heartbeatIntervalMs?: number;
-  /** Per-task timeout, unless the tool sets its own. */
+  /**
+   * Per-task timeout, unless the tool sets its own. It stands still while the
+   * tool waits for its client's answers, which have a limit of their own.
+   */
   taskTimeoutMs?: number;
+  /**
+   * How long a client has to answer each question a tool asks
+   * (ctx.requestInput), from when it is asked (default 10 minutes): the
+   * question's answer-by time, written on the Task. Past it the attempt
+   * fails with InputTimeout, not retryable.
+   */
+  inputAnswerTimeMs?: number;
   /** Results larger than this (as JSON) fail the task rather than bloat etcd. */
   maxResultBytes?: number;
   /** How long shutdown waits for tasks in flight. */
@@ -60,11 +71,62 @@ interface Running {
   attempt: number;
   done: Promise<void>;
   /** Why the handler was aborted, when the runtime aborted it. */
-  why?: "cancelled" | "shutdown";
+  why?: "cancelled" | "shutdown" | "inputTimeout";
+  /** What went unanswered, when the attempt ended because its client did not answer in time. */
+  unanswered?: string;
   /** Called with each update of the task while it runs (answers to input requests arrive so). */
   watchers: Set<(t: Task) => void>;
   /** Input keys this attempt has used: never used twice, so no answer is taken for another request. */
   inputKeys: Set<string>;
+  /** The tool's time limit, which stands still while it waits for answers. */
+  toolTime?: ToolTime;
+  /** Ends the waits for answers still going when the attempt ends (a tool that did not wait for them). */
+  inputWaits: Set<() => void>;
+}
+
+/**
+ * A tool's own time limit, which stands still while the tool waits for its
+ * client's answers (those have an answer-by time of their own): a person
+ * taking five minutes over a form does not time the tool out, and a call
+ * nobody answers ends as InputTimeout, which is not retried, rather than as
+ * a Timeout, which would be, asking the same question again.
+ */
+class ToolTime {
+  private readonly controller = new AbortController();
+  private left: number;
+  private since = Date.now();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private waits = 0;
+
+  constructor(readonly limitMs: number) {
+    this.left = limitMs;
+    this.timer = setTimeout(this.expire, limitMs);
+  }
+
+  private readonly expire = () =>
+    this.controller.abort(new DOMException(`the tool ran longer than ${this.limitMs} ms`, "TimeoutError"));
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The tool waits for answers (several waits may overlap): the clock stops. */
+  pause(): void {
+    if (this.waits++ > 0 || this.signal.aborted) return;
+    clearTimeout(this.timer);
+    this.left -= Date.now() - this.since;
+  }
+
+  /** A wait ended: the clock goes on from where it stopped once no wait is left. */
+  resume(): void {
+    if (--this.waits > 0 || this.signal.aborted) return;
+    this.since = Date.now();
+    this.timer = setTimeout(this.expire, Math.max(0, this.left));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
@@ -269,6 +331,7 @@ export class AgentRuntime {
       done: Promise.resolve(),
       watchers: new Set(),
       inputKeys: new Set(),
+      inputWaits: new Set(),
     };
     this.running.set(uid, entry);
     entry.done = this.limit(() => this.execute(t, entry))
@@ -326,11 +389,17 @@ export class AgentRuntime {
 
   /**
    * Puts the tool's requests on the Task (status.inputRequests), each under
-   * the tool's name for it unless that key was already used in this attempt
-   * or is on the Task (then `name-2`, `name-3`, …), so a client sees the
-   * names the tool chose and an answer found under a key is always to this
-   * request; waits until the Task carries an answer for each, then takes
-   * them off again.
+   * the tool's name for it (from the second attempt on with the attempt:
+   * `confirm@2`, so an answer meant for an earlier attempt's question is
+   * never taken for this one's) unless that key was already used in this
+   * attempt or is on the Task (then `name-2`, `name-3`, …), so a client sees
+   * the names the tool chose and an answer found under a key is always to
+   * this request. Each request carries its answer-by time (`answerBy`); the
+   * tool's own time limit stands still meanwhile. Waits until the Task
+   * carries an answer for each, then takes them off again. Past the
+   * answer-by time the attempt ends: the Task fails with InputTimeout, not
+   * retryable (another attempt would only ask again, of a client that is
+   * not answering).
    */
   private async requestInput(
     t: Task,
@@ -338,53 +407,88 @@ export class AgentRuntime {
     signal: AbortSignal,
     requests: Record<string, InputRequest>,
   ): Promise<Record<string, unknown>> {
+    signal.throwIfAborted();
+    const answerByMs = Date.now() + (this.opts.inputAnswerTimeMs ?? inputAnswerTimeMs);
+    const answerBy = new Date(answerByMs).toISOString();
+    const base = (name: string) => (entry.attempt > 1 ? `${name}@${entry.attempt}` : name);
     // key → the tool's name for it; chosen at the write, from what the Task then holds
     let minted = new Map<string, string>();
     const answered = (task: Task) => {
       const responses = (task.status?.inputResponses ?? {}) as Record<string, unknown>;
       return minted.size > 0 && [...minted.keys()].every((k) => k in responses) ? responses : undefined;
     };
-    let seen: Record<string, unknown> | undefined;
+    let unwatch = () => {};
     const arrived = new Promise<Record<string, unknown>>((resolve, reject) => {
       const watch = (task: Task) => {
         const r = answered(task);
         if (r) {
-          entry.watchers.delete(watch);
+          unwatch();
           resolve(r);
         }
       };
+      const aborted = () => {
+        unwatch();
+        reject(signal.reason);
+      };
+      unwatch = () => {
+        entry.watchers.delete(watch);
+        signal.removeEventListener("abort", aborted);
+      };
       entry.watchers.add(watch);
-      signal.addEventListener(
-        "abort",
-        () => {
-          entry.watchers.delete(watch);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
+      signal.addEventListener("abort", aborted, { once: true });
     });
-    await this.editInput(t, (s) => {
-      const taken = new Set([...Object.keys(s.inputRequests ?? {}), ...Object.keys(s.inputResponses ?? {})]);
-      // a write that conflicted and is tried again gives back the keys it had picked
-      for (const key of minted.keys()) entry.inputKeys.delete(key);
-      minted = new Map();
-      for (const name of Object.keys(requests)) {
-        let key = name;
-        for (let n = 2; taken.has(key) || entry.inputKeys.has(key); n++) key = `${name}-${n}`;
-        entry.inputKeys.add(key);
-        minted.set(key, name);
-      }
-      const asked = Object.fromEntries([...minted].map(([key, name]) => [key, requests[name]]));
-      return { inputRequests: { ...(s.inputRequests ?? {}), ...asked } };
-    });
-    this.log.info({ task: t.metadata.name, keys: [...minted.keys()] }, "Asked the client for input");
-    seen = await arrived;
+    // an abort during the write is seen below, by the wait
+    arrived.catch(() => {});
+    try {
+      await this.editInput(t, (s) => {
+        const taken = new Set([...Object.keys(s.inputRequests ?? {}), ...Object.keys(s.inputResponses ?? {})]);
+        // a write that conflicted and is tried again gives back the keys it had picked
+        for (const key of minted.keys()) entry.inputKeys.delete(key);
+        minted = new Map();
+        for (const name of Object.keys(requests)) {
+          let key = base(name);
+          for (let n = 2; taken.has(key) || entry.inputKeys.has(key); n++) key = `${base(name)}-${n}`;
+          entry.inputKeys.add(key);
+          minted.set(key, name);
+        }
+        const asked = Object.fromEntries([...minted].map(([key, name]) => [key, { ...requests[name], answerBy }]));
+        return { inputRequests: { ...(s.inputRequests ?? {}), ...asked } };
+      });
+    } catch (err) {
+      unwatch();
+      throw err;
+    }
+    this.log.info({ task: t.metadata.name, keys: [...minted.keys()], answerBy }, "Asked the client for input");
+    entry.toolTime?.pause();
+    // the attempt may end without waiting for the answers: its end ends the wait, and its answer-by time
+    const ended = () => {
+      clearTimeout(late);
+      unwatch();
+    };
+    entry.inputWaits.add(ended);
+    const late = setTimeout(
+      () => {
+        if (entry.abort.signal.aborted) return;
+        entry.why = "inputTimeout";
+        entry.unanswered = `the client did not answer ${[...minted.keys()].join(", ")} by ${answerBy}`;
+        entry.abort.abort(new ToolError(inputTimeoutReason, entry.unanswered));
+      },
+      Math.max(0, answerByMs - Date.now()),
+    );
+    let seen: Record<string, unknown>;
+    try {
+      seen = await arrived;
+    } finally {
+      entry.inputWaits.delete(ended);
+      ended();
+      entry.toolTime?.resume();
+    }
     await this.editInput(t, (s) => {
       const drop = <T extends Record<string, unknown> | undefined>(m: T) =>
         Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => !minted.has(k)));
       return { inputRequests: drop(s.inputRequests), inputResponses: drop(s.inputResponses) };
     });
-    return Object.fromEntries([...minted].map(([key, name]) => [name, seen?.[key]]));
+    return Object.fromEntries([...minted].map(([key, name]) => [name, seen[key]]));
   }
 
   /** A read-modify-write of the task's input maps, retried on conflicts and brief outages. */
@@ -470,9 +574,12 @@ export class AgentRuntime {
     }
 
     const timeoutMs = tool.timeoutMs ?? this.opts.taskTimeoutMs ?? 300_000;
-    const deadline = t.spec.deadline ? Date.parse(t.spec.deadline) - Date.now() : Number.POSITIVE_INFINITY;
-    const timeout = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, deadline)));
-    const signal = AbortSignal.any([entry.abort.signal, timeout]);
+    // The tool's time stands still while it waits for answers (requestInput); the deadline never does.
+    const toolTime = new ToolTime(timeoutMs);
+    entry.toolTime = toolTime;
+    const untilDeadline = t.spec.deadline ? Date.parse(t.spec.deadline) - Date.now() : Number.NaN;
+    const pastDeadline = Number.isFinite(untilDeadline) ? AbortSignal.timeout(Math.max(1, untilDeadline)) : undefined;
+    const signal = AbortSignal.any([entry.abort.signal, toolTime.signal, ...(pastDeadline ? [pastDeadline] : [])]);
     const progress = new ProgressWriter({
       write: (notes) => this.editInput(t, () => notes),
       onError: (err) => tlog.debug({ err }, "Could not write progress or messages; dropped"),
@@ -528,16 +635,25 @@ export class AgentRuntime {
           message: `agent ${this.opts.name} shut down during the task`,
           retryable: true,
         });
-      } else if (timeout.aborted) {
+      } else if (entry.why === "inputTimeout") {
+        // Another attempt would ask again, of a client that does not answer.
         outcome = "timeout";
-        const byDeadline = deadline <= timeoutMs;
-        // Past the deadline the controller fails the task itself; a plain timeout may succeed next time.
-        if (!byDeadline)
-          await this.finish(t, "failed", {
-            reason: "Timeout",
-            message: `the tool ran longer than ${timeoutMs} ms`,
-            retryable: true,
-          });
+        await this.finish(t, "failed", {
+          reason: inputTimeoutReason,
+          message: entry.unanswered ?? "the client did not answer in time",
+          retryable: false,
+        });
+      } else if (pastDeadline?.aborted) {
+        // Past the deadline the controller fails the task itself.
+        outcome = "timeout";
+      } else if (toolTime.signal.aborted) {
+        // A plain timeout may succeed next time.
+        outcome = "timeout";
+        await this.finish(t, "failed", {
+          reason: "Timeout",
+          message: `the tool ran longer than ${timeoutMs} ms`,
+          retryable: true,
+        });
       } else if (err instanceof ToolError) {
         outcome = "failed";
         await this.finish(t, "failed", { reason: err.reason, message: err.message, retryable: err.retryable });
@@ -550,6 +666,8 @@ export class AgentRuntime {
         });
       }
     } finally {
+      toolTime.stop();
+      for (const ended of entry.inputWaits) ended();
       end();
       this.metrics.inFlight.dec();
       this.metrics.executed.inc({ tool: tool.name, outcome });

@@ -48,9 +48,12 @@ export interface ToolContext {
    * tool's choosing) and resolves with the client's answers by the same
    * names. The Task reads input_required meanwhile; the client sees the
    * requests under those names (a name already asked in this attempt gets a
-   * suffix: `confirm-2`) and answers through the gateway (tasks/update, or
-   * the retry of a 2026 call that was answered input_required), which writes
-   * the answers on the Task. Rejects when the task is cancelled.
+   * suffix: `confirm-2`; from the second attempt on the attempt is added,
+   * `confirm@2`, so an answer meant for an earlier attempt matches nothing)
+   * and answers through the gateway (tasks/update, or the retry of a 2026
+   * call that was answered input_required), which writes the answers on the
+   * Task. Rejects when the task is cancelled, and with InputTimeout when no
+   * answer came by the request's answerBy.
    */
   requestInput(requests: Record<string, InputRequest>): Promise<Record<string, unknown>>;
   /** Asks the user through the client (elicitation/create); one request of requestInput, under `key`. */

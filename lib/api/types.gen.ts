@@ -418,13 +418,13 @@ export interface TaskStatus {
     [k: string]: unknown | undefined;
   };
   /**
-   * What the running tool asks of the client (elicitation, sampling, roots), by an opaque key the agent minted; the gateway removes a key once it is answered.
+   * What the running tool asks of the client (elicitation, sampling, roots): each request ({method, params}) under the tool's own name for it (ctx.requestInput), with a suffix when the name was used already in the attempt (name-2) and, from the second attempt on, the attempt (name@2), so no key is asked twice in one Task; with answerBy, when it must be answered by, after which the agent fails the Task with InputTimeout, not retryable. The gateway removes a key once it is answered.
    */
   inputRequests?: {
     [k: string]: unknown | undefined;
   };
   /**
-   * The client's answers, by the keys of inputRequests, for the agent to take.
+   * The client's answers, by the keys of inputRequests, in the attempt that asked; the agent takes them off with their requests.
    */
   inputResponses?: {
     [k: string]: unknown | undefined;

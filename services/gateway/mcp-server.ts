@@ -31,7 +31,6 @@ import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
-import { inputAnswerTimeMs } from "./calls/input.ts";
 import type { TaskView } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
@@ -113,13 +112,14 @@ export function createMcpServer(opts: {
       ? undefined
       : new SessionInput({
           capabilities: () => server.getClientCapabilities(),
-          // A person may take a while over a form: 10 minutes, not the SDK's 60 s; the call's end stops it.
-          ask: (method, params) =>
+          // A person may take a while over a form: until the question's answer-by time, not the
+          // SDK's 60 s; the call's end stops it.
+          ask: (method, params, timeoutMs) =>
             extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never, {
-              timeout: inputAnswerTimeMs,
+              timeout: timeoutMs,
               signal: extra.signal,
             }),
-          answer: (t, answers) => opts.view.answer(t, answers),
+          answer: (t, answers, attempt) => opts.view.answer(t, answers, { attempt }),
           fail: (t, message, reason) => opts.view.fail(t, message, reason),
           log: opts.log,
         });

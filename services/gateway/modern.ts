@@ -21,8 +21,7 @@ import { type Logger, logIgnored } from "../../lib/log.ts";
 import { tasksExtension } from "./calls/checks.ts";
 import type { CallCore, CallOutcome, CallRequest } from "./calls/core.ts";
 import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
-import { answersOf, writeAnswers } from "./calls/input.ts";
-import { pendingInput } from "./calls/outcome.ts";
+import { AttemptMovedOn, answersOf, attemptOf, NotAsking, writeAnswers } from "./calls/input.ts";
 import type { CallStore } from "./calls/store.ts";
 import { detailedTask, type TaskView, taskEnvelope } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
@@ -340,7 +339,16 @@ export class ModernHandler {
         return {
           resultType: "input_required",
           inputRequests: out.requests,
-          requestState: this.deps.requestStates.seal(out.task.metadata.name ?? "", name, caller),
+          requestState: this.deps.requestStates.seal(
+            {
+              task: out.task.metadata.name ?? "",
+              attempt: out.attempt,
+              keys: Object.keys(out.requests),
+              answerBy: out.answerBy,
+            },
+            name,
+            caller,
+          ),
         };
       return out.result as unknown as Json;
     };
@@ -412,7 +420,13 @@ export class ModernHandler {
   /**
    * The Task a retried call continues: its requestState opened (this
    * caller's, for this tool, not expired), the Task found (the caller's, and
-   * still a tool it may call) and the answers written on it while it asks.
+   * still a tool it may call) and the answers written on it while it asks,
+   * in the attempt whose questions they answer. A Task retried since takes
+   * none of them (its new attempt asks its own questions, under other keys):
+   * the call waits on, to those questions (a new input_required) or to its
+   * result. An answer to a question of the requestState that was answered
+   * already (another retry's answer came first) is -32602 "already
+   * answered".
    */
   private async resumed(
     state: unknown,
@@ -429,9 +443,23 @@ export class ModernHandler {
         "The call this requestState continues is gone (its Task was deleted or has expired); call the tool again",
       );
     let answered: string[] = [];
-    if (responses && pendingInput(task)) {
-      ({ task, answered } = await writeAnswers(this.deps.calls, task, responses, log));
-      log.info({ task: task.metadata.name, answered }, "Input delivered to the task");
+    if (responses) {
+      try {
+        ({ task, answered } = await writeAnswers(this.deps.calls, task, responses, log, {
+          attempt: claims.attempt,
+          asked: claims.keys,
+        }));
+        log.info({ task: task.metadata.name, answered }, "Input delivered to the task");
+      } catch (err) {
+        if (err instanceof AttemptMovedOn) {
+          task = err.task;
+          log.info(
+            { task: task.metadata.name, answeredAttempt: claims.attempt, attempt: attemptOf(task) },
+            "Answers for an attempt that is over not delivered; the call waits for the new attempt",
+          );
+        } else if (!(err instanceof NotAsking)) throw err;
+        // not asking (finished, or between questions): nothing to write, the wait tells what comes next
+      }
     }
     return { task, answered };
   }

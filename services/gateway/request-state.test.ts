@@ -9,6 +9,7 @@ const key = sessionKey(randomBytes(32));
 const alice = { client: "alice", subject: { user: "alice", groups: ["team-a"] } };
 const now = 1_000_000_000_000;
 const states = new RequestStates(keyOf(key), "domain-a", 600_000);
+const call1 = { task: "call-1", attempt: 1, keys: ["confirm"] };
 
 /** The -32602 message a requestState is refused with. */
 const refusal = (p: Promise<unknown>) =>
@@ -23,14 +24,16 @@ const refusal = (p: Promise<unknown>) =>
 
 describe("requestState", () => {
   test("opens for its caller and tool, naming the call's Task; each one is new", async () => {
-    const s = states.seal("call-1", "confirm_delete", alice, now);
+    const s = states.seal(call1, "confirm_delete", alice, now);
     expect(await states.open(s, "confirm_delete", alice, now + 1000)).toMatchObject({
-      v: 1,
+      v: 2,
       task: "call-1",
+      attempt: 1,
+      keys: ["confirm"],
       tool: "confirm_delete",
       exp: now / 1000 + 600,
     });
-    expect(states.seal("call-1", "confirm_delete", alice, now)).not.toBe(s);
+    expect(states.seal(call1, "confirm_delete", alice, now)).not.toBe(s);
     expect(s).toMatch(/^[\x21-\x7e]+$/);
   });
 
@@ -44,12 +47,12 @@ describe("requestState", () => {
     { name: "made up", state: () => "opaque-server-state", want: "Invalid requestState" },
     { name: "not a string", state: () => 42 as unknown as string, want: "requestState must be the string" },
   ])("$name is refused", async ({ state, want }) => {
-    const s = states.seal("call-1", "t", alice, now);
+    const s = states.seal(call1, "t", alice, now);
     expect(await refusal(states.open(state(s), "t", alice, now))).toContain(want);
   });
 
   test("another caller, another tool, another domain or key, or too late: refused, saying which", async () => {
-    const s = states.seal("call-1", "t", alice, now);
+    const s = states.seal(call1, "t", alice, now);
     expect(await refusal(states.open(s, "t", { client: "bob" }, now))).toBe(
       "requestState was issued to another caller",
     );
@@ -68,6 +71,23 @@ describe("requestState", () => {
     expect(await refusal(states.open(s, "t", alice, now + 600_000))).toContain("Expired requestState");
   });
 
+  test("it names the attempt and the keys of the questions it answers, and expires when they must be answered by", async () => {
+    const answerBy = now + 90_000;
+    const s = states.seal({ task: "call-1", attempt: 3, keys: ["a@3", "b@3"], answerBy }, "t", alice, now);
+    expect(await states.open(s, "t", alice, answerBy - 1)).toMatchObject({
+      attempt: 3,
+      keys: ["a@3", "b@3"],
+      exp: answerBy / 1000,
+    });
+    expect(await refusal(states.open(s, "t", alice, answerBy))).toBe(
+      `Expired requestState: its questions were to be answered by ${new Date(answerBy).toISOString()}; call the tool again`,
+    );
+    // an agent that gives its questions longer than the default: the state lives as long
+    const later = now + 3_600_000;
+    const long = states.seal({ ...call1, answerBy: later }, "t", alice, now);
+    expect((await states.open(long, "t", alice, now + 900_000)).exp).toBe(later / 1000);
+  });
+
   test("a session id is no requestState, nor the other way round, under the same key", async () => {
     const id = sealSessionId(
       key,
@@ -80,6 +100,6 @@ describe("requestState", () => {
       ),
     );
     expect(await refusal(states.open(id, "t", alice, now))).toContain("Invalid requestState");
-    expect(unsealSessionId(key, "domain-a", states.seal("call-1", "t", alice, now), now)).toBeUndefined();
+    expect(unsealSessionId(key, "domain-a", states.seal(call1, "t", alice, now), now)).toBeUndefined();
   });
 });

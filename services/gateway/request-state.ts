@@ -4,7 +4,11 @@
  * domain's session key (sealed-sessions.ts, under a purpose of its own), so
  * the client's retry continues the same Task on any replica, and nobody can
  * make one up, alter one, or continue another caller's call with it. It
- * names the Task only: the questions and answers themselves are on the Task.
+ * names the Task and the attempt whose questions it answers (a Task retried
+ * since asks its own, under other keys), and expires when those questions
+ * must be answered by (the agent's answer-by time, written on the Task),
+ * after which the agent has failed the Task with InputTimeout. The questions
+ * and answers themselves are on the Task.
  */
 import { createHash } from "node:crypto";
 import { CallError, errorCodes } from "./calls/errors.ts";
@@ -16,9 +20,13 @@ import { openClaims, type SessionKey, sealClaims, sessionKeyId } from "./sealed-
 const purpose = "request-state";
 
 export interface RequestStateClaims {
-  v: 1;
+  v: 2;
   /** The Task of the call. */
   task: string;
+  /** The attempt of the Task (status.attempts) whose questions the client answers. */
+  attempt: number;
+  /** The keys of those questions. */
+  keys: string[];
   tool: string;
   /** A digest of the caller (client, user, groups): only it may continue the call. */
   caller: string;
@@ -42,8 +50,11 @@ function isClaims(c: unknown): c is RequestStateClaims {
   if (!c || typeof c !== "object") return false;
   const x = c as Record<string, unknown>;
   return (
-    x.v === 1 &&
+    x.v === 2 &&
     typeof x.task === "string" &&
+    typeof x.attempt === "number" &&
+    Array.isArray(x.keys) &&
+    x.keys.every((k) => typeof k === "string") &&
     typeof x.tool === "string" &&
     typeof x.caller === "string" &&
     typeof x.iat === "number" &&
@@ -55,20 +66,32 @@ export class RequestStates {
   constructor(
     private readonly keys: StateKeys,
     private readonly domain: string,
-    /** How long a client has to come back with its answers. */
+    /** How long a client has to come back with its answers when its questions carry no answer-by time. */
     private readonly ttlMs = inputAnswerTimeMs,
   ) {}
 
-  /** The requestState of a call (its Task) of this tool by this caller. */
-  seal(task: string, tool: string, caller: Caller, nowMs = Date.now()): string {
+  /**
+   * The requestState of a call (its Task, in this attempt, asking these
+   * keys) of this tool by this caller, good until `answerBy` (ms since the
+   * epoch: when the questions must be answered by; the default time from now
+   * without one).
+   */
+  seal(
+    call: { task: string; attempt: number; keys: string[]; answerBy?: number },
+    tool: string,
+    caller: Caller,
+    nowMs = Date.now(),
+  ): string {
     const iat = Math.floor(nowMs / 1000);
     const claims: RequestStateClaims = {
-      v: 1,
-      task,
+      v: 2,
+      task: call.task,
+      attempt: call.attempt,
+      keys: call.keys,
       tool,
       caller: callerDigest(caller),
       iat,
-      exp: iat + Math.ceil(this.ttlMs / 1000),
+      exp: call.answerBy !== undefined ? Math.floor(call.answerBy / 1000) : iat + Math.ceil(this.ttlMs / 1000),
     };
     return sealClaims(this.keys.signing, purpose, this.domain, claims);
   }
@@ -87,7 +110,7 @@ export class RequestStates {
       throw invalidState("Invalid requestState: this gateway did not issue it, or it was altered; call the tool again");
     if (claims.exp * 1000 <= nowMs)
       throw invalidState(
-        `Expired requestState: the question was asked more than ${Math.round(this.ttlMs / 60_000)} minutes ago; call the tool again`,
+        `Expired requestState: its questions were to be answered by ${new Date(claims.exp * 1000).toISOString()}; call the tool again`,
       );
     if (claims.caller !== callerDigest(caller)) throw invalidState("requestState was issued to another caller");
     if (claims.tool !== tool) throw invalidState(`requestState continues a call of tool ${claims.tool}, not ${tool}`);

@@ -1,32 +1,45 @@
 import { describe, expect, test } from "bun:test";
 import type { Task } from "../../lib/api/resources.ts";
 import { silentLogger } from "../../lib/log.ts";
+import { AttemptMovedOn } from "./calls/input.ts";
 import { SessionInput } from "./session-input.ts";
 
-const running = (inputRequests: Record<string, unknown>): Task => ({
+const running = (inputRequests: Record<string, unknown>, attempts?: number): Task => ({
   metadata: { name: "call-1" },
   spec: { requiredCapabilities: ["c"] },
-  status: { phase: "Running", inputRequests },
+  status: { phase: "Running", inputRequests, ...(attempts !== undefined ? { attempts } : {}) },
 });
 
 function harness(
   capabilities: Record<string, unknown>,
   ask: (m: string) => Promise<unknown> = async () => ({ ok: 1 }),
+  opts: {
+    answer?: (t: Task, a: Record<string, unknown>, attempt: number) => Promise<unknown>;
+    now?: () => number;
+  } = {},
 ) {
   const asked: string[] = [];
+  const timeouts: number[] = [];
   const answered: Record<string, unknown>[] = [];
+  const attempts: number[] = [];
   const failed: { message: string; reason: string }[] = [];
   const input = new SessionInput({
     capabilities: () => capabilities,
-    ask: (method) => {
+    ask: (method, _params, timeoutMs) => {
       asked.push(method);
+      timeouts.push(timeoutMs);
       return ask(method);
     },
-    answer: async (_t, a) => void answered.push(a),
+    answer: async (t, a, attempt) => {
+      answered.push(a);
+      attempts.push(attempt);
+      await opts.answer?.(t, a, attempt);
+    },
     fail: async (_t, message, reason) => void failed.push({ message, reason }),
     log: silentLogger,
+    now: opts.now,
   });
-  return { input, asked, answered, failed };
+  return { input, asked, timeouts, answered, attempts, failed };
 }
 
 describe("SessionInput", () => {
@@ -77,6 +90,36 @@ describe("SessionInput", () => {
     h.input.onTask({ ...retried, status: { ...retried.status, attempts: 1 } });
     await Bun.sleep(0);
     expect(h.asked).toEqual(["elicitation/create", "elicitation/create"]);
+  });
+
+  test("the answer goes to the attempt that asked; a Task retried since takes nothing, and the call goes on", async () => {
+    const h = harness({ elicitation: {} }, undefined, {
+      answer: async (t, _a, attempt) => {
+        throw new AttemptMovedOn({ ...t, status: { ...t.status, attempts: attempt + 1 } }, attempt);
+      },
+    });
+    h.input.onTask(running({ confirm: { method: "elicitation/create", params: { message: "?" } } }, 2));
+    await Bun.sleep(0);
+    expect(h.attempts).toEqual([2]);
+    expect(h.failed).toEqual([]);
+  });
+
+  test("the client has until the question's answer-by time; past it the agent fails the Task, not the gateway", async () => {
+    let now = Date.parse("2026-12-03T10:00:00Z");
+    const answerBy = "2026-12-03T10:02:00.000Z";
+    const h = harness(
+      { elicitation: {} },
+      async () => {
+        now = Date.parse(answerBy) + 5_000;
+        throw new Error("Request timed out");
+      },
+      { now: () => now },
+    );
+    h.input.onTask(running({ k: { method: "elicitation/create", params: { message: "?" }, answerBy } }));
+    await Bun.sleep(0);
+    // two minutes, and a little more: the agent's InputTimeout comes first and says why
+    expect(h.timeouts).toEqual([125_000]);
+    expect(h.failed).toEqual([]);
   });
 
   test("a Task not asking for anything is left alone", () => {

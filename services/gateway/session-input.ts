@@ -3,14 +3,25 @@
  * (ctx.requestInput): the gateway, the session's server, asks the client
  * itself over the call's own stream (elicitation/create,
  * sampling/createMessage, roots/list) and writes each answer onto the Task,
- * where the agent takes it. A client that did not declare the capability a
- * request needs, or that fails to answer, fails the call with a reason that
- * says so: never a call that hangs until the client gives up.
+ * where the agent takes it, in the attempt that asked (a Task retried
+ * meanwhile takes nothing; its new attempt's questions are asked anew). A
+ * client that did not declare the capability a request needs, or that fails
+ * to answer, fails the call with a reason that says so: never a call that
+ * hangs until the client gives up. The request to the client lasts until the
+ * question's answer-by time; past it the agent fails the Task (InputTimeout).
  */
 import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../lib/api/resources.ts";
 import type { Logger } from "../../lib/log.ts";
-import { inputFailedReason, inputNotSupportedReason, questionsOf, unanswerable } from "./calls/input.ts";
+import {
+  AttemptMovedOn,
+  attemptOf,
+  inputAnswerTimeMs,
+  inputFailedReason,
+  inputNotSupportedReason,
+  questionsOf,
+  unanswerable,
+} from "./calls/input.ts";
 import { pendingInput } from "./calls/outcome.ts";
 
 export { inputFailedReason, inputNotSupportedReason };
@@ -18,14 +29,19 @@ export { inputFailedReason, inputNotSupportedReason };
 export interface SessionInputDeps {
   /** The client's capabilities, as it declared them at initialize. */
   capabilities: () => ClientCapabilities | undefined;
-  /** Sends one request to the client, related to the call; resolves with its result. */
-  ask: (method: string, params: Record<string, unknown>) => Promise<unknown>;
-  /** Writes answers onto the Task (the task view's answer). */
-  answer: (t: Task, answers: Record<string, unknown>) => Promise<unknown>;
+  /** Sends one request to the client, related to the call, for at most timeoutMs; resolves with its result. */
+  ask: (method: string, params: Record<string, unknown>, timeoutMs: number) => Promise<unknown>;
+  /** Writes answers onto the Task in this attempt (the task view's answer). */
+  answer: (t: Task, answers: Record<string, unknown>, attempt: number) => Promise<unknown>;
   /** Fails the Task for good. */
   fail: (t: Task, message: string, reason: string) => Promise<unknown>;
   log: Logger;
+  /** The time now, ms since the epoch. */
+  now?: () => number;
 }
+
+/** How long past a question's answer-by time the request to the client lasts: the agent's InputTimeout comes first. */
+const askGraceMs = 5_000;
 
 export class SessionInput {
   /** Input keys already asked for (each update of the Task shows them again until answered). */
@@ -54,12 +70,18 @@ export class SessionInput {
         return;
       }
       this.deps.log.info({ task: t.metadata.name, method: q.method }, "Asking the client for a tool's input");
+      const now = this.deps.now ?? Date.now;
+      const answerBy = q.answerBy ?? now() + inputAnswerTimeMs;
       void this.deps
-        .ask(q.method, q.params)
-        .then((result) => this.deps.answer(t, { [q.key]: result }))
-        .catch((err: Error) =>
-          this.stop(t, `the client did not answer ${q.method}: ${err.message}`, inputFailedReason),
-        );
+        .ask(q.method, q.params, Math.max(1_000, answerBy - now() + askGraceMs))
+        .then((result) => this.deps.answer(t, { [q.key]: result }, attemptOf(t)))
+        .catch((err: Error) => {
+          // a new attempt asks its own questions: this one is asked again, not failed
+          if (err instanceof AttemptMovedOn) return;
+          // past its answer-by time the agent fails the Task itself, saying so (InputTimeout)
+          if (now() >= answerBy) return;
+          this.stop(t, `the client did not answer ${q.method}: ${err.message}`, inputFailedReason);
+        });
     }
   }
 

@@ -4,14 +4,19 @@
 // the client's retry brings the answers to the same Task on any replica, also
 // once the gateway that asked is gone. The 2.x SDK client answers by itself;
 // a client without the capability a question needs is refused at once; an
-// altered, foreign or stale requestState is refused, saying which.
+// altered, foreign or stale requestState is refused, saying which. A question
+// nobody answers ends its call at its answer-by time (InputTimeout, not
+// retried), the tool's own time limit standing still meanwhile; answers are
+// taken only by the attempt that asked, and only once.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
-import { defineTool } from "../../lib/agent/tool.ts";
+import { AgentRuntime } from "../../lib/agent/runtime.ts";
+import { defineTool, ToolError } from "../../lib/agent/tool.ts";
 import type { Task } from "../../lib/api/resources.ts";
+import { answerByOf } from "../../lib/api/task-state.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { readTokenDir } from "../../services/gateway/security.ts";
@@ -71,6 +76,44 @@ const askTwice = defineTool({
   },
 });
 
+const confirmSchema = { type: "object", properties: { ok: { type: "boolean" } } };
+
+/** Asks for a confirmation, on an agent whose tools have 1 s and whose questions 3 s (`timing`). */
+const confirmOnce = defineTool({
+  name: "confirm_once",
+  description: "Asks for a confirmation.",
+  capability: "input-timing",
+  inputSchema: { type: "object", properties: {} },
+  handler: async (_args: Record<string, unknown>, ctx) => {
+    const answer = await ctx.elicit({ message: "Sure?", requestedSchema: confirmSchema }, "confirm");
+    return { ok: answer.content?.ok };
+  },
+});
+
+/**
+ * Asks for a confirmation; its first attempt fails (retryably) a moment after
+ * asking, answered or not, and the second runs after the controller's 5 s
+ * backoff (on the domain's agent: its questions have the default 10 minutes).
+ */
+const flakyConfirm = defineTool({
+  name: "flaky_confirm",
+  description: "Asks for a confirmation; the first attempt fails.",
+  capability: "conformance",
+  inputSchema: { type: "object", properties: {} },
+  handler: async (_args: Record<string, unknown>, ctx) => {
+    const answer = ctx.elicit({ message: `Sure? (attempt ${ctx.attempt})`, requestedSchema: confirmSchema }, "confirm");
+    if (ctx.attempt === 1) {
+      await Promise.race([answer.catch(() => {}), Bun.sleep(300)]);
+      throw new ToolError("Flaky", "the first attempt fails", { retryable: true });
+    }
+    return { ok: (await answer).content?.ok, attempt: ctx.attempt };
+  },
+});
+
+/** The agent of the tools above: a tool may take 1 s of its own, a client 3 s to answer each question. */
+let timing: AgentRuntime;
+const answerTimeMs = 3_000;
+
 /** The Tasks of calls of a tool. */
 const tasksOf = async (tool: string): Promise<Task[]> =>
   (await cluster.mcp.tasks.list(stack.gateway.namespace, { labelSelector: `mcp.io/tool=${tool}` })).items;
@@ -80,11 +123,27 @@ beforeAll(async () => {
   stack = await startGatewayStack(cluster, await cluster.newNamespace("input-required"), [
     ...conformanceTools,
     askTwice,
+    flakyConfirm,
   ]);
   tokens = mkdtempSync(join(tmpdir(), "gw-tokens-"));
   writeFileSync(join(tokens, "alice"), "alice-token");
   writeFileSync(join(tokens, "bob"), "bob-token");
+  timing = new AgentRuntime({
+    name: "timing-1",
+    namespace: stack.gateway.namespace,
+    conn: cluster.conn,
+    tools: [confirmOnce],
+    heartbeatIntervalMs: 500,
+    shutdownGraceMs: 1_000,
+    taskTimeoutMs: 1_000,
+    inputAnswerTimeMs: answerTimeMs,
+    log: silentLogger,
+  });
+  await timing.start();
   for (let i = 0; i < 2; i++) replicas.push(await startReplica());
+  await eventually(() => replicas.every((r) => r.gateway.get("confirm_once")), {
+    message: "the timing agent's tools",
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -92,6 +151,7 @@ afterAll(async () => {
     await r.server.stop(true);
     await r.gateway.stop();
   }
+  await timing?.shutdown();
   await stack?.stop();
 });
 
@@ -296,4 +356,156 @@ describe("a 2026 client answering a tool's questions synchronously", () => {
       "The call this requestState continues is gone",
     );
   }, 30_000);
+
+  test("two answers to one question, on two replicas: the first stands, the second is -32602 already answered", async () => {
+    const r1 = await call(url(0), "ask_twice", {}, alice());
+    const requestState = r1.body.result.requestState;
+    const first = await call(
+      url(0),
+      "ask_twice",
+      { inputResponses: { confirm: accept({ ok: true }) }, requestState },
+      alice(),
+    );
+    expect(Object.keys(first.body.result.inputRequests)).toEqual(["confirm-2"]);
+    const second = await call(
+      url(1),
+      "ask_twice",
+      { inputResponses: { confirm: accept({ ok: false }) }, requestState },
+      alice(),
+    );
+    expect(second.status).toBe(400);
+    expect(second.body.error).toMatchObject({
+      code: -32602,
+      message: "inputResponses.confirm was already answered: an answer to it came first, and stands",
+    });
+    const last = await call(
+      url(1),
+      "ask_twice",
+      { inputResponses: { "confirm-2": accept({ ok: false }) }, requestState: first.body.result.requestState },
+      alice(),
+    );
+    expect(last.body.result.structuredContent).toEqual({ first: true, second: false });
+  }, 30_000);
+});
+
+describe("how long a question waits, and for which attempt", () => {
+  test("a question nobody answers ends the call at its answer-by time: InputTimeout, not retried, and the requestState expires with it", async () => {
+    const started = Date.now();
+    const asked = await call(url(0), "confirm_once", {}, alice());
+    expect(asked.body.result.resultType).toBe("input_required");
+    // the client sees the request as the tool made it; the Task keeps when it must be answered by
+    expect(asked.body.result.inputRequests).toEqual({
+      confirm: { method: "elicitation/create", params: { message: "Sure?", requestedSchema: confirmSchema } },
+    });
+    const task = (await tasksOf("confirm_once")).find((t) => t.status?.phase === "Running") as Task;
+    const answerBy = answerByOf(task.status?.inputRequests?.confirm) ?? 0;
+    expect(answerBy - started).toBeGreaterThan(answerTimeMs - 1_000);
+    expect(answerBy - started).toBeLessThanOrEqual(answerTimeMs + 1_000);
+    // past the tool's own 1 s, still waiting for its answer
+    await Bun.sleep(1_500);
+    expect((await cluster.mcp.tasks.get(stack.gateway.namespace, task.metadata.name ?? "")).status?.phase).toBe(
+      "Running",
+    );
+    const failed = await eventually(
+      async () => {
+        const t = await cluster.mcp.tasks.get(stack.gateway.namespace, task.metadata.name ?? "");
+        return t.status?.conditions?.some((c) => c.type === "Failed" && c.status === "True") && t;
+      },
+      { message: "the call's Task failed for good" },
+    );
+    expect(failed.status?.error).toMatchObject({ reason: "InputTimeout", retryable: false });
+    expect(failed.status?.error?.message).toContain("the client did not answer confirm by");
+    expect(failed.status?.attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(answerTimeMs + 5_000);
+    const late = await call(
+      url(1),
+      "confirm_once",
+      { inputResponses: { confirm: accept({ ok: true }) }, requestState: asked.body.result.requestState },
+      alice(),
+    );
+    expect(late.status).toBe(400);
+    expect(late.body.error.message).toContain("Expired requestState: its questions were to be answered by");
+  }, 30_000);
+
+  test("the time a tool waits for answers does not count against its own time limit", async () => {
+    const asked = await call(url(0), "confirm_once", {}, alice());
+    await Bun.sleep(1_500);
+    const done = await call(
+      url(1),
+      "confirm_once",
+      { inputResponses: { confirm: accept({ ok: true }) }, requestState: asked.body.result.requestState },
+      alice(),
+    );
+    expect(done.body.result).toMatchObject({ resultType: "complete", structuredContent: { ok: true } });
+  }, 30_000);
+
+  test("answers for an attempt that is over are not taken by the next: the retry is asked the new attempt's question", async () => {
+    const asked = await call(url(0), "flaky_confirm", {}, alice());
+    expect(Object.keys(asked.body.result.inputRequests)).toEqual(["confirm"]);
+    // the first attempt fails; the second asks again, under a key of its own
+    const retried = await eventually(
+      async () =>
+        (await tasksOf("flaky_confirm")).find(
+          (t) => t.status?.attempts === 2 && t.status.phase === "Running" && t.status.inputRequests?.["confirm@2"],
+        ),
+      { timeout: 20_000, message: "the second attempt asking" },
+    );
+    const again = await call(
+      url(1),
+      "flaky_confirm",
+      { inputResponses: { confirm: accept({ ok: false }) }, requestState: asked.body.result.requestState },
+      alice(),
+    );
+    expect(again.body.result).toMatchObject({
+      resultType: "input_required",
+      inputRequests: { "confirm@2": { params: { message: "Sure? (attempt 2)" } } },
+    });
+    const task = await cluster.mcp.tasks.get(stack.gateway.namespace, retried.metadata.name ?? "");
+    expect(task.status?.inputResponses ?? {}).toEqual({});
+    const done = await call(
+      url(0),
+      "flaky_confirm",
+      { inputResponses: { "confirm@2": accept({ ok: true }) }, requestState: again.body.result.requestState },
+      alice(),
+    );
+    expect(done.body.result.structuredContent).toEqual({ ok: true, attempt: 2 });
+  }, 40_000);
+
+  test("tasks/update with an answer to an earlier attempt's question answers nothing the retried task asks", async () => {
+    const opts = { token: "alice-token", extensions: true };
+    const created = await rpc2026(url(0), "tools/call", { name: "flaky_confirm", arguments: {} }, opts);
+    const taskId = created.body.result.taskId as string;
+    const get = async () => (await rpc2026(url(1), "tasks/get", { taskId }, opts)).body.result;
+    const first = await eventually(async () => {
+      const r = await get();
+      return r.status === "input_required" && r;
+    });
+    expect(Object.keys(first.inputRequests)).toEqual(["confirm"]);
+    const second = await eventually(
+      async () => {
+        const r = await get();
+        return r.status === "input_required" && "confirm@2" in r.inputRequests && r;
+      },
+      { timeout: 20_000, message: "the second attempt asking" },
+    );
+    expect(second.inputRequests["confirm@2"]).toEqual({
+      method: "elicitation/create",
+      params: { message: "Sure? (attempt 2)", requestedSchema: confirmSchema },
+    });
+    // the client answers what it saw first: the retried task does not take it
+    const stale = await rpc2026(
+      url(0),
+      "tasks/update",
+      { taskId, inputResponses: { confirm: accept({ ok: false }) } },
+      opts,
+    );
+    expect(stale.body.result.resultType).toBe("complete");
+    expect((await get()).inputRequests).toHaveProperty("confirm@2");
+    await rpc2026(url(0), "tasks/update", { taskId, inputResponses: { "confirm@2": accept({ ok: true }) } }, opts);
+    const done = await eventually(async () => {
+      const r = await get();
+      return r.status === "completed" && r;
+    });
+    expect(done.result.structuredContent).toEqual({ ok: true, attempt: 2 });
+  }, 40_000);
 });

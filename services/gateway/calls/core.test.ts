@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import pino from "pino";
 import type { Task } from "../../../lib/api/resources.ts";
+import { FakeClock } from "../../../lib/clock.ts";
 import { KubeApiError } from "../../../lib/kube/errors.ts";
 import type { Federation } from "../federation.ts";
 import { ServerUnavailableError } from "../federation.ts";
@@ -33,6 +34,8 @@ class FakeStore implements CallStore {
   readonly tasks = new Map<string, Task>();
   readonly deleted: string[] = [];
   createError: unknown;
+  /** What writeInput throws, when set. */
+  writeError: unknown;
   /** What writeInput wrote: the answers of each write. */
   readonly answered: Record<string, unknown>[] = [];
   private readonly waiting = new Map<
@@ -112,6 +115,7 @@ class FakeStore implements CallStore {
     return done;
   }
   async writeInput(task: Task, stillAsked: Record<string, unknown>, answers: Record<string, unknown>) {
+    if (this.writeError) throw this.writeError;
     this.answered.push(answers);
     const s = this.tasks.get(task.metadata.name ?? "")?.status ?? {};
     this.update(task.metadata.name ?? "", {
@@ -134,6 +138,7 @@ class FakeStore implements CallStore {
 }
 
 let store: FakeStore;
+let clock: FakeClock;
 let metrics: GatewayMetrics;
 let lines: Record<string, unknown>[];
 let log: pino.Logger;
@@ -141,7 +146,7 @@ const tools = new Map<string, GatewayTool>();
 const registry = { tools: () => [...tools.values()], get: (n: string) => tools.get(n) };
 
 const core = (extra: Partial<ConstructorParameters<typeof CallCore>[0]> = {}) =>
-  new CallCore({ tools: registry, store, metrics, ...extra });
+  new CallCore({ tools: registry, store, metrics, clock, ...extra });
 const request = (r: Partial<CallRequest>): CallRequest => ({
   name: "t",
   arguments: {},
@@ -163,6 +168,7 @@ const counted = async (tool: string, outcome: string) =>
 
 beforeEach(() => {
   store = new FakeStore();
+  clock = new FakeClock();
   metrics = new GatewayMetrics("ns", { inFlight: () => 0, sessions: () => 0 });
   lines = [];
   log = pino(
@@ -340,17 +346,38 @@ describe("2026 questions (SEP-2322)", () => {
   const elicit = (message: string) => ({ method: "elicitation/create", params: { message } });
   const sample = { method: "sampling/createMessage", params: { messages: [], maxTokens: 9 } };
   const yes = { action: "accept", content: { ok: true } };
-  const asking = (inputRequests: Record<string, unknown>) => ({ phase: "Running" as const, inputRequests });
+  const asking = (inputRequests: Record<string, unknown>, attempts = 1) => ({
+    phase: "Running" as const,
+    attempts,
+    inputRequests,
+  });
   const first = () => [...store.tasks.keys()][0] as string;
+  /** Lets the promises in flight run (no time passes: the clock moves only by hand). */
+  const flush = async () => {
+    for (let i = 0; i < 5; i++) await Bun.sleep(0);
+  };
+  /** The outcome of a call if it has one by now, else "waiting". */
+  const outcome = async <T>(p: Promise<T>): Promise<T | "waiting"> => {
+    await flush();
+    return Promise.race([p, flush().then(() => "waiting" as const)]);
+  };
+  /** The moment the core waits for questions asked together passes. */
+  const settle = async () => {
+    await flush();
+    clock.advance(50);
+    await flush();
+  };
 
   test("a synchronous call whose tool asks is answered with the questions asked together; the Task carries on", async () => {
     const call = core().call(request({ input: {}, clientCapabilities: { elicitation: {}, sampling: {} } }));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") }));
+    clock.advance(49);
     // asked a moment later, in parallel: one answer with both
     store.update(first(), asking({ a: elicit("name?"), b: sample }));
-    const out = await call;
-    expect(out).toMatchObject({ kind: "input", requests: { a: elicit("name?"), b: sample } });
+    expect(await outcome(call)).toBe("waiting");
+    await settle();
+    expect(await outcome(call)).toMatchObject({ kind: "input", requests: { a: elicit("name?"), b: sample } });
     expect(store.deleted).toEqual([]);
     expect(await counted("t", "input_required")).toBe(1);
     // the tool learns what the client declared
@@ -360,36 +387,74 @@ describe("2026 questions (SEP-2322)", () => {
     });
   });
 
+  test("the questions come with their attempt and the earliest of their answer-by times; the client sees only the requests", async () => {
+    const call = core().call(request({ input: {}, clientCapabilities: { elicitation: {}, sampling: {} } }));
+    await flush();
+    const by = (ms: number) => new Date(ms).toISOString();
+    store.update(
+      first(),
+      asking(
+        {
+          "a@3": { ...elicit("name?"), answerBy: by(2_000_000_000_000) },
+          "b@3": { ...sample, answerBy: by(1_900_000_000_000) },
+        },
+        3,
+      ),
+    );
+    await settle();
+    expect(await outcome(call)).toEqual({
+      kind: "input",
+      task: store.tasks.get(first()) as Task,
+      attempt: 3,
+      requests: { "a@3": elicit("name?"), "b@3": sample },
+      answerBy: 1_900_000_000_000,
+    });
+  });
+
   test("answers the call came with go to the questions of their keys (others ignored); the rest are asked", async () => {
     const call = core().call(
       request({ input: { given: { a: yes, nobody: yes } }, clientCapabilities: { elicitation: {}, sampling: {} } }),
     );
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?"), b: sample }));
-    expect(await call).toMatchObject({ kind: "input", requests: { b: sample } });
+    await settle();
+    expect(await outcome(call)).toMatchObject({ kind: "input", requests: { b: sample } });
     expect(store.answered).toEqual([{ a: yes }]);
   });
 
   test("every question answered from what the call brought: the wait goes on to the result", async () => {
     const call = core().call(request({ input: { given: { a: yes } }, clientCapabilities: { elicitation: {} } }));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") }));
-    await Bun.sleep(80);
+    await settle();
     expect(store.answered).toEqual([{ a: yes }]);
+    expect(await outcome(call)).toBe("waiting");
     store.update(first(), { phase: "Completed", result: { ok: 1 } });
     expect((await call).kind).toBe("result");
   });
 
+  test("an answer the call came with that cannot be written is asked of the client, also when it answered every question", async () => {
+    store.writeError = new Error("etcdserver: request timed out");
+    const call = core().call(request({ input: { given: { a: yes } }, clientCapabilities: { elicitation: {} } }));
+    await flush();
+    store.update(first(), asking({ a: elicit("name?") }));
+    await settle();
+    expect(await outcome(call)).toMatchObject({ kind: "input", requests: { a: elicit("name?") } });
+    expect(lines.some((l) => l.msg === "Could not answer a tool's question with the answers the call came with")).toBe(
+      true,
+    );
+  });
+
   test("a question the client did not declare it can answer: -32021 naming the capability, and the Task failed", async () => {
     const e = refusal(core().call(request({ input: {}, clientCapabilities: { elicitation: {} } })));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?"), s: sample }));
     expect(await e).toMatchObject({
       code: -32021,
       message: "the tool asked for sampling/createMessage, but this client did not declare the sampling capability",
       data: { requiredCapabilities: { sampling: {} } },
     });
-    await Bun.sleep(0);
+    await flush();
     expect(store.tasks.get(first())?.status?.error?.reason).toBe("InputNotSupported");
     expect(await counted("t", "invalid_params")).toBe(1);
   });
@@ -397,26 +462,30 @@ describe("2026 questions (SEP-2322)", () => {
   test("a resumed call does not ask again what its retry just answered, while the Task still shows it", async () => {
     const c = core();
     const call = c.call(request({ input: {}, clientCapabilities: { elicitation: {} } }));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") }));
+    await settle();
     await call;
     const task = store.tasks.get(first()) as Task;
     const resumed = c.resume(request({ input: { answered: ["a"] }, clientCapabilities: { elicitation: {} } }), task);
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") })); // a watch that lags behind the answer
-    await Bun.sleep(80);
+    await settle();
+    expect(await outcome(resumed)).toBe("waiting");
     store.update(first(), asking({ b: elicit("colour?") }));
-    expect(await resumed).toMatchObject({ kind: "input", requests: { b: elicit("colour?") } });
+    await settle();
+    expect(await outcome(resumed)).toMatchObject({ kind: "input", requests: { b: elicit("colour?") } });
     const last = c.resume(request({ input: { answered: ["b"] } }), store.tasks.get(first()) as Task);
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), { phase: "Completed", result: { ok: 1 } });
     expect((await last).kind).toBe("result");
   });
 
   test("resumed where the call may be a task (the tasks extension declared now): its task at once", async () => {
     const call = core().call(request({ input: {}, clientCapabilities: { elicitation: {} } }));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") }));
+    await settle();
     await call;
     const out = await core().resume(request({ form: "either" }), store.tasks.get(first()) as Task);
     expect(out).toMatchObject({ kind: "task", task: { metadata: { name: first() } } });
@@ -424,9 +493,12 @@ describe("2026 questions (SEP-2322)", () => {
 
   test("without `input` (a 2025 call) the questions are the adapter's: the wait goes on", async () => {
     const call = core().call(request({ era: "2025" }));
-    await Bun.sleep(0);
+    await flush();
     store.update(first(), asking({ a: elicit("name?") }));
-    await Bun.sleep(80);
+    await settle();
+    clock.advance(60_000);
+    expect(await outcome(call)).toBe("waiting");
+    expect(clock.pending).toEqual([]);
     store.update(first(), { phase: "Completed", result: {} });
     expect((await call).kind).toBe("result");
   });

@@ -10,6 +10,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolMessage } from "../../../lib/agent/progress.ts";
 import type { Task } from "../../../lib/api/resources.ts";
+import { type Clock, systemClock } from "../../../lib/clock.ts";
 import { type Logger, logIgnored } from "../../../lib/log.ts";
 import type { Federation } from "../federation.ts";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -18,7 +19,15 @@ import type { GatewayTool } from "../tool-registry.ts";
 import { type CallForm, decideForm, validateArguments } from "./checks.ts";
 import { CallError, errorCodes, internalError, quotaRefusal, toCallError } from "./errors.ts";
 import { CallerLimit } from "./in-flight.ts";
-import { badAnswer, questionsOf, unanswerable, writeAnswers } from "./input.ts";
+import {
+  attemptOf,
+  badAnswer,
+  clientRequest,
+  earliestAnswerBy,
+  questionsOf,
+  unanswerable,
+  writeAnswers,
+} from "./input.ts";
 import { callResultOf, pendingInput, progressMessage, runningFraction } from "./outcome.ts";
 import type { CallStore } from "./store.ts";
 import { type Authorize, allowAll, type Caller, listTools, resolveTool, type ToolSource } from "./tools.ts";
@@ -68,8 +77,14 @@ export interface CallRequest {
 export type CallOutcome =
   | { kind: "task"; task: Task }
   | { kind: "result"; result: CallToolResult }
-  /** The tool asks the client these questions (by key); the call is retried with the answers (2026, SEP-2322). */
-  | { kind: "input"; task: Task; requests: Record<string, unknown> };
+  /**
+   * The tool asks the client these questions (by key, as the client sees
+   * them) in this attempt of the Task; the call is retried with the answers
+   * (2026, SEP-2322) before `answerBy` (ms since the epoch; the earliest of
+   * the questions', when the agent wrote them), after which the agent fails
+   * the Task with InputTimeout.
+   */
+  | { kind: "input"; task: Task; attempt: number; requests: Record<string, unknown>; answerBy?: number };
 
 /** How long a 2026 call waits, once its tool asks something, for more questions asked at once. */
 const questionSettleMs = 50;
@@ -85,6 +100,8 @@ export interface CallCoreDeps {
   maxInFlightPerCaller?: number;
   /** Told of every call the authorize hook refused (the gateway records an Event). */
   onDenied?: (caller: Caller, tool: GatewayTool) => void;
+  /** Time for the wait for questions asked together (tests move it by hand). */
+  clock?: Clock;
 }
 
 /**
@@ -383,17 +400,23 @@ export class CallCore {
    * that asks something: a question the client cannot answer (a capability
    * it did not declare) fails the Task and refuses the call with -32021
    * naming the capability; one the call came with an answer to (`given`) is
-   * answered on the Task; the rest, after a moment for questions asked
-   * together, end the wait as the call's answer: the questions, by key.
+   * answered on the Task (an answer that cannot be written is dropped, and
+   * its question asked of the client instead); the rest, after a moment for
+   * questions asked together, end the wait as the call's answer: the
+   * questions, by key, with the attempt they belong to and their answer-by
+   * time.
    */
   private questions(task: Task, req: CallRequest, log: Logger) {
     const store = this.deps.store;
+    const clock = this.deps.clock ?? systemClock;
     const given = req.input?.given ?? {};
-    // keys answered on the Task by this call (they may show a moment longer), per attempt
-    let attempt = task.status?.attempts ?? 0;
+    // keys answered on the Task by this call (they may show a moment longer), and keys whose
+    // given answer could not be written (asked of the client instead), per attempt
+    let attempt = attemptOf(task);
     let written = new Set(req.input?.answered ?? []);
+    let refused = new Set<string>();
     let latest = task;
-    let settle: ReturnType<typeof setTimeout> | undefined;
+    let settle: (() => void) | undefined;
     let done = false;
     let failing = false;
     let end: (o: Asked) => void = () => {};
@@ -413,9 +436,10 @@ export class CallCore {
     const seen = (t: Task) => {
       if (done) return;
       latest = t;
-      if ((t.status?.attempts ?? 0) !== attempt) {
-        attempt = t.status?.attempts ?? 0;
+      if (attemptOf(t) !== attempt) {
+        attempt = attemptOf(t);
         written = new Set();
+        refused = new Set();
       }
       const qs = open(t);
       if (qs.length === 0) return;
@@ -439,28 +463,42 @@ export class CallCore {
         return;
       }
       const answers = Object.fromEntries(
-        qs.filter((q) => q.key in given && !badAnswer(q.method, given[q.key])).map((q) => [q.key, given[q.key]]),
+        qs
+          .filter((q) => q.key in given && !refused.has(q.key) && !badAnswer(q.method, given[q.key]))
+          .map((q) => [q.key, given[q.key]]),
       );
       if (Object.keys(answers).length > 0) {
+        const at = attempt;
         for (const k of Object.keys(answers)) written.add(k);
         writing = writing
-          .then(() => writeAnswers(store, latest, answers, log))
+          .then(() => writeAnswers(store, latest, answers, log, { attempt: at }))
           .catch((err: unknown) => {
-            // not written: they are asked of the client instead
-            for (const k of Object.keys(answers)) written.delete(k);
             log.warn({ err }, "Could not answer a tool's question with the answers the call came with");
+            if (attempt !== at) return; // the new attempt's questions are seen as they come
+            // Not written: they are asked of the client instead, now, since no
+            // update of the Task may come to ask them (every open question may
+            // have been one of these, with no wait for the rest running).
+            for (const k of Object.keys(answers)) {
+              written.delete(k);
+              refused.add(k);
+            }
+            seen(latest);
           });
       }
       if (qs.some((q) => !(q.key in answers)) && !settle)
-        settle = setTimeout(() => {
+        settle = clock.schedule(() => {
           settle = undefined;
           void writing.then(() => {
             const left = open(latest);
             if (left.length === 0 || done) return;
+            const pending = pendingInput(latest) ?? {};
+            const answerBy = earliestAnswerBy(left);
             end({
               kind: "input",
               task: latest,
-              requests: Object.fromEntries(left.map((q) => [q.key, pendingInput(latest)?.[q.key]])),
+              attempt: attemptOf(latest),
+              requests: Object.fromEntries(left.map((q) => [q.key, clientRequest(pending[q.key])])),
+              ...(answerBy !== undefined ? { answerBy } : {}),
             });
           });
         }, questionSettleMs);
@@ -470,11 +508,13 @@ export class CallCore {
       seen,
       close: () => {
         done = true;
-        clearTimeout(settle);
+        settle?.();
       },
     };
   }
 }
 
 /** How a 2026 call's questions end its wait: put to the client, or refused. */
-type Asked = { kind: "input"; task: Task; requests: Record<string, unknown> } | { kind: "refused"; error: CallError };
+type Asked =
+  | { kind: "input"; task: Task; attempt: number; requests: Record<string, unknown>; answerBy?: number }
+  | { kind: "refused"; error: CallError };

@@ -16,6 +16,8 @@ export const protocolFailureReasons = new Set([
   "AgentShutdown",
   "ToolFailed",
   "Timeout",
+  // the client did not answer the tool's question in time
+  "InputTimeout",
   "ResultTooLarge",
   "UnknownTool",
   "InternalError",

@@ -16,7 +16,7 @@ import type { Logger } from "../../../lib/log.ts";
 import { madeBy } from "../task-calls.ts";
 import { genericToolName } from "../tool-registry.ts";
 import { CallError, errorCodes, toCallError } from "./errors.ts";
-import { answersOf, writeAnswers } from "./input.ts";
+import { answersOf, clientRequests, writeAnswers } from "./input.ts";
 import { callerKey, callerKeyOfTask } from "./marks.ts";
 import {
   callResultOf,
@@ -151,10 +151,15 @@ export class TaskView {
   /**
    * Records a client's answers to a task's input requests (tasks/update, a
    * 2025 session's answers); anything not asked is ignored, an answer that
-   * does not fit its request is -32602.
+   * does not fit its request, or to a question another answer came to
+   * first, is -32602. With `attempt` (a 2025 session knows which attempt
+   * asked) a Task retried since takes nothing (AttemptMovedOn). tasks/update
+   * names no attempt: a retried Task's questions come under keys of their
+   * own (`confirm@2`), so an answer meant for an earlier attempt's question
+   * is an answer to nothing asked now.
    */
-  async answer(t: Task, responses: unknown): Promise<string[]> {
-    return (await writeAnswers(this.store, t, answersOf(responses), this.log)).answered;
+  async answer(t: Task, responses: unknown, opts: { attempt?: number } = {}): Promise<string[]> {
+    return (await writeAnswers(this.store, t, answersOf(responses), this.log, opts)).answered;
   }
 
   private sweep(): void {
@@ -219,7 +224,7 @@ export function detailedTask(t: Task): Json {
     const result = t.status?.phase === "Completed" ? resultContent(t) : callResultOf(t);
     return { ...env, result: { ...result, resultType: "complete" } };
   }
-  if (env.status === "input_required") return { ...env, inputRequests: pendingInput(t) };
+  if (env.status === "input_required") return { ...env, inputRequests: clientRequests(pendingInput(t) ?? {}) };
   if (env.status === "failed")
     return {
       ...env,
