@@ -30,6 +30,11 @@ export const codeRunnerSettings = {
     env: "CODE_RUNNER_JAVASCRIPT_MODULES",
     default: defaultJavascriptModules,
     doc: moduleDoc("JavaScript"),
+    // a package (left-pad, @scope/pkg), a file of one (lodash/fp), a built-in (node:fs, bun:sqlite)
+    check: (names) =>
+      names.every((n) => n === "*" || /^(?:(?:node|bun):)?(?:@[\w.~-]+\/)?[\w~-][\w.~-]*(?:\/[\w~-][\w.~-]*)*$/.test(n))
+        ? undefined
+        : "must be module names (name, @scope/name, name/file, node:name) or *",
   }),
   precheckDisabledRules: list({
     env: "CODE_RUNNER_PRECHECK_DISABLED_RULES",

@@ -4,8 +4,9 @@
  * JavaScript by acorn in this one), and refused when it imports a module
  * outside the policy, makes code from strings, reaches file, process or
  * network APIs, or takes the obvious ways around those rules (builtins by a
- * computed name, `__subclasses__`, `__globals__`, `constructor.constructor`,
- * `globalThis["ev" + "al"]`).
+ * computed name, `__subclasses__`, `__globals__`, a function's `.constructor`,
+ * `globalThis["ev" + "al"]`, a standard module's command-line `main`, a string
+ * annotation that typing would evaluate).
  *
  * It is a first line, not the sandbox. Python and JavaScript are dynamic
  * enough that no static check sees every way to a forbidden API (a computed
@@ -27,12 +28,14 @@ const words = (text: string) => text.trim().split(/\s+/);
 /** The rules, by their stable ids (a refusal names one; CODE_RUNNER_PRECHECK_DISABLED_RULES takes them). */
 export const rules = {
   "syntax-error": "the code does not parse",
-  "too-complex": "the code is nested too deeply for the parser",
+  "too-complex": "the code is too large, nested too deeply or too slow to check",
   "forbidden-import": "an import of a module the policy does not allow",
-  "dynamic-code": "code made or loaded at run time: eval, exec, compile, Function, a computed import or require",
-  "system-api": "file, process, network or native APIs: open, io.open, process.binding, Bun.spawn, fetch",
+  "dynamic-code":
+    "code made or loaded at run time: eval, exec, compile, Function, a computed import or require, typing.get_type_hints",
+  "system-api":
+    "file, process, network or native APIs: open, io.open, a module's command-line main, process.binding, Bun.spawn, fetch",
   introspection:
-    "ways around the rules through the runtime's internals: __builtins__, __subclasses__, __globals__, sys.modules, constructor.constructor",
+    "ways around the rules through the runtime's internals: __builtins__, __subclasses__, __globals__, sys.modules, a stream's raw file, .constructor",
   "dynamic-attribute":
     "attributes of guarded objects by computed names: getattr with a computed name, globalThis[...], process[...]",
 } as const;
@@ -55,7 +58,11 @@ export interface PrecheckPolicy {
   pythonModules: readonly string[];
   javascriptModules: readonly string[];
   disabledRules: readonly RuleId[];
-  /** The Python checker's time limit (default 5 s); past it the check itself failed, not the snippet. */
+  /**
+   * The Python checker's time limit (default 5 s), in CPU time of its own: a snippet that takes
+   * longer to check is refused as too-complex. The wall clock allows it 10 s more; past that the
+   * check itself failed (a busy machine), not the snippet.
+   */
   checkerTimeoutMs?: number;
 }
 
@@ -88,6 +95,26 @@ export const defaultPolicy: PrecheckPolicy = {
   disabledRules: [],
 };
 
+/** The most code the check takes, in characters (code points, as the tool's schema counts them). */
+export const maxCodeChars = 65_536;
+
+/** Whether code has more than maxCodeChars characters, without copying it. */
+function tooLong(code: string): boolean {
+  if (code.length <= maxCodeChars) return false;
+  if (code.length > 2 * maxCodeChars) return true;
+  let chars = 0;
+  for (let i = 0; i < code.length; i++) {
+    const unit = code.charCodeAt(i);
+    // a surrogate pair is one character
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < code.length) {
+      const next = code.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    if (++chars > maxCodeChars) return true;
+  }
+  return false;
+}
+
 /** The most findings a refusal lists; the rest are counted. */
 const listed = 5;
 const maxFindings = 50;
@@ -97,15 +124,25 @@ const maxFindings = 50;
  * it as JSON, so the policy is read in one place.
  */
 const python = {
-  /** Never allowed by "*": files, processes, the network, native code, loaders and the interpreter's insides. An operator may still name one. */
+  /**
+   * Never allowed by "*": files, processes, the network, native code, loaders, the interpreter's
+   * insides, and modules that open the files they are given (configparser, wave, xml...) or run
+   * what they read (pydoc, rlcompleter, argparse's @files). An operator may still name one. A
+   * module whose name has a private part (_io, json._x) is never allowed by "*" or a package's
+   * name either; a submodule named here (json.tool) is refused though its package is allowed.
+   */
   never: words(`
-    _ctypes _io _multiprocessing _posixsubprocess _socket _thread asyncio bdb builtins bz2 code codecs
-    codeop concurrent copyreg cProfile ctypes dbm doctest faulthandler fcntl fileinput ftplib gc glob grp
-    gzip http imaplib imp importlib inspect linecache logging lzma marshal mmap multiprocessing nt os
-    pathlib pdb pickle pkgutil platform poplib posix profile pty pwd resource runpy select selectors shelve
-    shutil signal site smtplib socket socketserver sqlite3 ssl subprocess sysconfig tarfile telnetlib
-    tempfile termios threading timeit tokenize trace traceback tracemalloc tty types unittest urllib uuid
-    webbrowser wsgiref xmlrpc zipfile zipimport
+    aifc annotationlib antigravity argparse asynchat asyncio asyncore bdb binhex builtins bz2 cgi cgitb
+    chunk code codecs codeop compileall concurrent configparser copyreg cProfile ctypes curses dbm
+    distutils doctest ensurepip faulthandler fcntl filecmp fileinput ftplib gc genericpath getpass gettext
+    glob grp gzip http idlelib imaplib imghdr imp importlib inspect json.tool lib2to3 linecache logging
+    lzma mailbox mailcap marshal mimetypes mmap modulefinder msilib msvcrt multiprocessing netrc nntplib
+    nt ntpath os pathlib pdb pickle pipes pkgutil platform poplib posix posixpath profile pstats pty
+    py_compile pyclbr pydoc pwd readline resource rlcompleter runpy select selectors shelve shutil
+    signal site smtpd smtplib sndhdr socket socketserver spwd sqlite3 ssl subprocess sunau sysconfig
+    syslog tabnanny tarfile telnetlib tempfile termios test threading timeit tkinter tokenize trace
+    traceback tracemalloc tty turtle turtledemo types unittest urllib uu uuid venv warnings wave
+    webbrowser winreg wsgiref xml xmlrpc zipapp zipfile zipimport
   `),
   /** Allowed modules with some names kept from snippets, and the rule a use of one breaks. */
   restricted: {
@@ -126,13 +163,42 @@ const python = {
     // Each fetches attributes by names given as strings, as getattr does.
     operator: { rule: "dynamic-attribute", deny: ["attrgetter", "methodcaller"] },
     string: { rule: "dynamic-attribute", deny: ["Formatter"] },
+    // Each evaluates type annotations given as strings (ForwardRef('eval(input())')) with eval;
+    // singledispatch's register does so through get_type_hints.
+    typing: { rule: "dynamic-code", deny: ["ForwardRef", "evaluate_forward_ref", "get_type_hints"] },
+    functools: { rule: "dynamic-code", deny: ["singledispatch", "singledispatchmethod"] },
+    // dataclasses compiles its methods from the fields' names with exec, and a Field's name can be
+    // changed after its class is made: fields() hands the Fields out (field() and Field are
+    // allowed only as a class's `x: T = field(...)`, where no reference to the Field is kept).
+    dataclasses: { rule: "dynamic-code", deny: ["fields"] },
+    // enum's name for the builtins module (open, eval, __import__).
+    enum: { rule: "introspection", deny: ["bltns"] },
   } satisfies Record<string, { rule: RuleId; allow?: string[]; deny?: string[] }>,
-  /** Names and attributes that lead out of the rules: to the builtins, other modules' globals, every class, frames. */
+  /** A module's command-line entry point reads sys.argv and opens the files it names (base64.main, json.tool's). */
+  entryPoints: ["main", "test"],
+  /** Names and attributes that lead out of the rules: to the builtins, other modules' globals, every class, frames, code built from strings. */
   sensitive: words(`
-    __base__ __bases__ __builtins__ __code__ __dict__ __getattribute__ __globals__ __import__ __loader__
-    __mro__ __reduce__ __reduce_ex__ __self__ __spec__ __subclasses__ __traceback__ ag_code ag_frame co_code
-    cr_code cr_frame f_back f_builtins f_code f_globals f_locals gi_code gi_frame tb_frame tb_next
+    __annotate__ __annotations__ __base__ __bases__ __builtins__ __class__ __closure__ __code__
+    __dataclass_fields__ __dict__ __forward_code__ __getattribute__ __globals__ __import__ __loader__
+    __mro__ __reduce__ __reduce_ex__ __self__ __spec__ __subclasses__ __traceback__ ag_code ag_frame
+    co_code cr_code cr_frame f_back f_builtins f_code f_globals f_locals gi_code gi_frame tb_frame
+    tb_next
   `),
+  /**
+   * Attributes (not variables) as sensitive: a standard stream's raw file and what detach()
+   * hands out are io.FileIO objects, whose class opens any file (type(sys.stdin.buffer.raw)(path));
+   * a ForwardRef's _evaluate runs its string.
+   */
+  attributes: ["_evaluate", "detach", "raw"],
+  /** What x.__class__ may be used for: its name, and comparisons. */
+  classNames: ["__module__", "__name__", "__qualname__"],
+  /** Builtins that only read the list they are given: sys.argv may be passed to one. */
+  readers: words(`
+    all any enumerate filter frozenset iter len list map max min print repr reversed set sorted str
+    tuple zip
+  `),
+  /** Methods of a list that only read it. */
+  listReaders: ["copy", "count", "index"],
   /** Builtins that run code given as data (breakpoint: the debugger runs what it reads). */
   dynamic: ["breakpoint", "compile", "eval", "exec"],
   system: ["open"],
@@ -179,8 +245,27 @@ const javascript = {
   } satisfies Record<string, { rule: RuleId; allow: string[] }>,
   /** import.meta.require (Bun's) loads modules past the import check. */
   importMeta: ["dir", "dirname", "env", "file", "filename", "main", "path", "url"],
-  /** Properties that lead out of the rules: prototypes, stack frames' functions, callers. */
-  sensitive: ["__proto__", "callee", "caller", "prepareStackTrace"],
+  /** Properties that lead out of the rules: prototypes and their accessors, stack frames' functions, callers. */
+  sensitive: words(`
+    __defineGetter__ __defineSetter__ __lookupGetter__ __lookupSetter__ __proto__ callee caller
+    prepareStackTrace
+  `),
+  /**
+   * Ways to Function (and AsyncFunction, GeneratorFunction) without its name: any value's
+   * .constructor (a function's is Function, and so is Object's), a function's prototype
+   * (Function.prototype, whose constructor is Function), every property of an object at once
+   * (which hands out the constructor without naming it). Each is judged where it is used.
+   */
+  functionWays: ["constructor", "getOwnPropertyDescriptor", "getOwnPropertyDescriptors", "getPrototypeOf"],
+  /** The global constructors: functions, so Object[k] is Function when k is "constructor". */
+  constructors: words(`
+    AggregateError Array ArrayBuffer BigInt BigInt64Array BigUint64Array Boolean DataView Date Error
+    EvalError FinalizationRegistry Float32Array Float64Array Int16Array Int32Array Int8Array Map Number
+    Object Promise Proxy RangeError ReferenceError RegExp Set SharedArrayBuffer String Symbol SyntaxError
+    TypeError Uint16Array Uint32Array Uint8Array Uint8ClampedArray URIError WeakMap WeakRef WeakSet
+  `),
+  /** What x.constructor, x.getPrototypeOf(y) may be in: comparisons, typeof. */
+  comparisons: ["==", "===", "!=", "!==", "instanceof"],
 };
 
 /**
@@ -195,7 +280,12 @@ export async function precheck(
   signal?: AbortSignal,
 ): Promise<Finding[]> {
   if (!policy.enabled) return [];
-  const found = language === "python" ? await checkPython(code, policy, signal) : checkJavaScript(code, policy);
+  // the tool's schema bounds the code too; the JavaScript check runs on the agent's own thread
+  const found = tooLong(code)
+    ? [tooComplex(`the code has more than ${maxCodeChars} characters`)]
+    : language === "python"
+      ? await checkPython(code, policy, signal)
+      : checkJavaScript(code, policy);
   const disabled = new Set(policy.disabledRules);
   // one finding per rule and place: two checks may see the same escape
   const seen = new Set<string>();
@@ -232,6 +322,7 @@ export async function enforcePrecheck(
 }
 
 const unavailable = (why: string) => new ToolError("PrecheckUnavailable", `precheck: ${why}`, { retryable: true });
+const tooComplex = (message: string): Finding => ({ rule: "too-complex", line: 1, column: 1, message });
 
 // ---- Python ----
 
@@ -267,9 +358,23 @@ async function readCapped(stream: ReadableStream<Uint8Array>, cap: number, onOve
   return { text: new TextDecoder().decode(Buffer.concat(chunks)), overflow };
 }
 
+/**
+ * The checker's outcomes: its findings (too-complex among them when it ran
+ * out of its CPU time, by its own timer or by RLIMIT_CPU: the snippet's
+ * doing, not retryable); PrecheckUnavailable, retryable, when it could not
+ * start, failed or was not done by the wall clock (the machine's doing).
+ */
 async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortSignal): Promise<Finding[]> {
-  const timeoutMs = policy.checkerTimeoutMs ?? 5_000;
-  const config = JSON.stringify({ ...python, allow: policy.pythonModules, max: maxFindings });
+  const cpuMs = policy.checkerTimeoutMs ?? 5_000;
+  const wallMs = cpuMs + 10_000;
+  const config = JSON.stringify({
+    ...python,
+    allow: policy.pythonModules,
+    max: maxFindings,
+    cpuMs,
+    // 0 would turn the timer off
+    cpuSeconds: Math.max(cpuMs, 1) / 1000,
+  });
   let proc: ReturnType<typeof Bun.spawn<Buffer, "pipe", "pipe">>;
   try {
     // -I -S: no environment, user site or site module, as the snippet itself runs.
@@ -277,7 +382,8 @@ async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortS
       [
         "prlimit",
         `--as=${checkerMemoryBytes}`,
-        `--cpu=${Math.max(1, Math.ceil(timeoutMs / 1000))}`,
+        // a backstop to the checker's own timer, which starts once the interpreter is up
+        `--cpu=${Math.ceil(cpuMs / 1000) + 2}`,
         "--core=0",
         "--",
         pythonPath(),
@@ -299,11 +405,15 @@ async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortS
     throw unavailable(`could not start the Python checker: ${(err as Error).message}`);
   }
   let timedOut = false;
-  const kill = () => proc.kill("SIGKILL");
+  let killed = false;
+  const kill = () => {
+    killed = true;
+    proc.kill("SIGKILL");
+  };
   const timer = setTimeout(() => {
     timedOut = true;
     kill();
-  }, timeoutMs);
+  }, wallMs);
   signal?.addEventListener("abort", kill, { once: true });
   try {
     const [out, err] = await Promise.all([
@@ -312,7 +422,10 @@ async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortS
       proc.exited,
     ]);
     signal?.throwIfAborted();
-    if (timedOut) throw unavailable(`the Python checker ran past ${timeoutMs} ms`);
+    if (timedOut) throw unavailable(`the Python checker was not done in ${wallMs} ms (a busy machine)`);
+    // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one
+    if (!killed && (proc.signalCode === "SIGXCPU" || proc.signalCode === "SIGKILL"))
+      return [tooComplex(`the code takes longer than ${cpuMs} ms to check`)];
     if (out.overflow) throw unavailable(`the Python checker wrote more than ${checkerOutputBytes} bytes`);
     const lastLine = err.text.trim().split("\n").at(-1) ?? "";
     if (proc.exitCode !== 0)
@@ -338,28 +451,47 @@ async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortS
 /**
  * The Python side, run by `python3 -I -S -c` with the policy as its one
  * argument and the code on stdin. It only parses: nothing of the snippet is
- * imported, compiled to bytecode or run. It prints {"findings": [...]}.
+ * imported, compiled to bytecode or run. It prints {"findings": [...]}. Its
+ * time limit is its own CPU time (a timer of the process's CPU time, not the
+ * wall clock), so a busy machine does not make a snippet too complex.
  */
 const pythonChecker = String.raw`
-import ast, io, json, re, sys, tokenize
+import ast, io, json, re, signal, sys, tokenize
 
 cfg = json.loads(sys.argv[1])
 allow = set(cfg["allow"])
 never = set(cfg["never"])
 restricted = cfg["restricted"]
 sensitive = set(cfg["sensitive"])
+sensitive_attrs = sensitive | set(cfg["attributes"])
+entry_points = set(cfg["entryPoints"])
+readers = set(cfg["readers"])
 dunders = [s for s in sensitive if s.startswith("__")]
 module_names = never | set(restricted)
 match_class = getattr(ast, "MatchClass", ())  # 3.10 and later
-src = sys.stdin.buffer.read()
+field_makers = ("dataclasses.field", "dataclasses.Field")
 found = []
+lines = []
+
+
+class OutOfTime(BaseException):
+    """Not an Exception: no handler of the checker's own swallows it."""
+
+
+def out_of_time(signum, frame):
+    raise OutOfTime()
+
+
+signal.signal(signal.SIGPROF, out_of_time)
+signal.setitimer(signal.ITIMER_PROF, cfg["cpuSeconds"])
+src = sys.stdin.buffer.read()
 
 
 def report(rule, node, message):
     found.append((rule, getattr(node, "lineno", 1) or 1, getattr(node, "col_offset", 0) or 0, message))
 
 
-def finish(lines):
+def finish():
     out = []
     for rule, line, col, message in sorted(found, key=lambda f: (f[1], f[2]))[: cfg["max"]]:
         text = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -370,38 +502,6 @@ def finish(lines):
     sys.exit(0)
 
 
-try:
-    encoding = tokenize.detect_encoding(io.BytesIO(src).readline)[0]
-    lines = re.split(r"\r\n|\r|\n", src.decode(encoding))
-except Exception:
-    lines = []
-
-# Bytes, not text: the interpreter honours a coding declaration when it runs
-# the file, so the check must read the same program it will run.
-try:
-    tree = ast.parse(src, "main.py")
-except SyntaxError as e:
-    # offset counts bytes from 1, as col_offset does from 0
-    found.append(("syntax-error", e.lineno or 1, max((e.offset or 1) - 1, 0), e.msg))
-    finish(lines)
-except (RecursionError, MemoryError):
-    found.append(("too-complex", 1, 0, "the code is nested too deeply to check"))
-    finish(lines)
-except ValueError as e:
-    found.append(("syntax-error", 1, 0, str(e)))
-    finish(lines)
-
-parent = {}
-nodes = []
-stack = [tree]
-while stack:
-    n = stack.pop()
-    nodes.append(n)
-    for c in ast.iter_child_nodes(n):
-        parent[c] = n
-        stack.append(c)
-
-
 def fold(n, depth=0):
     """The string an expression always evaluates to, when it is built from literals only."""
     if depth > 50:
@@ -409,7 +509,8 @@ def fold(n, depth=0):
     if isinstance(n, ast.Constant):
         return n.value if isinstance(n.value, str) else None
     if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add):
-        a, b = fold(n.left, depth + 1), fold(n.right, depth + 1)
+        a = fold(n.left, depth + 1)
+        b = fold(n.right, depth + 1) if a is not None else None
         return a + b if a is not None and b is not None else None
     if isinstance(n, ast.JoinedStr):
         parts = [fold(v, depth + 1) for v in n.values]
@@ -425,12 +526,19 @@ def fold(n, depth=0):
 
 
 def module_allowed(name):
-    parts = name.split(".")
-    prefixes = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
-    if any(p in allow for p in prefixes):
+    if name in allow:
         return True
-    if any(p in never for p in prefixes):
+    parts = name.split(".")
+    # a private module (_io, re._compiler) is allowed only by its own name
+    if name != "__future__" and any(p.startswith("_") for p in parts):
         return False
+    # the longest prefix named decides: json.tool (never) over json (allowed)
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in allow:
+            return True
+        if prefix in never:
+            return False
     return "*" in allow
 
 
@@ -441,13 +549,15 @@ def check_import(name, node):
 
 def check_member(module, attr, node, first):
     """An attribute of a module (first) or of something reached from one."""
-    label = "%s.%s" % (module, attr)
+    label = "%s.%s" % (module, attr) if first else "%s (reached from %s)" % (attr, module)
     r = restricted.get(module)
     if first and r and (("allow" in r and attr not in r["allow"]) or attr in r.get("deny", ())):
         report(r["rule"], node, "%s is not allowed" % label)
     elif attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__")):
         report("introspection", node, "%s is private to its module" % label)
-    elif attr in module_names:
+    elif attr in entry_points:
+        report("system-api", node, "%s is a command-line entry point: it reads sys.argv and opens the files it names" % label)
+    elif attr in module_names or "%s.%s" % (module, attr) in never:
         report("introspection", node, '%s reaches the module "%s"' % (label, attr))
 
 
@@ -464,100 +574,265 @@ def checked_getter(call, n):
             and len(call.args) >= 2 and call.args[0] is n and fold(call.args[1]) is not None)
 
 
+modules = {}  # names bound to a module (import x, import x as y)
+imported = {}  # names bound to a name from one (from x import y): "x.y"
+roots = {}
+
+
 def module_root(n):
-    """The module an attribute chain starts from, and how deep n is in it."""
-    depth = 0
-    while isinstance(n, ast.Attribute):
+    """The module an attribute chain starts from, and how deep n is in it; each link is walked once."""
+    chain = []
+    while isinstance(n, ast.Attribute) and n not in roots:
+        chain.append(n)
         n = n.value
+    if isinstance(n, ast.Attribute):
+        root, depth = roots[n]
+    elif isinstance(n, ast.Name) and n.id in modules:
+        root, depth = modules[n.id], 0
+    elif isinstance(n, ast.Name) and n.id in imported:
+        root, depth = imported[n.id], 1
+    else:
+        root, depth = literal_import(n), 0
+    for link in reversed(chain):
         depth += 1
-    if isinstance(n, ast.Name) and n.id in modules:
-        return modules[n.id], depth
-    if isinstance(n, ast.Name) and n.id in imported:
-        return imported[n.id], depth + 1
-    m = literal_import(n)
-    return (m, depth) if m is not None else (None, depth)
+        roots[link] = (root, depth)
+    return root, depth
 
 
-# names bound to a module (import x, import x as y) or to a name from one (from x import y)
-modules = {}
-imported = {}
-for n in nodes:
-    if isinstance(n, ast.Import):
-        for a in n.names:
-            check_import(a.name, a)
-            if a.asname:
-                modules[a.asname] = a.name
-            else:
-                top = a.name.split(".")[0]
-                modules[top] = top
-    elif isinstance(n, ast.ImportFrom):
-        if n.level:
-            report("forbidden-import", n, "a relative import is forbidden")
+def head_name(n):
+    return n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
+
+
+def annotation_strings(annotation):
+    """The strings in an annotation that typing evaluates as code: not Literal's values, nor Annotated's metadata."""
+    out = []
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        text = fold(a)  # 'List[' + 'int]' too
+        if text is not None:
+            out.append(ast.copy_location(ast.Constant(value=text), a))
             continue
-        check_import(n.module, n)
-        for a in n.names:
-            if a.name == "*":
-                if n.module in restricted:
-                    report(restricted[n.module]["rule"], n, 'from %s import * takes names the policy keeps from snippets' % n.module)
+        if isinstance(a, ast.Constant):
+            continue
+        if isinstance(a, ast.Subscript) and head_name(a.value) == "Literal":
+            continue
+        if isinstance(a, ast.Subscript) and head_name(a.value) == "Annotated":
+            first = a.slice.elts[0] if isinstance(a.slice, ast.Tuple) and a.slice.elts else a.slice
+            stack.extend([a.value, first])
+            continue
+        stack.extend(ast.iter_child_nodes(a))
+    return out
+
+
+def class_name_use(n, p):
+    """x.__class__.__name__, x.__class__ in a comparison or isinstance(y, x.__class__): the class's name or identity."""
+    if isinstance(p, ast.Attribute) and p.value is n:
+        return p.attr in cfg["classNames"] and isinstance(p.ctx, ast.Load)
+    if (isinstance(p, ast.Call) and isinstance(p.func, ast.Name) and p.func.id in ("isinstance", "issubclass")
+            and len(p.args) == 2 and p.args[1] is n):
+        return True
+    return isinstance(p, ast.Compare) and isinstance(n.ctx, ast.Load)
+
+
+def argv_read(n, p):
+    """Whether sys.argv is only read here: the standard library's entry points open the files it names."""
+    if not isinstance(n.ctx, ast.Load):
+        return False
+    if isinstance(p, ast.Starred):  # print(*sys.argv), [*sys.argv]
+        n, p = p, parent.get(p)
+        if isinstance(p, (ast.List, ast.Tuple, ast.Set)):
+            return True
+    if isinstance(p, ast.Subscript) and p.value is n:
+        return isinstance(p.ctx, ast.Load)
+    if isinstance(p, (ast.Compare, ast.FormattedValue)) or (isinstance(p, ast.UnaryOp) and isinstance(p.op, ast.Not)):
+        return True
+    if isinstance(p, (ast.If, ast.While, ast.IfExp, ast.Assert)) and p.test is n:
+        return True
+    if isinstance(p, (ast.For, ast.AsyncFor, ast.comprehension)) and p.iter is n:
+        return True
+    if isinstance(p, ast.Attribute) and p.value is n:
+        return p.attr in cfg["listReaders"]
+    if isinstance(p, ast.Call) and n in p.args:
+        f = p.func
+        return (isinstance(f, ast.Name) and f.id in readers) or (isinstance(f, ast.Attribute) and f.attr == "join")
+    return False
+
+
+def dataclass_decorator(d):
+    d = d.func if isinstance(d, ast.Call) else d
+    if isinstance(d, ast.Name):
+        return imported.get(d.id) == "dataclasses.dataclass"
+    return isinstance(d, ast.Attribute) and d.attr == "dataclass" and module_root(d.value) == ("dataclasses", 0)
+
+
+def field_in_dataclass(n, p):
+    """x: T = field(...) in the body of a class made a dataclass first: the class keeps no reference to the Field."""
+    if not (isinstance(p, ast.Call) and p.func is n):
+        return False
+    assign = parent.get(p)
+    cls = parent.get(assign)
+    return (isinstance(assign, ast.AnnAssign) and assign.value is p and isinstance(cls, ast.ClassDef)
+            and bool(cls.decorator_list) and dataclass_decorator(cls.decorator_list[-1]))
+
+
+def check_special(target, n, p):
+    """Names with a rule of their own: sys.argv, dataclasses.field."""
+    if target == "sys.argv" and not argv_read(n, p):
+        report("system-api", n, "sys.argv may only be read (sys.argv[1:], len(sys.argv), list(sys.argv)): the standard library's command-line entry points open the files it names")
+    elif target in field_makers and not field_in_dataclass(n, p):
+        report("dynamic-code", n, "%s other than as x: T = field(...) in a dataclass: a Field's name is compiled as code" % target)
+
+
+def check():
+    global lines
+    try:
+        encoding = tokenize.detect_encoding(io.BytesIO(src).readline)[0]
+        lines = re.split(r"\r\n|\r|\n", src.decode(encoding))
+    except Exception:
+        lines = []
+
+    # Bytes, not text: the interpreter honours a coding declaration when it runs
+    # the file, so the check must read the same program it will run.
+    try:
+        tree = ast.parse(src, "main.py")
+    except SyntaxError as e:
+        # offset counts bytes from 1, as col_offset does from 0
+        found.append(("syntax-error", e.lineno or 1, max((e.offset or 1) - 1, 0), e.msg))
+        return
+    except ValueError as e:
+        found.append(("syntax-error", 1, 0, str(e)))
+        return
+
+    nodes = []
+    stack = [tree]
+    while stack:
+        n = stack.pop()
+        nodes.append(n)
+        for c in ast.iter_child_nodes(n):
+            parent[c] = n
+            stack.append(c)
+
+    # A string annotation is code that typing evaluates (get_type_hints, and whatever calls it):
+    # it is parsed and checked as code, at the string's place.
+    pending = []
+    for n in nodes:
+        if isinstance(n, ast.arg) and n.annotation is not None:
+            pending.extend(annotation_strings(n.annotation))
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.returns is not None:
+            pending.extend(annotation_strings(n.returns))
+        elif isinstance(n, ast.AnnAssign):
+            pending.extend(annotation_strings(n.annotation))
+    while pending:
+        c = pending.pop()
+        try:
+            expr = ast.parse(c.value.strip(), mode="eval").body
+        except (SyntaxError, ValueError):
+            continue  # what does not parse cannot be evaluated either
+        for x in ast.walk(expr):
+            x.lineno, x.col_offset = c.lineno, c.col_offset
+            nodes.append(x)
+            for child in ast.iter_child_nodes(x):
+                parent[child] = x
+        pending.extend(annotation_strings(expr))
+
+    for n in nodes:
+        if isinstance(n, ast.Import):
+            for a in n.names:
+                check_import(a.name, a)
+                if a.asname:
+                    modules[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    modules[top] = top
+        elif isinstance(n, ast.ImportFrom):
+            if n.level:
+                report("forbidden-import", n, "a relative import is forbidden")
                 continue
-            check_member(n.module, a.name, a, True)
-            imported[a.asname or a.name] = "%s.%s" % (n.module, a.name)
+            check_import(n.module, n)
+            for a in n.names:
+                if a.name == "*":
+                    if n.module in restricted:
+                        report(restricted[n.module]["rule"], n, 'from %s import * takes names the policy keeps from snippets' % n.module)
+                    continue
+                check_member(n.module, a.name, a, True)
+                imported[a.asname or a.name] = "%s.%s" % (n.module, a.name)
 
-
-for n in nodes:
-    p = parent.get(n)
-    if isinstance(n, ast.Name):
-        name = n.id
-        if not isinstance(n.ctx, ast.Load):
-            continue
-        called = isinstance(p, ast.Call) and p.func is n
-        if name == "__import__":
-            m = fold(p.args[0]) if called and p.args else None
-            if m is None:
-                report("dynamic-code", n, "__import__ with a computed module name" if called else "__import__ used as a value")
-            else:
-                check_import(m, n)
-        elif name in cfg["dynamic"]:
-            report("dynamic-code", n, "%s runs code that is not checked" % name)
-        elif name in cfg["system"]:
-            report("system-api", n, "%s gives file access" % name)
-        elif name in cfg["scopes"]:
-            report("introspection", n, "%s reaches the builtins and every global" % name)
-        elif name in cfg["getters"]:
-            if not called:
-                report("dynamic-attribute", n, "%s used as a value" % name)
-            elif len(p.args) < 2 or fold(p.args[1]) is None:
-                report("dynamic-attribute", n, "%s with a computed attribute name" % name)
-            else:
-                attr = fold(p.args[1])
-                if attr in sensitive:
+    for n in nodes:
+        p = parent.get(n)
+        if isinstance(n, ast.Name):
+            name = n.id
+            # any use, a store too: __annotations__ = {...} in a class body names a dataclass's fields
+            if name in sensitive and name != "__import__":
+                if not (name == "__class__" and class_name_use(n, p)):
+                    report("introspection", n, "access to %s is forbidden" % name)
+                continue
+            if not isinstance(n.ctx, ast.Load):
+                continue
+            called = isinstance(p, ast.Call) and p.func is n
+            if name == "__import__":
+                m = fold(p.args[0]) if called and p.args else None
+                if m is None:
+                    report("dynamic-code", n, "__import__ with a computed module name" if called else "__import__ used as a value")
+                else:
+                    check_import(m, n)
+            elif name in cfg["dynamic"]:
+                report("dynamic-code", n, "%s runs code that is not checked" % name)
+            elif name in cfg["system"]:
+                report("system-api", n, "%s gives file access" % name)
+            elif name in cfg["scopes"]:
+                report("introspection", n, "%s reaches the builtins and every global" % name)
+            elif name in cfg["getters"]:
+                if not called:
+                    report("dynamic-attribute", n, "%s used as a value" % name)
+                elif len(p.args) < 2 or fold(p.args[1]) is None:
+                    report("dynamic-attribute", n, "%s with a computed attribute name" % name)
+                else:
+                    attr = fold(p.args[1])
+                    if attr in sensitive_attrs:
+                        report("introspection", n, "access to %s is forbidden" % attr)
+                    root, depth = module_root(p.args[0])
+                    if root is not None:
+                        check_member(root, attr, n, depth == 0)
+            elif name in modules and not (isinstance(p, ast.Attribute) and p.value is n) and not checked_getter(p, n):
+                report("introspection", n, "the module %s used as a value escapes the check of its attributes" % name)
+            elif name in imported:
+                check_special(imported[name], n, p)
+        elif isinstance(n, ast.Attribute):
+            if n.attr in sensitive_attrs and not (n.attr == "__class__" and class_name_use(n, p)):
+                report("introspection", n, "access to %s is forbidden" % n.attr)
+            root, depth = module_root(n.value)
+            if root is not None:
+                check_member(root, n.attr, n, depth == 0)
+                if depth == 0:
+                    check_special("%s.%s" % (root, n.attr), n, p)
+        elif isinstance(n, match_class):
+            for attr in n.kwd_attrs:
+                if attr in sensitive_attrs:
                     report("introspection", n, "access to %s is forbidden" % attr)
-                root, depth = module_root(p.args[0])
-                if root is not None:
-                    check_member(root, attr, n, depth == 0)
-        elif name in sensitive:
-            report("introspection", n, "access to %s is forbidden" % name)
-        elif name in modules and not (isinstance(p, ast.Attribute) and p.value is n) and not checked_getter(p, n):
-            report("introspection", n, "the module %s used as a value escapes the check of its attributes" % name)
-    elif isinstance(n, ast.Attribute):
-        if n.attr in sensitive:
-            report("introspection", n, "access to %s is forbidden" % n.attr)
-        root, depth = module_root(n.value)
-        if root is not None:
-            check_member(root, n.attr, n, depth == 0)
-    elif isinstance(n, match_class):
-        for attr in n.kwd_attrs:
-            if attr in sensitive:
-                report("introspection", n, "access to %s is forbidden" % attr)
-    if isinstance(n, (ast.Constant, ast.BinOp, ast.JoinedStr, ast.Call)) and (p is None or fold(p) is None):
-        s = fold(n)
-        if s is not None:
-            for d in dunders:
-                if d in s:
-                    report("introspection", n, "a string naming %s is forbidden" % d)
-                    break
+        if isinstance(n, (ast.Constant, ast.BinOp, ast.JoinedStr, ast.Call)) and (p is None or fold(p) is None):
+            s = fold(n)
+            if s is not None:
+                for d in dunders:
+                    if d in s:
+                        report("introspection", n, "a string naming %s is forbidden" % d)
+                        break
 
-finish(lines)
+
+parent = {}
+try:
+    try:
+        check()
+    finally:
+        # the timer goes off once: before here (OutOfTime) or never
+        signal.setitimer(signal.ITIMER_PROF, 0)
+except OutOfTime:
+    found[:] = [("too-complex", 1, 0, "the code takes longer than %d ms to check" % cfg["cpuMs"])]
+except RecursionError:
+    found[:] = [("too-complex", 1, 0, "the code is nested too deeply to check")]
+except MemoryError:
+    found[:] = [("too-complex", 1, 0, "the code is too large to check")]
+finish()
 `;
 
 // ---- JavaScript ----
@@ -718,6 +993,7 @@ class JavaScriptCheck {
   }
 
   private visit(n: Node) {
+    this.checkString(n);
     switch (n.type) {
       case "ImportDeclaration":
       case "ExportAllDeclaration":
@@ -739,16 +1015,6 @@ class JavaScriptCheck {
       case "MemberExpression":
         this.checkMember(n);
         break;
-      case "CallExpression":
-      case "NewExpression":
-        // x.constructor("code") or new x.constructor("code"): Function when x is a function
-        if (
-          n.callee.type === "MemberExpression" &&
-          memberName(n.callee) === "constructor" &&
-          !(n.type === "NewExpression" && n.callee.object.type === "ThisExpression")
-        )
-          this.report("introspection", n, "calling .constructor can make a function from a string");
-        break;
       case "Property": {
         // const { constructor } = f
         const key = n.computed ? fold(n.key) : n.key.type === "Identifier" ? n.key.name : fold(n.key);
@@ -760,7 +1026,98 @@ class JavaScriptCheck {
   }
 
   private isSensitive(name: string) {
-    return name === "constructor" || javascript.sensitive.includes(name);
+    return javascript.functionWays.includes(name) || javascript.sensitive.includes(name);
+  }
+
+  /**
+   * A string that names a way to Function: Reflect.get(f, "constructor"),
+   * Object.getOwnPropertyDescriptor(p, "constructor"), o["__proto__"]. A
+   * literal property key (`{ constructor: 1 }`) and a computed member
+   * (judged as a member) are not such uses.
+   */
+  private checkString(n: Node) {
+    if (
+      n.type !== "Literal" &&
+      n.type !== "TemplateLiteral" &&
+      n.type !== "BinaryExpression" &&
+      n.type !== "CallExpression"
+    )
+      return;
+    const link = this.links.get(n);
+    if (link && fold(link.parent) !== undefined) return; // the whole string is judged
+    const s = fold(n);
+    if (s === undefined) return;
+    const p = link?.parent;
+    if (
+      p &&
+      link?.key === "key" &&
+      (p.type === "Property" || p.type === "MethodDefinition" || p.type === "PropertyDefinition")
+    )
+      return;
+    if (p?.type === "MemberExpression" && link?.key === "property") return;
+    if (s === "constructor" || javascript.sensitive.includes(s) || s.includes("__proto__"))
+      this.report("introspection", n, `a string naming ${s.includes("__proto__") ? "__proto__" : s} is forbidden`);
+  }
+
+  private inWith(n: Node): boolean {
+    for (let link = this.links.get(n); link; link = this.links.get(link.parent))
+      if (link.parent.type === "WithStatement" && link.key === "body") return true;
+    return false;
+  }
+
+  /** Where a value goes: its parent and key, past optional chains (a?.b). */
+  private use(n: Node): Link | undefined {
+    let link = this.links.get(n);
+    while (link?.parent.type === "ChainExpression") link = this.links.get(link.parent);
+    return link;
+  }
+
+  /** Whether a value is only compared, or its type asked: `x.constructor === Array`, `typeof x.constructor`. */
+  private compared(n: Node): boolean {
+    const p = this.use(n)?.parent;
+    if (p?.type === "BinaryExpression") return javascript.comparisons.includes(p.operator);
+    return p?.type === "UnaryExpression" && p.operator === "typeof";
+  }
+
+  /** The call m is the callee of, if any. */
+  private callOf(m: Node): (Node & { type: "CallExpression" }) | undefined {
+    const link = this.use(m);
+    return link?.parent.type === "CallExpression" && link.key === "callee" ? link.parent : undefined;
+  }
+
+  /** A way to Function without its name (see javascript.functionWays), judged by its use. */
+  private checkFunctionWay(m: MemberExpression, prop: string) {
+    if (prop === "constructor") {
+      const link = this.use(m);
+      const p = link?.parent;
+      // its name, or a comparison, is all a snippet needs of a constructor
+      if (p?.type === "MemberExpression" && link?.key === "object" && memberName(p) === "name") return;
+      if (this.compared(m)) return;
+      return this.report(
+        "introspection",
+        m,
+        "a .constructor can be Function (a function's is), which runs code: only its .name and comparisons are allowed",
+      );
+    }
+    const call = this.callOf(m);
+    if (prop === "getPrototypeOf") {
+      if (call && this.compared(call)) return;
+      return this.report(
+        "introspection",
+        m,
+        "getPrototypeOf of a function is Function.prototype, whose constructor is Function: only comparisons are allowed",
+      );
+    }
+    if (prop === "getOwnPropertyDescriptor") {
+      const key = call ? fold(call.arguments[1] as Node | undefined) : undefined;
+      if (key !== undefined && !this.isSensitive(key) && !key.includes("__proto__")) return;
+      return this.report(
+        "introspection",
+        m,
+        "getOwnPropertyDescriptor with a computed or forbidden name can hand out a constructor or __proto__'s getter",
+      );
+    }
+    this.report("introspection", m, `${prop} hands out every property of an object, its constructor among them`);
   }
 
   /** Whether an identifier reads a variable (not a property key, a label or a name being declared). */
@@ -829,6 +1186,9 @@ class JavaScriptCheck {
     }
     if (javascript.dynamic.includes(name))
       return this.report("dynamic-code", ref, `${name} runs code that is not checked`);
+    // in a with statement's body a variable is the object's property: with (f) constructor("...")
+    if (this.isSensitive(name) && this.inWith(ref))
+      return this.report("introspection", ref, `${name} in a with statement is the object's ${name}`);
     if (name === "require") {
       if (asCallee?.type !== "CallExpression")
         return this.report("dynamic-code", ref, 'require used other than as require("name")');
@@ -864,16 +1224,25 @@ class JavaScriptCheck {
     const object = m.object as Node;
     if (prop !== undefined && javascript.sensitive.includes(prop))
       return this.report("introspection", m, `access to ${prop} is forbidden`);
-    if (prop === "constructor" && this.reachesFunction(object))
-      return this.report("introspection", m, "the constructor of a function is Function, which runs code");
+    if (prop !== undefined && javascript.functionWays.includes(prop)) return this.checkFunctionWay(m, prop);
+    // Reflect.get(o, k, receiver) runs o's getter for k on any receiver: __proto__'s on a function
+    if (prop === "get" && object.type === "Identifier" && object.name === "Reflect") {
+      const call = this.callOf(m);
+      if (!call || call.arguments.length > 2)
+        return this.report(
+          "introspection",
+          m,
+          "Reflect.get with a receiver, or as a value, runs any getter on any object",
+        );
+    }
     if (prop === undefined && m.computed && (functionish.has(object.type) || this.reachesFunction(object)))
       this.report("dynamic-attribute", m, "a computed member of a function");
   }
 
-  /** Whether x.constructor is (likely) Function or one of its kin. */
+  /** Whether n is (likely) a function, or a way to one: a computed member of it may be its constructor. */
   private reachesFunction(n: Node): boolean {
     if (functionish.has(n.type)) return true;
-    if (n.type === "Identifier") return this.functions.has(n.name);
+    if (n.type === "Identifier") return this.functions.has(n.name) || javascript.constructors.includes(n.name);
     if (n.type === "MemberExpression") {
       const prop = memberName(n);
       return prop === "constructor" || prop === "__proto__";
