@@ -17,6 +17,12 @@
  */
 import type { Agent } from "../../lib/api/resources.ts";
 
+/** The Agent condition that carries its health; its reason is AgentHealth's. */
+export const readyCondition = "Ready";
+
+/** Reasons of the Events the controller records when an Agent's phase changes. */
+export const agentEventReasons = { ready: "AgentReady", notReady: "AgentNotReady" } as const;
+
 export interface HealthThresholds {
   /** Ready → NotReady after this long without a heartbeat. */
   notReadyAfterMs: number;

@@ -39,6 +39,14 @@ export const reasons = {
   retrying: "Retrying",
 } as const;
 
+/** Reasons of the Events the controller records on a Task, beside those of its conditions. */
+export const eventReasons = {
+  assigned: "Assigned",
+  attemptFailed: "AttemptFailed",
+  /** For both reassign decisions (Reassigned and AgentLost); the condition says which. */
+  reassigned: "Reassigned",
+} as const;
+
 /** An agent's phase as task decisions see it; Draining: NotReady for new work, still running its own. */
 export type AgentPhaseView = NonNullable<Agent["status"]>["phase"] | "Missing" | "Draining";
 

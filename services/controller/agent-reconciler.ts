@@ -1,0 +1,109 @@
+/**
+ * The agent reconciler: for one Agent key, judges its health from when this
+ * replica saw its heartbeat change (agent-health.ts) and writes its phase, its
+ * Ready condition and currentTasks. When an agent stops being Ready, its Tasks
+ * are reconciled, so they are reassigned (or left to a draining agent).
+ */
+import type { Agent } from "../../lib/api/resources.ts";
+import { conditionDiffers, setCondition } from "../../lib/controller/conditions.ts";
+import type { EventRecorder } from "../../lib/controller/events.ts";
+import type { ReconcileResult } from "../../lib/controller/reconcile.ts";
+import { type Informer, objectKey } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import {
+  agentEventReasons,
+  agentHealth,
+  type HealthThresholds,
+  type HeartbeatSighting,
+  observeHeartbeat,
+  readyCondition,
+} from "./agent-health.ts";
+import type { LoadIndex } from "./load-index.ts";
+
+export type AgentStatus = NonNullable<Agent["status"]>;
+
+/** The shortest gap between two writes of an agent's currentTasks alone. */
+const agentCountWriteIntervalMs = 5_000;
+
+export interface AgentReconcilerOptions {
+  agents: Informer<Agent>;
+  /** Where currentTasks is counted from: the Tasks themselves, never the agent's word. */
+  load: LoadIndex;
+  /** Merge-patches the Agent's status subresource with these fields. */
+  patchStatus: (agent: Agent, status: AgentStatus) => Promise<unknown>;
+  events: EventRecorder;
+  now: () => number;
+  thresholds: HealthThresholds;
+  /** Reconciles the Tasks on an agent that is gone or no longer Ready. */
+  enqueueTasksOf: (agent: string) => void;
+}
+
+export class AgentReconciler {
+  /**
+   * When this replica saw each Agent's heartbeat change, by its own clock:
+   * health is judged by that, never by the time the agent wrote. Kept by every
+   * replica, leading or not, so a new leader knows which agents it saw alive.
+   */
+  private readonly heartbeats = new Map<string, HeartbeatSighting>();
+  /** When each agent's status was last written, to pace currentTasks updates. */
+  private readonly statusWrittenAt = new Map<string, number>();
+
+  constructor(private readonly o: AgentReconcilerOptions) {}
+
+  /** Notes an Agent the informer added or updated: called on every replica, leading or not. */
+  observe(a: Agent): void {
+    const key = objectKey(a);
+    this.heartbeats.set(key, observeHeartbeat(this.heartbeats.get(key), a, this.o.now()));
+  }
+
+  /** Forgets a deleted Agent: one created again under its name is seen afresh. */
+  forget(a: Agent): void {
+    this.heartbeats.delete(objectKey(a));
+  }
+
+  async reconcile(key: string, log: Logger): Promise<ReconcileResult | undefined> {
+    const agent = this.o.agents.getByKey(key);
+    const name = key.slice(key.indexOf("/") + 1);
+    if (!agent) {
+      this.o.enqueueTasksOf(name);
+      return undefined;
+    }
+    const now = this.o.now();
+    const seen = observeHeartbeat(this.heartbeats.get(key), agent, now);
+    this.heartbeats.set(key, seen);
+    const health = agentHealth(agent, seen, now, this.o.thresholds);
+    const currentTasks = this.o.load.count(name);
+    const gen = agent.metadata.generation;
+    const ready = {
+      type: readyCondition,
+      status: health.phase === "Ready" ? "True" : health.phase === "NotReady" ? "False" : "Unknown",
+      reason: health.reason,
+      message: health.message,
+    } as const;
+    const status = agent.status ?? {};
+    const healthChanged =
+      status.phase !== health.phase ||
+      status.observedGeneration !== gen ||
+      conditionDiffers(status.conditions, ready, gen);
+    if (!healthChanged && status.currentTasks !== currentTasks) {
+      // currentTasks is for people (placement counts from its own index):
+      // pace those writes so a burst of assignments costs one write per agent.
+      const wait = (this.statusWrittenAt.get(key) ?? 0) + agentCountWriteIntervalMs - now;
+      if (wait > 0) return { requeueAfterMs: Math.min(wait, health.recheckInMs ?? wait) };
+    }
+    if (healthChanged || status.currentTasks !== currentTasks) {
+      this.statusWrittenAt.set(key, now);
+      const conditions = setCondition(status.conditions, ready, new Date(now), gen);
+      await this.o.patchStatus(agent, { phase: health.phase, currentTasks, observedGeneration: gen, conditions });
+      if (status.phase !== health.phase) {
+        const { events } = this.o;
+        if (health.phase === "Ready") events.record(agent, "Normal", agentEventReasons.ready, health.message);
+        else events.record(agent, "Warning", agentEventReasons.notReady, `${health.phase}: ${health.message}`);
+        log.child({ agent: name }).info({ from: status.phase ?? "(none)", to: health.phase }, "Agent phase changed");
+        if (health.phase !== "Ready") this.o.enqueueTasksOf(name);
+      }
+    }
+    // Look again when the heartbeat would go stale.
+    return { requeueAfterMs: health.recheckInMs };
+  }
+}

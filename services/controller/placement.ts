@@ -1,0 +1,228 @@
+/**
+ * Placement: one pass for the whole domain (one queue key), so Pending Tasks
+ * are placed highest priority first, and first in, first out within a
+ * priority. A pass sends the Tasks to the scheduler in batches with every
+ * agent as a candidate, loaded as the load index counts it, and starts the
+ * status writes without waiting for them: an assignment is assumed in the
+ * index at once, so the next pass neither places that Task again nor sees its
+ * agent as free.
+ */
+import pLimit from "p-limit";
+import type { Agent, Task } from "../../lib/api/resources.ts";
+import { conditionDiffers, findCondition } from "../../lib/controller/conditions.ts";
+import type { EventRecorder } from "../../lib/controller/events.ts";
+import type { ReconcileResult } from "../../lib/controller/reconcile.ts";
+import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
+import { type Informer, objectKey } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import { toCandidate, toTaskSpec } from "../../lib/scheduling/candidates.ts";
+import { defaultPriority, describeNoFit } from "../../lib/scheduling/policy.ts";
+import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import type { LoadIndex } from "./load-index.ts";
+import type { ControllerMetrics } from "./metrics.ts";
+import { conditionTypes, eventReasons, reasons } from "./task-lifecycle.ts";
+import { type TaskStatusWriter, taskStatusAfter, unschedulableCondition } from "./task-status.ts";
+
+/** What the controller needs of the scheduler; the gRPC client in production. */
+export interface Placer {
+  placeBatch(
+    tasks: ReturnType<typeof toTaskSpec>[],
+    candidates: Candidate[],
+    candidateLimit?: number,
+  ): Promise<Placement[]>;
+}
+
+/** Tasks per PlaceBatch call: big enough to amortise sending the candidates, small enough to stream writes. */
+const placementBatchSize = 200;
+
+/**
+ * Ranked candidates listed per placement (0 would list every agent, each with
+ * its explanation): an assignment needs only the chosen agent's score, and
+ * the no-fit message comes from topReasons, which count every agent anyway.
+ */
+const candidateLimit = 3;
+
+/** The wait before a pass after a placement write failed. */
+const retryAfterFailedWriteMs = 100;
+
+export interface PlacementOptions {
+  tasks: Informer<Task>;
+  agents: Informer<Agent>;
+  load: LoadIndex;
+  scheduler: Placer;
+  writeStatus: TaskStatusWriter;
+  /** Placement writes in flight at once, at most. */
+  writeConcurrency: number;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  now: () => number;
+  /** Asks for another pass, now or after a delay, on the current term's queue. */
+  enqueue: (afterMs?: number) => void;
+  isLeading: () => boolean;
+}
+
+export class PlacementReconciler {
+  /** When the controller first saw each unassigned task, for the assignment latency histogram. */
+  private readonly firstSeen = new Map<string, number>();
+  /** Placement writes in flight, and the tasks they are for (kept out of the next pass). */
+  private readonly writes = new Set<Promise<void>>();
+  private readonly writing = new Set<string>();
+  private readonly writeLimit: ReturnType<typeof pLimit>;
+
+  constructor(private readonly o: PlacementOptions) {
+    this.writeLimit = pLimit(o.writeConcurrency);
+  }
+
+  /** Notes a Task the informer added or updated: a new one starts its assignment latency. */
+  observe(t: Task): void {
+    const key = objectKey(t);
+    if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0)
+      this.firstSeen.set(key, this.o.now());
+  }
+
+  /** Forgets a deleted Task. */
+  forget(t: Task): void {
+    this.firstSeen.delete(objectKey(t));
+  }
+
+  /** Resolves once the writes in flight now are done (whether they succeeded or not). */
+  settled(): Promise<unknown> {
+    return Promise.all([...this.writes]);
+  }
+
+  async reconcile(log: Logger): Promise<ReconcileResult | undefined> {
+    const pending = this.pendingInOrder();
+    if (pending.length === 0) return undefined;
+    const load = this.o.load.loads();
+    const candidates = this.o.agents.list().map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
+    const byName = new Map(candidates.map((c) => [c.name, c]));
+    for (let from = 0; from < pending.length; from += placementBatchSize) {
+      const hasRoom = candidates.some((c) => c.phase === "Ready" && c.currentTasks < c.maxConcurrentTasks);
+      // With no free agent anywhere, a task that already says why it waits needs no new answer.
+      const batch = pending
+        .slice(from, from + placementBatchSize)
+        .filter(
+          (t) =>
+            hasRoom ||
+            findCondition(t.status?.conditions, conditionTypes.scheduled)?.reason !== reasons.noAgentAvailable,
+        );
+      if (batch.length === 0) continue;
+      const start = performance.now();
+      let placements: Placement[];
+      try {
+        placements = await this.o.scheduler.placeBatch(batch.map(toTaskSpec), candidates, candidateLimit);
+      } finally {
+        this.o.metrics.placementLatency.observe((performance.now() - start) / 1000);
+      }
+      batch.forEach((task, i) => {
+        const placement = placements[i];
+        const write = placement && this.placementWrite(task, placement, byName, log);
+        if (write) this.startWrite(objectKey(task), write, log);
+      });
+    }
+    return undefined;
+  }
+
+  /** Tasks to place, highest priority first; first in, first out within a priority. */
+  private pendingInOrder(): Task[] {
+    const pending = this.o.tasks
+      .list()
+      .filter(
+        (t) =>
+          (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
+          !t.metadata.deletionTimestamp &&
+          !this.o.load.isAssumed(objectKey(t)) &&
+          !this.writing.has(objectKey(t)),
+      );
+    return pending.sort(
+      (a, b) =>
+        (b.spec.priority ?? defaultPriority) - (a.spec.priority ?? defaultPriority) ||
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+    );
+  }
+
+  /**
+   * Sends a placement write without waiting for it, so the next pass can
+   * start at once; the load index keeps those tasks out of it. At most
+   * writeConcurrency writes are in flight. A write that loses a race (409)
+   * or fails is forgotten and its task placed again.
+   */
+  private startWrite(key: string, write: () => Promise<void>, log: Logger): void {
+    this.writing.add(key);
+    const p: Promise<void> = this.writeLimit(write)
+      .catch((err: Error) => {
+        // A conflict means the task changed; its update event brings it back.
+        if (!isConflict(err) && !isNotFound(err)) log.warn({ err, task: key }, "Placement write failed");
+        this.o.enqueue(retryAfterFailedWriteMs);
+      })
+      .finally(() => {
+        this.writing.delete(key);
+        this.writes.delete(p);
+        // The task's watch event may have come before this point, while the
+        // task was still kept out of passes: look once more.
+        if (this.o.isLeading()) this.o.enqueue();
+      });
+    this.writes.add(p);
+  }
+
+  /** The status write one placement decision needs, if any, with the load it adds. */
+  private placementWrite(
+    task: Task,
+    placement: Placement,
+    byName: Map<string, Candidate>,
+    log: Logger,
+  ): (() => Promise<void>) | undefined {
+    const key = objectKey(task);
+    if (placement.chosenAgent) {
+      const chosen = placement.chosenAgent;
+      // Counted at once, in this pass's candidates and in the index, before the write is sent.
+      const cand = byName.get(chosen);
+      if (cand) cand.currentTasks++;
+      this.o.load.assume(key, chosen);
+      return async () => {
+        try {
+          await this.assign(task, chosen, placement, log);
+        } catch (err) {
+          this.o.load.forget(key);
+          throw err;
+        }
+      };
+    }
+    this.o.metrics.placementDecisions.inc({ outcome: "unschedulable" });
+    const message = describeNoFit(placement);
+    // A new task gets its Pending phase in the same write.
+    if (
+      task.status?.phase !== undefined &&
+      !conditionDiffers(task.status?.conditions, unschedulableCondition(message), task.metadata.generation)
+    ) {
+      return undefined;
+    }
+    return async () => {
+      await this.o.writeStatus(task, taskStatusAfter(task, { kind: "unschedulable", message }, this.o.now()));
+      this.o.events.record(task, "Warning", reasons.noAgentAvailable, message);
+      log.child({ task: task.metadata.name }).info({ why: message }, "No agent fits Task");
+    };
+  }
+
+  private async assign(task: Task, agent: string, placement: Placement, log: Logger): Promise<void> {
+    const now = this.o.now();
+    const score = placement.candidates.find((c) => c.agent === agent)?.score;
+    const status = taskStatusAfter(task, { kind: "assign", agent, score }, now);
+    await this.o.writeStatus(task, status);
+    this.o.metrics.placementDecisions.inc({ outcome: "placed" });
+    const key = objectKey(task);
+    const seen = this.firstSeen.get(key);
+    if (seen !== undefined) {
+      this.o.metrics.assignmentLatency.observe((now - seen) / 1000);
+      this.firstSeen.delete(key);
+    }
+    this.o.events.record(
+      task,
+      "Normal",
+      eventReasons.assigned,
+      `Assigned to agent ${agent}, attempt ${status.attempts}`,
+    );
+    log.child({ task: task.metadata.name, agent }).info({ attempt: status.attempts }, "Assigned Task");
+  }
+}
