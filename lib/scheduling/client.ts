@@ -17,7 +17,14 @@ export class SchedulerClient {
     address: string,
     private readonly timeoutMs = 5_000,
   ) {
-    this.client = new SchedulerServiceClient(address, credentials.createInsecure());
+    this.client = new SchedulerServiceClient(address, credentials.createInsecure(), {
+      // grpc-js backs off reconnecting up to 120 s: a scheduler replaced while the
+      // channel was failing would then sit unused for tens of seconds after it is back,
+      // and every Task waits for placement meanwhile. The scheduler is stateless and
+      // close by, so try again soon.
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 2_000,
+    });
   }
 
   place(task: TaskSpec, candidates: Candidate[]): Promise<Placement> {

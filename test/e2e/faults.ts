@@ -62,6 +62,7 @@ export function registerFaults(e2e: E2e): void {
       const answers = new Map<number, "ok" | "wrong" | "error">();
       const errors: string[] = [];
       let next = 0;
+      let slowestMs = 0;
       const client = async () => {
         const c = new Client({ name: "e2e-faults", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
         await c.connect(
@@ -72,10 +73,17 @@ export function registerFaults(e2e: E2e): void {
         try {
           for (let i = next++; i < calls; i = next++) {
             const id = `${run}-${i}`;
+            const callStarted = performance.now();
             try {
-              const res = await c.callTool({ name: "csv_to_json", arguments: { csv: `id\n${id}` } });
+              // The SDK gives up on a request after 60 s and cancels it, which deletes its Task: this
+              // client waits as long as the faults may take, so every Task has to finish.
+              const res = await c.callTool(
+                { name: "csv_to_json", arguments: { csv: `id\n${id}` } },
+                { timeout: 300_000 },
+              );
               const text = (res.content as { type: string; text?: string }[]).map((x) => x.text ?? "").join("");
               answers.set(i, !res.isError && text.includes(`"${id}"`) ? "ok" : "wrong");
+              slowestMs = Math.max(slowestMs, performance.now() - callStarted);
               if (res.isError) errors.push(text.slice(0, 200));
             } catch (err) {
               // A gateway killed mid-call loses this answer; its Task still has to finish (checked below).
@@ -118,6 +126,7 @@ export function registerFaults(e2e: E2e): void {
       figures.podsDeleted = deleted.join(" ");
       const ok = [...answers.values()].filter((a) => a === "ok").length;
       figures.callsAnswered = ok;
+      figures.slowestCallMs = Math.round(slowestMs);
       figures.callErrors = [...answers.values()].filter((a) => a === "error").length;
 
       // Every Task of the run finishes, even those whose answer was lost with a gateway.
