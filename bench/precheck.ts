@@ -9,9 +9,10 @@
  * only that the ordinary snippets pass.
  *   bun bench/precheck.ts            (RUNS=50 by default)
  */
-import { defaultPolicy, precheck, pythonPath } from "../services/agents/code-runner/precheck.ts";
+import { defaultPolicy, precheck } from "../services/agents/code-runner/precheck.ts";
 import type { Language } from "../services/agents/code-runner/sandbox.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { pythonPath } from "../services/agents/code-runner/sandbox.ts";
+import { fmt, summarize, table, timeRuns } from "./stats.ts";
 
 const runs = Number(process.env.RUNS ?? 50);
 const maxCode = 64 * 1024;
@@ -43,21 +44,10 @@ const snippets: [string, Language, string][] = [
   ["javascript, made too large: 1 MB", "javascript", "x = 1;\n".repeat(150_000)],
 ];
 
-async function time(fn: () => Promise<unknown>): Promise<number[]> {
-  await fn(); // warm up
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    samples.push(performance.now() - t);
-  }
-  return samples;
-}
-
 const rows: (string | number)[][] = [["snippet", "bytes", "finding", "p50 ms", "p99 ms", "mean ms"]];
 // the interpreter the check uses, started with nothing to do
 const bare = summarize(
-  await time(async () => {
+  await timeRuns(runs, async () => {
     await Bun.spawn([pythonPath(), "-I", "-S", "-c", "pass"], { stdout: "ignore", stderr: "ignore" }).exited;
   }),
 );
@@ -66,7 +56,7 @@ for (const [name, language, code] of snippets) {
   // what the check says of it: the ordinary snippets must pass, or the figures are of an early refusal
   const found = (await precheck(language, code, defaultPolicy))[0]?.rule ?? "-";
   if (!name.includes("made") && found !== "-") throw new Error(`${name}: expected no findings, got ${found}`);
-  const s = summarize(await time(() => precheck(language, code, defaultPolicy)));
+  const s = summarize(await timeRuns(runs, () => precheck(language, code, defaultPolicy)));
   rows.push([name, code.length, found, fmt(s.p50, 1), fmt(s.p99, 1), fmt(s.mean, 1)]);
 }
 console.log(`precheck, ${runs} runs each\n`);

@@ -9,7 +9,7 @@
  *   bun bench/sandbox.ts [--n 40]
  */
 import { runSnippet, type SandboxLimits } from "../services/agents/code-runner/sandbox.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { fmt, summarize, table, timeRuns } from "./stats.ts";
 
 const n = Number(process.argv[process.argv.indexOf("--n") + 1]) || 40;
 const limits: SandboxLimits = {
@@ -34,17 +34,6 @@ const rlimits = [
   "--",
 ];
 
-async function time(fn: () => Promise<unknown>): Promise<number[]> {
-  await fn(); // warm the page cache
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    samples.push(performance.now() - t);
-  }
-  return samples;
-}
-
 const spawn = async (cmd: readonly string[]) => {
   const p = Bun.spawn([...cmd], { stdout: "pipe", stderr: "pipe" });
   await new Response(p.stdout).text();
@@ -53,11 +42,11 @@ const spawn = async (cmd: readonly string[]) => {
 
 const rows: (string | number)[][] = [["language", "way", "p50 ms", "p99 ms", "added p50 ms"]];
 for (const language of ["python", "javascript"] as const) {
-  const bare = summarize(await time(() => spawn(interpreters[language])));
-  const limited = summarize(await time(() => spawn([...rlimits, ...interpreters[language]])));
+  const bare = summarize(await timeRuns(n, () => spawn(interpreters[language])));
+  const limited = summarize(await timeRuns(n, () => spawn([...rlimits, ...interpreters[language]])));
   const code = language === "python" ? "print(1)" : "console.log(1)";
   const sandboxed = summarize(
-    await time(async () => {
+    await timeRuns(n, async () => {
       const r = await runSnippet(language, code, "", limits);
       if (r.stdout !== "1\n") throw new Error(`the sandboxed snippet printed ${JSON.stringify(r)}`);
     }),

@@ -19,3 +19,15 @@ export function table(rows: (string | number)[][]): string {
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
   return cells.map((r) => r.map((c, i) => c.padStart(widths[i] ?? 0)).join("  ")).join("\n");
 }
+
+/** `runs` timings (ms) of `fn`, after one untimed call that warms caches. */
+export async function timeRuns(runs: number, fn: () => Promise<unknown>): Promise<number[]> {
+  await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    samples.push(performance.now() - t);
+  }
+  return samples;
+}

@@ -14,7 +14,7 @@ import { labelValue } from "../../lib/kube/labels.ts";
 import type { Logger } from "../../lib/log.ts";
 import { InFlightByCaller } from "./calls/in-flight.ts";
 import { annotations, callerMarks, labels, sessionLabelValue } from "./calls/marks.ts";
-import type { CallStore, TaskOutcome } from "./calls/store.ts";
+import type { CallMeta, CallStore, TaskOutcome } from "./calls/store.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { GatewayTool } from "./tool-registry.ts";
 
@@ -165,17 +165,7 @@ export class TaskCalls implements CallStore {
   }
 
   /** Creates the Task for a tool call. Its name is unguessable. */
-  async create(
-    tool: GatewayTool,
-    args: Record<string, unknown>,
-    meta: {
-      requestId: string;
-      caller: Caller;
-      ttlSeconds?: number;
-      counted?: () => void;
-      clientCapabilities?: Record<string, unknown>;
-    },
-  ): Promise<Task> {
+  async create(tool: GatewayTool, args: Record<string, unknown>, meta: CallMeta): Promise<Task> {
     const name = `call-${randomBytes(12).toString("hex")}`;
     const marks = callerMarks(meta.caller);
     const session = meta.caller.session;

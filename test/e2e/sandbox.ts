@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { eventually } from "../harness/eventually.ts";
-import type { NodeCluster } from "../harness/node.ts";
+import { gatewayOf, type NodeCluster } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
 
 const ns = "mcp-content";
@@ -51,16 +51,7 @@ export function registerSandbox(e2e: E2e): void {
     });
 
     test("run_code through the domain's gateway, as a client calls it", async () => {
-      const secret = await cluster.conn.request<{ data: Record<string, string> }>(
-        "GET",
-        `/api/v1/namespaces/${ns}/secrets/mcp-gateway-tokens`,
-      );
-      const token = Buffer.from(secret.data["my-client"] ?? "", "base64").toString();
-      const svc = await cluster.conn.request<{ spec: { clusterIP: string; ports: { port: number }[] } }>(
-        "GET",
-        `/api/v1/namespaces/${ns}/services/mcp-gateway`,
-      );
-      const url = new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`);
+      const { url, token } = await gatewayOf(cluster, ns);
       const client = new Client({ name: "e2e-sandbox", version: "1.0.0" });
       await client.connect(
         new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),

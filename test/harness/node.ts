@@ -117,6 +117,11 @@ export async function ensureDomain(cluster: NodeCluster, domain: string): Promis
     if (res.code !== 0) throw new Error(`${line}\nexit ${res.code}\n${res.stderr}`);
   }
   await waitAvailable(cluster, ns, 240);
+  return gatewayOf(cluster, ns);
+}
+
+/** A domain's gateway as a client in the cluster reaches it: the Service's ClusterIP, a token of its Secret. */
+export async function gatewayOf(cluster: NodeCluster, ns: string): Promise<{ url: URL; token: string }> {
   const secret = await cluster.conn.request<{ data: Record<string, string> }>(
     "GET",
     `/api/v1/namespaces/${ns}/secrets/mcp-gateway-tokens`,

@@ -17,10 +17,9 @@
  * run. The sandbox never relies on it.
  */
 
-import { existsSync } from "node:fs";
 import { type AnyNode, type Identifier, type MemberExpression, type Program, parse } from "acorn";
 import { ToolError } from "../../../lib/agent/tool.ts";
-import type { Language } from "./sandbox.ts";
+import { type Language, pythonPath, readCapped } from "./sandbox.ts";
 
 /** Words of a template, as a list: long lists of names read best as text. */
 const words = (text: string) => text.trim().split(/\s+/);
@@ -326,37 +325,9 @@ const tooComplex = (message: string): Finding => ({ rule: "too-complex", line: 1
 
 // ---- Python ----
 
-/**
- * The interpreter sandbox.ts runs snippets with (the same lookup), so the
- * grammar the check parses is the one the snippet runs under.
- */
-export function pythonPath(): string {
-  const candidates = [process.env.CODE_RUNNER_PYTHON, "/usr/bin/python3", "/usr/local/bin/python3"].filter(
-    Boolean,
-  ) as string[];
-  return candidates.find((p) => existsSync(p)) ?? "python3";
-}
-
 /** Far above what parsing 64 KiB takes, far below what would hurt the agent. */
 const checkerMemoryBytes = 512 * 1024 * 1024;
 const checkerOutputBytes = 256 * 1024;
-
-async function readCapped(stream: ReadableStream<Uint8Array>, cap: number, onOverflow: () => void) {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let overflow = false;
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-    if (overflow) continue; // drain until the process is gone
-    total += chunk.length;
-    if (total > cap) {
-      overflow = true;
-      onOverflow();
-      continue;
-    }
-    chunks.push(chunk);
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(chunks)), overflow };
-}
 
 /**
  * The checker's outcomes: its findings (too-complex among them when it ran
@@ -426,7 +397,7 @@ async function checkPython(code: string, policy: PrecheckPolicy, signal?: AbortS
     // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one
     if (!killed && (proc.signalCode === "SIGXCPU" || proc.signalCode === "SIGKILL"))
       return [tooComplex(`the code takes longer than ${cpuMs} ms to check`)];
-    if (out.overflow) throw unavailable(`the Python checker wrote more than ${checkerOutputBytes} bytes`);
+    if (out.truncated) throw unavailable(`the Python checker wrote more than ${checkerOutputBytes} bytes`);
     const lastLine = err.text.trim().split("\n").at(-1) ?? "";
     if (proc.exitCode !== 0)
       throw unavailable(`the Python checker failed (exit ${proc.exitCode ?? proc.signalCode}): ${lastLine}`);

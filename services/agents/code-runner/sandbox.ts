@@ -69,7 +69,11 @@ const isRoot = process.getuid?.() === 0;
 const firstSandboxUid = 61000;
 const slots = new Set<number>();
 
-function pythonPath(): string {
+/**
+ * The Python snippets run with; the precheck parses with the same one, so the
+ * grammar it checks is the one the snippet runs under.
+ */
+export function pythonPath(): string {
   const candidates = [process.env.CODE_RUNNER_PYTHON, "/usr/bin/python3", "/usr/local/bin/python3"].filter(
     Boolean,
   ) as string[];
@@ -85,7 +89,8 @@ function takeSlot(): number {
   }
 }
 
-async function collect(
+/** A child's output up to `cap` bytes; past it, `onOverflow` once and the rest drained. */
+export async function readCapped(
   stream: ReadableStream<Uint8Array>,
   cap: number,
   onOverflow: () => void,
@@ -286,8 +291,8 @@ export async function runSnippet(
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const [out, err] = await Promise.all([
-      collect(proc.stdout as ReadableStream<Uint8Array>, limits.maxOutputBytes, killAll),
-      collect(proc.stderr as ReadableStream<Uint8Array>, limits.maxOutputBytes, killAll),
+      readCapped(proc.stdout as ReadableStream<Uint8Array>, limits.maxOutputBytes, killAll),
+      readCapped(proc.stderr as ReadableStream<Uint8Array>, limits.maxOutputBytes, killAll),
       proc.exited,
     ]);
     // bubblewrap's own failure (it could not make the sandbox) is the runner's, not the snippet's.

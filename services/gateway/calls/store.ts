@@ -13,6 +13,15 @@ export type TaskOutcome =
   /** The waiter stopped waiting (its `stop` signal). */
   | { kind: "stopped" };
 
+/** What a call's Task is created with besides the tool and its arguments. */
+export interface CallMeta {
+  requestId: string;
+  caller: Caller;
+  ttlSeconds?: number;
+  counted?: () => void;
+  clientCapabilities?: Record<string, unknown>;
+}
+
 export interface CallStore {
   readonly namespace: string;
   /** The gateway's Tasks as the watch last saw them. */
@@ -31,13 +40,7 @@ export interface CallStore {
      * a moment later, when it would count twice). `clientCapabilities` (what
      * the client can answer) is recorded for the tool (ctx.client).
      */
-    meta: {
-      requestId: string;
-      caller: Caller;
-      ttlSeconds?: number;
-      counted?: () => void;
-      clientCapabilities?: Record<string, unknown>;
-    },
+    meta: CallMeta,
   ): Promise<Task>;
   /**
    * Resolves when the Task finishes or is deleted, or as stopped when `stop`
