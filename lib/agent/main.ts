@@ -11,6 +11,7 @@ import { type Env, loadConfig, loadOrExit, type Specs } from "../config/config.t
 import { startOpsServer } from "../http/ops-server.ts";
 import { KubeConnection } from "../kube/connection.ts";
 import { createLogger } from "../log.ts";
+import { stopOnSignal } from "../shutdown.ts";
 import { type AgentConfig, agentProgram } from "./config.ts";
 import { AgentRuntime } from "./runtime.ts";
 import type { AnyTool } from "./tool.ts";
@@ -58,15 +59,9 @@ export async function runAgent<S extends Specs = Record<never, never>>(o: RunAge
   });
   await runtime.start();
   log.info({ metricsPort: ops.port }, "Serving /metrics, /healthz and /readyz");
-  let stopping = false;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, async () => {
-      if (stopping) return;
-      stopping = true;
-      await runtime.shutdown();
-      await ops.stop();
-      process.exit(0);
-    });
-  }
+  stopOnSignal(log, async () => {
+    await runtime.shutdown();
+    await ops.stop();
+  });
   return runtime;
 }

@@ -9,6 +9,7 @@ import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
+import { stopOnSignal } from "../../lib/shutdown.ts";
 import { loadConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 import { QuotaRecount } from "./quota-recount.ts";
@@ -36,16 +37,9 @@ log.info({ namespace: config.namespace, identity: config.identity, metricsPort: 
 await controller.start();
 quotaRecount.start();
 
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal: sig }, "Shutting down");
-    quotaRecount.stop();
-    await controller.stop(); // releases the lease so a successor takes over at once
-    scheduler.close();
-    await ops.stop();
-    process.exit(0);
-  });
-}
+stopOnSignal(log, async () => {
+  quotaRecount.stop();
+  await controller.stop(); // releases the lease so a successor takes over at once
+  scheduler.close();
+  await ops.stop();
+});

@@ -8,6 +8,7 @@
 import { loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
+import { stopOnSignal } from "../../lib/shutdown.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { Gateway, serveGatewayWithMetrics } from "./gateway.ts";
 
@@ -66,12 +67,9 @@ log.info(
   { port: server.port, metricsPort: server.metricsPort, namespace: config.namespace },
   "Gateway listening on /mcp",
 );
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    // First, so that the requests the stop cuts off leave their Tasks running.
-    gateway.drain();
-    await server.stop();
-    await gateway.stop();
-    process.exit(0);
-  });
-}
+stopOnSignal(log, async () => {
+  // First, so that the requests the stop cuts off leave their Tasks running.
+  gateway.drain();
+  await server.stop();
+  await gateway.stop();
+});

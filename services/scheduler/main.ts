@@ -7,6 +7,7 @@ import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
+import { stopOnSignal } from "../../lib/shutdown.ts";
 import { schedulerProgram } from "./config.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { kubeCandidateSource, startSchedulerServer } from "./server.ts";
@@ -27,11 +28,7 @@ const ops =
   config.metricsPort > 0
     ? startOpsServer({ port: config.metricsPort, hostname: config.host, registry: metrics.registry, ready: () => true })
     : undefined;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    log.info({ signal: sig }, "Shutting down");
-    await srv.stop();
-    await ops?.stop();
-    process.exit(0);
-  });
-}
+stopOnSignal(log, async () => {
+  await srv.stop();
+  await ops?.stop();
+});
