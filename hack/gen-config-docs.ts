@@ -9,6 +9,7 @@ import { agentProgram } from "../lib/agent/config.ts";
 import type { Entry, Program, Specs } from "../lib/config/config.ts";
 import { filesystemSettings } from "../services/agents/filesystem/config.ts";
 import { httpClientSettings } from "../services/agents/http-client/config.ts";
+import { authorizerProgram } from "../services/authorizer/config.ts";
 import { controllerProgram } from "../services/controller/config.ts";
 import { gatewayProgram, stdioProgram } from "../services/gateway/config.ts";
 import { schedulerProgram } from "../services/scheduler/config.ts";
@@ -80,6 +81,7 @@ function generated(): string {
     ...agentExtras("filesystem", filesystemSettings),
     ...agentExtras("http-client", httpClientSettings),
     ...section("stdio bridge", bridgeProgram),
+    ...section("agents' task authorizer", authorizerProgram),
     end,
   ].join("\n");
 }

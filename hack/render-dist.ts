@@ -1,8 +1,9 @@
 /**
  * Writes the raw install YAML for users without kustomize: dist/cluster.yaml
  * (the cluster-wide part, kustomize/cluster: the CRDs and the admission
- * policies, applied once) and dist/<domain>.yaml (each overlay: one domain's
- * namespaced objects), e.g.
+ * policies, applied once), dist/cluster-authorizer.yaml (the agents' task
+ * authorizer, kustomize/cluster/authorizer, once where the apiserver asks it)
+ * and dist/<domain>.yaml (each overlay: one domain's namespaced objects), e.g.
  *   kubectl apply --server-side -f dist/cluster.yaml
  *   kubectl apply --server-side -f dist/content.yaml
  * test/integration/kustomize.test.ts fails when a file is stale.
@@ -15,6 +16,7 @@ import { controlPlaneBinaries, repoRoot } from "../lib/control-plane/binaries.ts
 export const kustomizeDir = join(repoRoot, "kustomize");
 export const overlaysDir = join(kustomizeDir, "overlays");
 export const clusterDir = join(kustomizeDir, "cluster");
+export const authorizerDir = join(clusterDir, "authorizer");
 export const distDir = join(repoRoot, "dist");
 
 /** `kubectl kustomize` of a folder under kustomize/, with the header that marks the file as generated. */
@@ -29,11 +31,14 @@ function render(relative: string): string {
 
 export const renderOverlay = (domain: string): string => render(`overlays/${domain}`);
 export const renderCluster = (): string => render("cluster");
+export const renderAuthorizer = (): string => render("cluster/authorizer");
 
 if (import.meta.main) {
   mkdirSync(distDir, { recursive: true });
   writeFileSync(join(distDir, "cluster.yaml"), renderCluster());
   console.log("wrote dist/cluster.yaml");
+  writeFileSync(join(distDir, "cluster-authorizer.yaml"), renderAuthorizer());
+  console.log("wrote dist/cluster-authorizer.yaml");
   for (const domain of readdirSync(overlaysDir).sort()) {
     writeFileSync(join(distDir, `${domain}.yaml`), renderOverlay(domain));
     console.log(`wrote dist/${domain}.yaml`);

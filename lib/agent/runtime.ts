@@ -1,7 +1,9 @@
 /**
  * The agent runtime: registers an Agent, heartbeats, watches the Tasks
  * assigned to it (a field selector on status.assignedAgent), and runs each
- * with its tool's handler under a concurrency limit and a timeout.
+ * with its tool's handler under a concurrency limit and a timeout. It reads
+ * Tasks only through that selector, never by a get: in a cluster an agent may
+ * read no other Task (ADR 0011).
  *
  * Contract with the controller (see services/controller/task-lifecycle.ts):
  * the agent moves its task Assigned → Running → Completed | Failed, every
@@ -339,6 +341,20 @@ export class AgentRuntime {
       .finally(() => this.running.delete(uid));
   }
 
+  /**
+   * The task as it is now, or undefined when it is gone or no longer assigned
+   * to this agent. An agent may read only the tasks assigned to it (ADR 0011):
+   * the apiserver lets it list and watch with the field selector
+   * status.assignedAgent=<its name> and never get a task by name, so one task
+   * is read as a list by name and assignee.
+   */
+  private async readOwn(t: Task): Promise<Task | undefined> {
+    const list = await this.clients.tasks.list(t.metadata.namespace, {
+      fieldSelector: `metadata.name=${t.metadata.name ?? ""},status.assignedAgent=${this.opts.name}`,
+    });
+    return list.items[0];
+  }
+
   /** Writes the task's status if it is still ours in this attempt; false when it is not. */
   /**
    * Writes the task's status, guarded by its resourceVersion. A result must
@@ -367,11 +383,12 @@ export class AgentRuntime {
         if (++conflicts > 5) throw new Error("too many conflicting writes");
         for (;;) {
           try {
-            current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
+            const own = await this.readOwn(t);
+            if (!own) return undefined; // deleted, or assigned elsewhere meanwhile
+            current = own;
             break;
-          } catch (getErr) {
-            if (isNotFound(getErr)) return undefined;
-            if (!isTransient(getErr) || Date.now() > giveUpAt) throw getErr;
+          } catch (readErr) {
+            if (!isTransient(readErr) || Date.now() > giveUpAt) throw readErr;
             await Bun.sleep(delay);
           }
         }
@@ -498,9 +515,9 @@ export class AgentRuntime {
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const current = await this.clients.tasks.get(t.metadata.namespace, t.metadata.name ?? "");
-        const status = current.status ?? {};
-        if (status.assignedAgent !== this.opts.name || terminal(current))
+        const current = await this.readOwn(t);
+        const status = current?.status ?? {};
+        if (!current || status.assignedAgent !== this.opts.name || terminal(current))
           throw new Error("the task is no longer this agent's");
         await this.clients.tasks.replaceStatus({ ...current, status: { ...status, ...change(status) } });
         return;

@@ -74,6 +74,18 @@ export function nodeRuntimeDir(): string {
   return nodeRuntime;
 }
 
+let nodeNetworkPolicies: string | undefined;
+
+/**
+ * The folder holding the node's NetworkPolicy engine, kube-network-policies
+ * patched for kernels without the nftables queue expression, built by
+ * hack/node/build-network-policies.sh.
+ */
+export function nodeNetworkPoliciesDir(): string {
+  nodeNetworkPolicies ??= runBuildScript(join(repoRoot, "hack", "node", "build-network-policies.sh"));
+  return nodeNetworkPolicies;
+}
+
 export function controlPlaneBinaries(): ControlPlaneBinaries {
   if (cached) return cached;
   const dir = runBuildScript(join(repoRoot, "hack", "control-plane", "build.sh"));

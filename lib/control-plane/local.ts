@@ -1,8 +1,9 @@
 /**
  * A real control plane on loopback: etcd and kube-apiserver (and, when asked,
  * kube-controller-manager) started from pinned binaries, with a fresh CA,
- * RBAC on, and an admin kubeconfig. Used by the test harness and by `up`
- * when no cluster is reachable. It stops everything it started, by pid.
+ * RBAC on (and, when asked, an authorization webhook after it), and an admin
+ * kubeconfig. Used by the test harness and by `up` when no cluster is
+ * reachable. It stops everything it started, by pid.
  */
 import {
   appendFileSync,
@@ -35,7 +36,32 @@ export interface LocalControlPlaneOptions {
    * NodeRestriction, and reaches kubelets with a client certificate of its own.
    */
   nodeAddress?: string;
+  /**
+   * Authorize with a structured authorization configuration
+   * (--authorization-config instead of --authorization-mode): Node (with a
+   * node) and RBAC as without it, then this webhook. See
+   * deploy/authorization/ and ADR 0011.
+   */
+  authorizationWebhook?: AuthorizationWebhook;
   logger?: Logger;
+}
+
+/** A Webhook authorizer after Node and RBAC, and where it is reached. */
+export interface AuthorizationWebhook {
+  /**
+   * Its entry in AuthorizationConfiguration.authorizers (type Webhook, name,
+   * webhook: TTLs, timeout, failurePolicy, versions, matchConditions), as in
+   * deploy/authorization/authorization-config.yaml; its connectionInfo is set here.
+   */
+  authorizer: { type: "Webhook"; name: string; webhook: Record<string, unknown> };
+  /** The URL the apiserver posts SubjectAccessReviews to. */
+  url: string;
+  /**
+   * PEM text of the CA that signed the webhook's serving certificate; by
+   * default this control plane's own (sign it with `pki.servingCert`: the
+   * webhook may start after the apiserver, which calls it only on requests).
+   */
+  caCert?: string;
 }
 
 /** Picks a free TCP port on 127.0.0.1. */
@@ -233,7 +259,7 @@ export class LocalControlPlane {
       ? [
           `--bind-address=${node}`,
           `--advertise-address=${node}`,
-          "--authorization-mode=Node,RBAC",
+          this.authorizationFlag(["Node", "RBAC"]),
           "--enable-admission-plugins=NodeRestriction",
           `--kubelet-client-certificate=${this.kubeletClient?.certPath}`,
           `--kubelet-client-key=${this.kubeletClient?.keyPath}`,
@@ -243,7 +269,7 @@ export class LocalControlPlane {
           "--bind-address=127.0.0.1",
           "--advertise-address=127.0.0.1",
           "--endpoint-reconciler-type=none",
-          "--authorization-mode=RBAC",
+          this.authorizationFlag(["RBAC"]),
         ];
     const proc = this.spawn(name, [
       this.binaries.kubeApiserver,
@@ -275,6 +301,58 @@ export class LocalControlPlane {
       return res.ok;
     });
     return proc;
+  }
+
+  /**
+   * --authorization-mode for the given modes, or, with a webhook, an
+   * --authorization-config file listing the same modes and then the webhook
+   * (the two flags exclude each other). Its kubeconfig and the config are
+   * written to the data folder.
+   */
+  private authorizationFlag(modes: string[]): string {
+    const webhook = this.opts.authorizationWebhook;
+    if (!webhook) return `--authorization-mode=${modes.join(",")}`;
+    const dir = join(this.dataDir, "authorization");
+    mkdirSync(dir, { recursive: true });
+    const kubeconfig = join(dir, `${webhook.authorizer.name}.kubeconfig`);
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: ${webhook.authorizer.name}
+  cluster:
+    server: ${webhook.url}
+    certificate-authority-data: ${b64(webhook.caCert ?? this.pki.ca.cert)}
+users:
+- name: kube-apiserver
+  user: {}
+contexts:
+- name: webhook
+  context:
+    cluster: ${webhook.authorizer.name}
+    user: kube-apiserver
+current-context: webhook
+`,
+    );
+    const config = {
+      apiVersion: "apiserver.config.k8s.io/v1",
+      kind: "AuthorizationConfiguration",
+      authorizers: [
+        ...modes.map((type) => ({ type, name: type.toLowerCase() })),
+        {
+          ...webhook.authorizer,
+          webhook: {
+            ...webhook.authorizer.webhook,
+            connectionInfo: { type: "KubeConfigFile", kubeConfigFile: kubeconfig },
+          },
+        },
+      ],
+    };
+    const path = join(dir, "authorization-config.json");
+    writeFileSync(path, JSON.stringify(config, null, 2)); // JSON is YAML
+    return `--authorization-config=${path}`;
   }
 
   async startControllerManager(): Promise<void> {

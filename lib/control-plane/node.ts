@@ -82,7 +82,17 @@ export interface LocalNodeOptions {
   runtimeDir: string;
   /** Keep the data folder after stop, for debugging. */
   keepData?: boolean;
+  /**
+   * The folder holding kube-network-policies (hack/node/build-network-policies.sh):
+   * when given, the node enforces NetworkPolicies.
+   */
+  networkPoliciesDir?: string;
 }
+
+/** The nftables table kube-network-policies keeps; it removes it on SIGTERM, not after SIGKILL. */
+const networkPoliciesTable = "kube-network-policies";
+/** The NFQUEUE number it listens on (its default). */
+const networkPoliciesQueue = 100;
 
 function run(cmd: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
   const res = Bun.spawnSync(cmd, {
@@ -144,10 +154,21 @@ export function cleanUpNodeHost(state: { dataDir: string; pids: number[]; kubePr
     rmSync(join("/var/run/netns", ns), { force: true });
   }
   if (state.kubeProxy) run([state.kubeProxy, "--cleanup"], { allowFail: true });
+  // Left by a NetworkPolicy engine that was killed: without it, its rules keep
+  // dropping new connections of the pods policies selected (it fails closed).
+  if (nftTableExists(networkPoliciesTable))
+    run(["nft", "delete", "table", "inet", networkPoliciesTable], { allowFail: true });
   removeIptablesChains(/^(KUBE-|CNI-)/);
   run(["ip", "link", "delete", nodeNetwork.bridge], { allowFail: true });
   run(["ip", "link", "delete", nodeNetwork.interface], { allowFail: true });
   removeCgroupTree("kubepods");
+}
+
+function nftTableExists(name: string): boolean {
+  if (!Bun.which("nft")) return false;
+  return run(["nft", "list", "tables", "inet"], { allowFail: true })
+    .split("\n")
+    .some((line) => line.trim() === `table inet ${name}`);
 }
 
 function killCgroupTree(name: string): void {
@@ -292,6 +313,7 @@ export class LocalNode {
       node.writeCniConfig();
       await node.startKubelet();
       await node.startKubeProxy();
+      if (opts.networkPoliciesDir) await node.startNetworkPolicies(opts.networkPoliciesDir);
       await node.startScheduler();
       await node.waitNodeReady();
       await node.installCoreDns();
@@ -544,6 +566,57 @@ conntrack:
     await this.waitFor("kube-proxy", async () => (await fetch(`http://127.0.0.1:${healthzPort}/livez`)).ok);
   }
 
+  /**
+   * Starts the NetworkPolicy engine (docs/development.md, "The local node's
+   * NetworkPolicy engine"): it reads pods, namespaces and policies with an
+   * identity of its own and judges the first packet of each connection of a
+   * selected pod, dropping it when nothing allows it (fail closed, as a
+   * cluster's engine should). Ready when it listens on its queue: until then
+   * the rules it installed drop what they queue.
+   */
+  private async startNetworkPolicies(dir: string): Promise<void> {
+    const user = "system:kube-network-policies";
+    this.kubectl(
+      ["apply", "--server-side", "-f", "-"],
+      `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: "${user}" }
+rules:
+  - apiGroups: [""]
+    resources: [pods, namespaces]
+    verbs: [list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: "${user}" }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "${user}" }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: "${user}" }]
+`,
+    );
+    const kubeconfig = this.kubeconfigFor("kube-network-policies", this.cp.pki.clientCert(user));
+    this.spawn("kube-network-policies", [
+      join(dir, "kube-network-policies"),
+      `--kubeconfig=${kubeconfig}`,
+      `--hostname-override=${nodeName}`,
+      "--disable-nri",
+      "--fail-open=false",
+      // The workaround for nftables bug 1766 needs the nftables queue expression this build replaces.
+      "--netfilter-bug-1766-fix=false",
+      `--nfqueue-id=${networkPoliciesQueue}`,
+      `--metrics-bind-address=127.0.0.1:${await freePort()}`,
+      "--v=1",
+    ]);
+    // /proc/net/netfilter/nfnetlink_queue: one line per bound queue, its number first.
+    await this.waitFor("kube-network-policies", () =>
+      readFileSync("/proc/net/netfilter/nfnetlink_queue", "utf8")
+        .split("\n")
+        .some((line) => line.trim().split(/\s+/)[0] === String(networkPoliciesQueue)),
+    );
+  }
+
   private async startScheduler(): Promise<void> {
     const kubeconfig = this.kubeconfigFor("kube-scheduler", this.cp.pki.clientCert("system:kube-scheduler"));
     const port = await freePort();
@@ -563,7 +636,8 @@ conntrack:
     });
   }
 
-  private kubectl(args: string[], input?: string): string {
+  /** Runs the pinned kubectl as the cluster's admin; throws with its stderr when it fails. */
+  kubectl(args: string[], input?: string): string {
     return run([this.cp.binaries.kubectl, `--kubeconfig=${this.adminKubeconfig}`, ...args], { input });
   }
 
@@ -602,7 +676,7 @@ conntrack:
   async stop(): Promise<void> {
     const terminate = (name: string) => stopProcess(this.procs.get(name));
     // First what would restart containers, then the containers, then their runtime.
-    await Promise.all(["kube-scheduler", "kube-proxy", "kubelet"].map(terminate));
+    await Promise.all(["kube-scheduler", "kube-proxy", "kubelet", "kube-network-policies"].map(terminate));
     const containerd = this.procs.get("containerd");
     if (containerd && containerd.exitCode === null) {
       // `ctr tasks ls`: TASK PID STATUS; stopped tasks stay listed until deleted.
@@ -650,6 +724,7 @@ export function nodeHostTraces(): string[] {
       traces.push(`mount ${point}`);
     }
   }
+  if (nftTableExists(networkPoliciesTable)) traces.push(`nftables table inet ${networkPoliciesTable}`);
   if (existsSync(lockPath)) traces.push(`lock ${lockPath}`);
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;

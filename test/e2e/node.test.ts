@@ -4,9 +4,11 @@
 // each leaving the cluster as the next expects it.
 import { afterAll, beforeAll, describe } from "bun:test";
 import { nodeUnavailable, testNodeCluster } from "../harness/node.ts";
+import { registerAgentPrivileges } from "./agent-privileges.ts";
 import { registerFaults } from "./faults.ts";
 import { registerDomains, registerInstall } from "./install.ts";
 import { registerMcpServers } from "./mcp-servers.ts";
+import { registerNetworkPolicies } from "./network-policies.ts";
 import { registerReplicas } from "./replicas.ts";
 import { registerSandbox } from "./sandbox.ts";
 import type { E2e } from "./suite.ts";
@@ -29,7 +31,11 @@ describe.skipIf(!!unavailable)(`end to end on a real node${unavailable ? ` (${un
   registerReplicas(e2e);
   registerFaults(e2e);
   registerMcpServers(e2e);
-  registerDomains(e2e, () => registerSandbox(e2e));
+  registerDomains(e2e, () => {
+    registerSandbox(e2e);
+    registerNetworkPolicies(e2e);
+    registerAgentPrivileges(e2e);
+  });
   registerTeardown(e2e);
   registerUpNode(e2e);
 });

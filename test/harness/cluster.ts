@@ -1,13 +1,31 @@
 /**
  * The test run's one control plane, started on first use and stopped after
  * the last test (see test/setup.ts), plus helpers every integration test
- * needs: an admin connection, a fresh namespace per test, and kubectl.
+ * needs: an admin connection, a fresh namespace per test, and kubectl. Its
+ * apiserver authorizes as deploy/authorization/ configures a cluster's
+ * (ADR 0011): RBAC, then the agents' task authorizer, which runs in this
+ * process on loopback with a certificate from the plane's CA.
  */
 
 import { installCrds } from "../../lib/api/install.ts";
 import { type McpClients, mcpClients } from "../../lib/api/resources.ts";
-import { LocalControlPlane } from "../../lib/control-plane/local.ts";
+import { shippedAgentTasksAuthorizer } from "../../lib/control-plane/authorization.ts";
+import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { AuthorizerMetrics } from "../../services/authorizer/metrics.ts";
+import { serveAuthorizer } from "../../services/authorizer/server.ts";
+
+/** The agents' task authorizer beside the shared control plane. */
+export interface TestAuthorizer {
+  port: number;
+  /** Its reviews so far, by decision. */
+  metrics: AuthorizerMetrics;
+  /** Stops it (what the apiserver would ask it then fails: failurePolicy Deny). */
+  stop(): Promise<void>;
+  /** Starts it again on its port, if stopped. */
+  start(): void;
+}
 
 export interface TestCluster {
   cp: LocalControlPlane;
@@ -24,18 +42,55 @@ export interface TestCluster {
    * owner references); later tests of the run keep it.
    */
   ensureControllerManager(): Promise<void>;
+  authorizer: TestAuthorizer;
 }
 
 const key = Symbol.for("mcp-conductor.test-cluster");
 type Holder = { [key]?: Promise<TestCluster> };
 
+/** The authorizer on loopback, on a port chosen before the apiserver starts (which names it in its config). */
+function startAuthorizer(cp: LocalControlPlane, port: number): TestAuthorizer {
+  const serving = cp.pki.servingCert("mcp-authorizer", ["127.0.0.1"], ["localhost"]);
+  const metrics = new AuthorizerMetrics();
+  let server: ReturnType<typeof serveAuthorizer> | undefined;
+  const authorizer: TestAuthorizer = {
+    port,
+    metrics,
+    start() {
+      server ??= serveAuthorizer({
+        port,
+        hostname: "127.0.0.1",
+        tls: { cert: serving.cert, key: serving.key },
+        log: silentLogger,
+        metrics,
+      });
+    },
+    async stop() {
+      const s = server;
+      server = undefined;
+      await s?.stop();
+    },
+  };
+  authorizer.start();
+  return authorizer;
+}
+
 async function startCluster(): Promise<TestCluster> {
-  const cp = await LocalControlPlane.start();
+  const authorizerPort = await freePort();
+  const cp = await LocalControlPlane.start({
+    authorizationWebhook: {
+      authorizer: shippedAgentTasksAuthorizer(),
+      url: `https://127.0.0.1:${authorizerPort}/authorize`,
+    },
+  });
   const kubeconfigPath = cp.writeKubeconfig();
   const conn = KubeConnection.fromOptions({ kubeconfigPath });
+  let authorizer: TestAuthorizer | undefined;
   try {
+    authorizer = startAuthorizer(cp, authorizerPort);
     await installCrds(conn);
   } catch (err) {
+    await authorizer?.stop();
     await cp.stop();
     throw err;
   }
@@ -47,6 +102,7 @@ async function startCluster(): Promise<TestCluster> {
       return controllerManager;
     },
     cp,
+    authorizer,
     kubeconfigPath,
     conn,
     mcp: mcpClients(conn),
@@ -88,5 +144,8 @@ export async function stopTestCluster(): Promise<void> {
   const holder = globalThis as Holder;
   const running = holder[key];
   delete holder[key];
-  if (running) await (await running).cp.stop();
+  if (!running) return;
+  const cluster = await running;
+  await cluster.authorizer.stop();
+  await cluster.cp.stop();
 }

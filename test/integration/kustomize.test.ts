@@ -8,15 +8,18 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import {
+  authorizerDir,
   clusterDir,
   distDir,
   kustomizeDir,
   overlaysDir,
+  renderAuthorizer,
   renderCluster,
   renderOverlay,
 } from "../../hack/render-dist.ts";
-import { kustomizeBinary } from "../../lib/control-plane/binaries.ts";
+import { kustomizeBinary, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { parseManifests } from "../../lib/kube/apply.ts";
 import { isNotFound, type KubeApiError } from "../../lib/kube/errors.ts";
 import type { KubeObject } from "../../lib/kube/resource-client.ts";
@@ -91,6 +94,62 @@ describe("install units", () => {
         },
       });
     }
+  });
+
+  test("the authorizer's unit holds its namespace, not a domain's, and the authorizer in it, as restricted as the domains' pods", async () => {
+    const objects = parseManifests(await render(authorizerDir));
+    const scoped = await clusterScopedKinds();
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "Deployment/mcp-authorizer",
+      "Namespace/mcp-conductor-system",
+      "PodDisruptionBudget/mcp-authorizer",
+      "Service/mcp-authorizer",
+      "ServiceAccount/mcp-authorizer",
+    ]);
+    for (const o of objects.filter((o) => o.kind !== "Namespace")) {
+      expect(scoped.has(o.kind as string)).toBe(false);
+      expect(o.metadata.namespace).toBe("mcp-conductor-system");
+    }
+    const namespace = objects.find((o) => o.kind === "Namespace");
+    expect(namespace?.metadata.labels).toMatchObject({ "pod-security.kubernetes.io/enforce": "restricted" });
+    expect(namespace?.metadata.labels).not.toHaveProperty("mcp.io/domain");
+
+    type PodTemplate = {
+      spec: {
+        automountServiceAccountToken: boolean;
+        securityContext: unknown;
+        containers: { image: string; command: string[]; securityContext: unknown }[];
+        volumes: unknown[];
+      };
+    };
+    const deployment = objects.find((o) => o.kind === "Deployment") as unknown as {
+      spec: { template: PodTemplate };
+    };
+    const pod = deployment.spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(pod.containers[0]?.image).toBe("ghcr.io/mcp-conductor/mcp-conductor:0.1.0");
+    expect(pod.containers[0]?.command.slice(0, 2)).toEqual(["bun", "services/authorizer/main.ts"]);
+    expect(pod.containers[0]?.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(pod.volumes).toEqual([{ name: "tls", secret: { secretName: "mcp-authorizer-tls" } }]);
+
+    // The apiserver's kubeconfig for the webhook names the Service's fixed address and port.
+    const service = objects.find((o) => o.kind === "Service") as unknown as {
+      spec: { clusterIP: string; ports: { name: string; port: number }[] };
+    };
+    const kubeconfig = parseYaml(
+      readFileSync(join(repoRoot, "deploy", "authorization", "authorizer-kubeconfig.yaml"), "utf8"),
+    ) as { clusters: { cluster: { server: string } }[] };
+    const https = service.spec.ports.find((p) => p.name === "https");
+    expect(kubeconfig.clusters[0]?.cluster.server).toBe(`https://${service.spec.clusterIP}:${https?.port}/authorize`);
   });
 
   test.each(overlays)("the %s overlay holds only its namespace and that namespace's objects", async (domain) => {
@@ -184,11 +243,21 @@ describe("kustomize overlays", () => {
     });
   });
 
-  test.each(["dist/cluster.yaml", ...overlays.map((d) => `dist/${d}.yaml`)])(
+  test("the authorizer's unit applies server-side, without a Pod Security warning, its Service at its fixed address", async () => {
+    const res = await apply(authorizerDir);
+    expect(res.stderr).not.toContain("PodSecurity");
+    const svc = await get<{ spec: { clusterIP: string } }>(
+      "/api/v1/namespaces/mcp-conductor-system/services/mcp-authorizer",
+    );
+    expect(svc.spec.clusterIP).toBe("10.0.0.11");
+  });
+
+  test.each(["dist/cluster.yaml", "dist/cluster-authorizer.yaml", ...overlays.map((d) => `dist/${d}.yaml`)])(
     "%s is the current rendering, for installs without kustomize",
     (file) => {
       const name = file.slice("dist/".length, -".yaml".length);
-      const current = name === "cluster" ? renderCluster() : renderOverlay(name);
+      const current =
+        name === "cluster" ? renderCluster() : name === "cluster-authorizer" ? renderAuthorizer() : renderOverlay(name);
       expect(readFileSync(join(distDir, `${name}.yaml`), "utf8")).toBe(current);
     },
   );
