@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentProgram } from "../lib/agent/config.ts";
 import type { Entry, Program, Specs } from "../lib/config/config.ts";
+import { codeRunnerSettings } from "../services/agents/code-runner/config.ts";
 import { filesystemSettings } from "../services/agents/filesystem/config.ts";
 import { httpClientSettings } from "../services/agents/http-client/config.ts";
 import { authorizerProgram } from "../services/authorizer/config.ts";
@@ -80,6 +81,7 @@ function generated(): string {
     }),
     ...agentExtras("filesystem", filesystemSettings),
     ...agentExtras("http-client", httpClientSettings),
+    ...agentExtras("code-runner", codeRunnerSettings),
     ...section("stdio bridge", bridgeProgram),
     ...section("agents' task authorizer", authorizerProgram),
     end,

@@ -170,7 +170,7 @@ export class LeaderElector {
         this.observed = { record: JSON.stringify(this.current.spec), at: now };
         return true;
       } catch (createErr) {
-        this.log.debug({ err: (createErr as Error).message }, "Lost the race to create the lease");
+        this.log.debug({ err: createErr }, "Lost the race to create the lease");
         return false;
       }
     }

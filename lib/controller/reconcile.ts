@@ -38,6 +38,9 @@ export function isPermanent(err: unknown): boolean {
   return err.statusCode === 403 && writeMethods.has(err.method.toUpperCase());
 }
 
+/** The reason of the Warning Event that says a reconcile failed permanently (onPermanentFailure). */
+export const reconcileFailedReason = "ReconcileFailed";
+
 export interface ReconcileObserver {
   observe(controller: string, seconds: number, outcome: "success" | "error" | "conflict"): void;
 }

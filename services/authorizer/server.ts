@@ -68,7 +68,7 @@ export function authorizerApp({ log, metrics = new AuthorizerMetrics() }: Author
       } catch (err) {
         if (!(err instanceof MalformedReview)) throw err;
         metrics.reviews.inc({ decision: "malformed" });
-        log.warn({ err: err.message }, "Refused malformed review");
+        log.warn({ err }, "Refused malformed review");
         return c.text(`malformed SubjectAccessReview: ${err.message}`, 400);
       } finally {
         end();

@@ -14,7 +14,7 @@ import type { Agent, Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
 import { LeaderElector } from "../../lib/controller/leader-election.ts";
-import { type ReconcileResult, runWorkers } from "../../lib/controller/reconcile.ts";
+import { type ReconcileResult, reconcileFailedReason, runWorkers } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer, objectKey } from "../../lib/kube/informer.ts";
@@ -51,7 +51,6 @@ export interface ControllerOptions {
 const fieldManager = "mcp-conductor-controller";
 
 /** The Event reason of a reconcile that retrying cannot fix. */
-const reconcileFailedReason = "ReconcileFailed";
 
 export class Controller {
   readonly tasks: Informer<Task>;

@@ -13,7 +13,12 @@ import type { MCPServer } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
 import type { EventRecorder } from "../../lib/controller/events.ts";
-import { type ReconcileObserver, type ReconcileResult, runWorkers } from "../../lib/controller/reconcile.ts";
+import {
+  type ReconcileObserver,
+  type ReconcileResult,
+  reconcileFailedReason,
+  runWorkers,
+} from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
@@ -139,6 +144,12 @@ export class McpServerOperator {
       concurrency: this.opts.concurrency,
       log: this.log,
       observer: this.opts.observer,
+      // A write the apiserver refuses as invalid or forbidden fails the same way on every retry:
+      // said once on the MCPServer, then nothing until it changes.
+      onPermanentFailure: (k, err) => {
+        const s = this.servers.getByKey(k);
+        if (s) this.opts.events.record(s, "Warning", reconcileFailedReason, err.message);
+      },
     });
     for (const s of this.servers.list()) this.queue.add(objectKey(s));
   }

@@ -375,7 +375,10 @@ export class ModernHandler {
       }
       try {
         controller.enqueue(frame(m));
-      } catch {}
+      } catch (err) {
+        // the client closed the stream: nothing more reaches it
+        logIgnored(log, "Writing to the response stream")(err);
+      }
     };
     if (progressToken !== undefined)
       call.onProgress = (p) => {
@@ -409,7 +412,9 @@ export class ModernHandler {
           else send(this.failure(id, r.err, log)[1]);
           try {
             c.close();
-          } catch {}
+          } catch (err) {
+            logIgnored(log, "Closing the response stream")(err);
+          }
         });
       },
       cancel: abort,
@@ -470,7 +475,7 @@ export class ModernHandler {
    * those notifications, each tagged with the subscription's id, until the
    * client goes away.
    */
-  private listen({ id, params, req }: Ctx): Response {
+  private listen({ id, params, req, log }: Ctx): Response {
     const asked = (params.notifications ?? {}) as Json;
     // The subscription is named by the listen request's own id, so a client can match the ack to it.
     const subscriptionId = id;
@@ -526,7 +531,9 @@ export class ModernHandler {
           cleanup();
           try {
             controller.close();
-          } catch {}
+          } catch (err) {
+            logIgnored(log, "Closing the subscription stream")(err);
+          }
         });
       },
       cancel: () => cleanup(),

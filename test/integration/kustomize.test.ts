@@ -23,6 +23,7 @@ import { kustomizeBinary, repoRoot } from "../../lib/control-plane/binaries.ts";
 import { parseManifests } from "../../lib/kube/apply.ts";
 import { isNotFound, type KubeApiError } from "../../lib/kube/errors.ts";
 import type { KubeObject } from "../../lib/kube/resource-client.ts";
+import { conductorImage } from "../../lib/version.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 
 let cluster: TestCluster;
@@ -132,7 +133,7 @@ describe("install units", () => {
       runAsUser: 65532,
       seccompProfile: { type: "RuntimeDefault" },
     });
-    expect(pod.containers[0]?.image).toBe("ghcr.io/mcp-conductor/mcp-conductor:0.1.0");
+    expect(pod.containers[0]?.image).toBe(conductorImage);
     expect(pod.containers[0]?.command.slice(0, 2)).toEqual(["bun", "services/authorizer/main.ts"]);
     expect(pod.containers[0]?.securityContext).toEqual({
       allowPrivilegeEscalation: false,

@@ -313,9 +313,12 @@ export class CallCore {
     const send = async (progress: number, message: string): Promise<void> => {
       if (!req.onProgress || progress <= last) return;
       last = progress;
+      // A client that left cannot be told; its call goes on to the Task's outcome.
       try {
         await req.onProgress({ progress, total: 4, message });
-      } catch {}
+      } catch (err) {
+        logIgnored(tlog, "Sending progress")(err);
+      }
     };
     const report = (step: string): Promise<void> => {
       const n = progressByPhase[step];
