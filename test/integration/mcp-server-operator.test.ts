@@ -186,8 +186,8 @@ describe("MCPServer operator", () => {
   }, 60_000);
 
   test("a spec change rolls out, and status tracks the new generation", async () => {
-    const s = await server("files");
-    await cluster.mcp.mcpServers.replace({ ...s, spec: { ...s.spec, image: "example/files-mcp:2", replicas: 2 } });
+    // A merge patch, as a user's kubectl edit does: the controller's status writes move the resourceVersion.
+    await cluster.mcp.mcpServers.patch(ns, "files", { spec: { image: "example/files-mcp:2", replicas: 2 } }, "merge");
     const d = await eventually(
       async () => {
         const d = await deployment("files");
@@ -282,16 +282,19 @@ describe("MCPServer operator", () => {
     expect(event.message).toContain("container has runAsNonRoot and image will run as root");
 
     // The image's own user, named in the spec: the new pod starts, the old one goes, the server is Ready.
-    const s = await server("as-root");
-    await cluster.mcp.mcpServers.replace({
-      ...s,
-      spec: {
-        ...s.spec,
-        securityContext: { runAsUser: 1000, runAsGroup: 1000 },
-        containerSecurityContext: { readOnlyRootFilesystem: true },
-        imagePullSecrets: [{ name: "registry" }],
+    // A merge patch: the controller writes the status beside it, so a replace from a read can conflict.
+    await cluster.mcp.mcpServers.patch(
+      ns,
+      "as-root",
+      {
+        spec: {
+          securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+          containerSecurityContext: { readOnlyRootFilesystem: true },
+          imagePullSecrets: [{ name: "registry" }],
+        },
       },
-    });
+      "merge",
+    );
     const ready = await eventually(
       async () => {
         const s = await server("as-root");
