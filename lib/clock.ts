@@ -17,6 +17,12 @@ export const systemClock: Clock = {
   },
 };
 
+/** Resolves after ms on `clock` (a FakeClock's advance() resolves it). */
+export const sleep = (clock: Clock, ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    clock.schedule(resolve, ms);
+  });
+
 /** A clock that moves only when told: timers run, in time order, as advance() passes them. */
 export class FakeClock implements Clock {
   private time: number;

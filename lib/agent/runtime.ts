@@ -17,6 +17,7 @@ import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
 import { inputAnswerTimeMs, inputTimeoutReason } from "../api/task-state.ts";
+import { type Clock, sleep, systemClock } from "../clock.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
@@ -25,6 +26,7 @@ import { AgentMetrics } from "./metrics.ts";
 import { normalizeMessage, normalizeProgress, ProgressWriter } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
 import { clientOf, inputHelpers, ToolError, toolLog } from "./tool.ts";
+import { ToolTime } from "./tool-time.ts";
 import { validate } from "./validation.ts";
 
 /** Marks an agent that is shutting down: no new work, but its tasks stay with it. */
@@ -33,6 +35,8 @@ export const drainingAnnotation = "mcp.io/draining";
 export interface AgentRuntimeOptions {
   name: string;
   namespace: string;
+  /** What the runtime reads the time from and waits on (heartbeats, retries, time limits); tests move a FakeClock. */
+  clock?: Clock;
   /**
    * The pod the agent runs in, in `namespace`: it owns the Agent, so the
    * garbage collector deletes the Agent with the pod when the agent could not
@@ -86,51 +90,6 @@ interface Running {
   inputWaits: Set<() => void>;
 }
 
-/**
- * A tool's own time limit, which stands still while the tool waits for its
- * client's answers (those have an answer-by time of their own): a person
- * taking five minutes over a form does not time the tool out, and a call
- * nobody answers ends as InputTimeout, which is not retried, rather than as
- * a Timeout, which would be, asking the same question again.
- */
-class ToolTime {
-  private readonly controller = new AbortController();
-  private left: number;
-  private since = Date.now();
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private waits = 0;
-
-  constructor(readonly limitMs: number) {
-    this.left = limitMs;
-    this.timer = setTimeout(this.expire, limitMs);
-  }
-
-  private readonly expire = () =>
-    this.controller.abort(new DOMException(`the tool ran longer than ${this.limitMs} ms`, "TimeoutError"));
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** The tool waits for answers (several waits may overlap): the clock stops. */
-  pause(): void {
-    if (this.waits++ > 0 || this.signal.aborted) return;
-    clearTimeout(this.timer);
-    this.left -= Date.now() - this.since;
-  }
-
-  /** A wait ended: the clock goes on from where it stopped once no wait is left. */
-  resume(): void {
-    if (--this.waits > 0 || this.signal.aborted) return;
-    this.since = Date.now();
-    this.timer = setTimeout(this.expire, Math.max(0, this.left));
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
-}
-
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
 
 export class AgentRuntime {
@@ -140,7 +99,8 @@ export class AgentRuntime {
   private readonly tools = new Map<string, AnyTool>();
   private readonly running = new Map<string, Running>();
   private readonly limit: ReturnType<typeof pLimit>;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private stopHeartbeats: () => void = () => {};
+  private readonly clock: Clock;
   private draining = false;
   private registered = false;
   private readonly log: Logger;
@@ -151,6 +111,7 @@ export class AgentRuntime {
       this.tools.set(t.name, t);
     }
     this.log = opts.log.child({ agent: opts.name, domain: opts.namespace });
+    this.clock = opts.clock ?? systemClock;
     this.clients = mcpClients(opts.conn);
     this.metrics = new AgentMetrics(opts.name, opts.namespace);
     this.limit = pLimit(opts.maxConcurrentTasks ?? 5);
@@ -198,9 +159,12 @@ export class AgentRuntime {
   async start(): Promise<void> {
     await this.register();
     await this.heartbeat();
-    this.heartbeatTimer = setInterval(() => {
+    const every = this.opts.heartbeatIntervalMs ?? 10_000;
+    const beat = () => {
       this.heartbeat().catch((err: Error) => this.log.warn({ err }, "Heartbeat failed"));
-    }, this.opts.heartbeatIntervalMs ?? 10_000);
+      this.stopHeartbeats = this.clock.schedule(beat, every);
+    };
+    this.stopHeartbeats = this.clock.schedule(beat, every);
     await this.tasks.start();
     // Tasks a previous run of this agent left Running cannot be resumed: give them back.
     for (const t of this.tasks.list()) {
@@ -279,7 +243,7 @@ export class AgentRuntime {
     }
     const grace = this.opts.shutdownGraceMs ?? 30_000;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
-    const finished = await Promise.race([all.then(() => true), Bun.sleep(grace).then(() => false)]);
+    const finished = await Promise.race([all.then(() => true), sleep(this.clock, grace).then(() => false)]);
     if (!finished) {
       for (const r of this.running.values()) {
         r.why = "shutdown";
@@ -287,7 +251,7 @@ export class AgentRuntime {
       }
       await all;
     }
-    clearInterval(this.heartbeatTimer);
+    this.stopHeartbeats();
     await this.tasks.stop();
     try {
       await this.clients.agents.delete(this.opts.namespace, this.opts.name);
@@ -366,15 +330,15 @@ export class AgentRuntime {
   private async writeStatus(t: Task, status: NonNullable<Task["status"]>): Promise<Task | undefined> {
     let current = t;
     let conflicts = 0;
-    const giveUpAt = Date.now() + (this.opts.statusWriteRetryMs ?? 300_000);
+    const giveUpAt = this.clock.now() + (this.opts.statusWriteRetryMs ?? 300_000);
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         return await this.clients.tasks.replaceStatus({ ...current, status: { ...current.status, ...status } });
       } catch (err) {
         if (isNotFound(err)) return undefined;
-        if (isTransient(err) && Date.now() < giveUpAt) {
+        if (isTransient(err) && this.clock.now() < giveUpAt) {
           this.log.warn({ err, task: t.metadata.name, retryInMs: delay }, "Status write failed; retrying");
-          await Bun.sleep(delay);
+          await sleep(this.clock, delay);
           continue;
         }
         // A stale write fails with 409, or with 403 where the admission policy
@@ -388,8 +352,8 @@ export class AgentRuntime {
             current = own;
             break;
           } catch (readErr) {
-            if (!isTransient(readErr) || Date.now() > giveUpAt) throw readErr;
-            await Bun.sleep(delay);
+            if (!isTransient(readErr) || this.clock.now() > giveUpAt) throw readErr;
+            await sleep(this.clock, delay);
           }
         }
         if (
@@ -425,7 +389,7 @@ export class AgentRuntime {
     requests: Record<string, InputRequest>,
   ): Promise<Record<string, unknown>> {
     signal.throwIfAborted();
-    const answerByMs = Date.now() + (this.opts.inputAnswerTimeMs ?? inputAnswerTimeMs);
+    const answerByMs = this.clock.now() + (this.opts.inputAnswerTimeMs ?? inputAnswerTimeMs);
     const answerBy = new Date(answerByMs).toISOString();
     const base = (name: string) => (entry.attempt > 1 ? `${name}@${entry.attempt}` : name);
     // key → the tool's name for it; chosen at the write, from what the Task then holds
@@ -479,18 +443,18 @@ export class AgentRuntime {
     entry.toolTime?.pause();
     // the attempt may end without waiting for the answers: its end ends the wait, and its answer-by time
     const ended = () => {
-      clearTimeout(late);
+      cancelLate();
       unwatch();
     };
     entry.inputWaits.add(ended);
-    const late = setTimeout(
+    const cancelLate = this.clock.schedule(
       () => {
         if (entry.abort.signal.aborted) return;
         entry.why = "inputTimeout";
         entry.unanswered = `the client did not answer ${[...minted.keys()].join(", ")} by ${answerBy}`;
         entry.abort.abort(new ToolError(inputTimeoutReason, entry.unanswered));
       },
-      Math.max(0, answerByMs - Date.now()),
+      Math.max(0, answerByMs - this.clock.now()),
     );
     let seen: Record<string, unknown>;
     try {
@@ -523,7 +487,7 @@ export class AgentRuntime {
         return;
       } catch (err) {
         if ((!isConflict(err) && !isTransient(err)) || attempt >= 20) throw err;
-        await Bun.sleep(Math.min(100 * 2 ** attempt, 2_000));
+        await sleep(this.clock, Math.min(100 * 2 ** attempt, 2_000));
       }
     }
   }
@@ -592,14 +556,15 @@ export class AgentRuntime {
 
     const timeoutMs = tool.timeoutMs ?? this.opts.taskTimeoutMs ?? 300_000;
     // The tool's time stands still while it waits for answers (requestInput); the deadline never does.
-    const toolTime = new ToolTime(timeoutMs);
+    const toolTime = new ToolTime(timeoutMs, this.clock);
     entry.toolTime = toolTime;
-    const untilDeadline = t.spec.deadline ? Date.parse(t.spec.deadline) - Date.now() : Number.NaN;
+    const untilDeadline = t.spec.deadline ? Date.parse(t.spec.deadline) - this.clock.now() : Number.NaN;
     const pastDeadline = Number.isFinite(untilDeadline) ? AbortSignal.timeout(Math.max(1, untilDeadline)) : undefined;
     const signal = AbortSignal.any([entry.abort.signal, toolTime.signal, ...(pastDeadline ? [pastDeadline] : [])]);
     const progress = new ProgressWriter({
       write: (notes) => this.editInput(t, () => notes),
       onError: (err) => tlog.debug({ err }, "Could not write progress or messages; dropped"),
+      clock: this.clock,
     });
     let seq = 0;
     signal.addEventListener("abort", () => progress.stop(), { once: true });

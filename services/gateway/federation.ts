@@ -34,6 +34,7 @@ import {
 import { isServing, toolPrefixOf } from "../../lib/api/mcp-server-state.ts";
 import type { MCPServer } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
@@ -67,6 +68,8 @@ export interface FederationOptions {
   /** How long a call to a server may take before it counts as a failure. */
   callTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** What the servers' circuit breakers time their cool-downs on; tests move a FakeClock. */
+  clock?: Clock;
 }
 
 type UpstreamState = "connecting" | "ready" | "open";
@@ -318,6 +321,7 @@ export class Federation {
       state: "connecting",
       breaker: new CircuitBreaker({
         ...this.breaker,
+        clock: this.opts.clock,
         // The cool-down ended: one reconnect is the trial.
         onHalfOpen: () => {
           if (this.upstreams.get(u.name) !== u || this.stopped) return;
