@@ -24,7 +24,11 @@ export function createLogger({ service, level, fd = 1 }: LoggerOptions): Logger 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    pino.destination(fd),
+    // Synchronous writes: with pino's asynchronous destination under Bun, a
+    // process that exits right after a line (a fatal start-up error, the end
+    // of a shutdown) lost it about one time in three when stdout is a pipe, as
+    // it is in a container, even after flush(); sync lost none in the same runs.
+    pino.destination({ dest: fd, sync: true }),
   );
 }
 
