@@ -17,12 +17,10 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { installCrds } from "../lib/api/install.ts";
-import { mcpClients } from "../lib/api/resources.ts";
-import { repoRoot } from "../lib/control-plane/binaries.ts";
 import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
-import { KubeConnection } from "../lib/kube/connection.ts";
 import { conductorProcesses, leaseHolder, ManagedProcess, procStatusBytes } from "./chaos/processes.ts";
+import { setUpDomain } from "./control-plane.ts";
+import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10_000);
@@ -44,38 +42,20 @@ const stopAll = async () => {
 process.once("SIGINT", () => void stopAll().finally(() => process.exit(130)));
 
 try {
-  const kubeconfig = cp.writeKubeconfig();
-  const conn = KubeConnection.fromOptions({ kubeconfigPath: kubeconfig });
-  const mcp = mcpClients(conn);
-  await installCrds(conn);
-  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
+  const { kubeconfig, conn, mcp } = await setUpDomain(cp, ns);
 
   const capacity = Math.ceil(TASKS / AGENTS) + 1;
   say(`creating ${AGENTS - 1} heartbeated agents (maxConcurrentTasks ${capacity})`);
   const names = Array.from({ length: AGENTS - 1 }, (_, i) => `agent-${i}`);
-  const heartbeat = (name: string) =>
-    mcp.agents.patch(ns, name, { status: { lastHeartbeat: new Date().toISOString() } }, "merge", {
-      subresource: "status",
-    });
-  const limit = pLimit(CONCURRENCY);
-  await Promise.all(
-    names.map((name, i) =>
-      limit(async () => {
-        await mcp.agents.create(ns, {
-          metadata: { name },
-          spec: { capabilities: ["scale"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] },
-        });
-        await heartbeat(name);
-      }),
-    ),
-  );
-  // Every agent once per 40 s (a 120 s timeout), spread evenly.
-  let cursor = 0;
-  timers.push(
-    setInterval(() => void heartbeat(names[cursor++ % names.length] as string).catch(() => {}), 40_000 / names.length),
-  );
+  const heartbeats = await startHeartbeatedAgents(mcp, ns, {
+    names,
+    spec: (i) => ({ capabilities: ["scale"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] }),
+    concurrency: CONCURRENCY,
+    // Every agent once per 40 s (a 120 s timeout).
+    spacingMs: 40_000 / names.length,
+  });
+  if (heartbeats) timers.push(heartbeats);
 
-  const bun = process.execPath;
   const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" };
   const schedulerPort = await freePort();
   const scheduler = new ManagedProcess(conductorProcesses.scheduler({ port: schedulerPort, env }), outDir, say);
@@ -113,18 +93,13 @@ try {
   procs.push(gateway);
   await gateway.start();
   const agent = new ManagedProcess(
-    {
+    conductorProcesses.soakAgent({
       name: "agent",
-      role: "agent",
-      cmd: [
-        bun,
-        join(repoRoot, "test/fixtures/soak-agent.ts"),
-        "--name=soak-agent",
-        `--namespace=${ns}`,
-        "--metrics-port=0",
-      ],
-      env: { ...env, SOAK_LOG_DIR: join(outDir, "executions") },
-    },
+      agentName: "soak-agent",
+      namespace: ns,
+      execDir: join(outDir, "executions"),
+      env,
+    }),
     outDir,
     say,
   );
@@ -170,6 +145,7 @@ try {
   }, 500);
   timers.push(watchQueues);
   const t0 = Date.now();
+  const limit = pLimit(CONCURRENCY);
   await Promise.all(
     Array.from({ length: TASKS }, (_, i) =>
       limit(() =>

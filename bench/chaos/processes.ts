@@ -199,6 +199,28 @@ export const conductorProcesses = {
     env: o.env,
     ready: () => httpOk(`http://127.0.0.1:${o.port}/readyz`),
   }),
+  /** The soak's agent (test/fixtures/soak-agent.ts), appending its execution log to `execDir`. */
+  soakAgent: (o: {
+    name: string;
+    /** The Agent object it serves, when not its process name. */
+    agentName?: string;
+    namespace: string;
+    execDir: string;
+    args?: string[];
+    env: ProcSpec["env"];
+  }): ProcSpec => ({
+    name: o.name,
+    role: "agent",
+    cmd: [
+      process.execPath,
+      join(repoRoot, "test/fixtures/soak-agent.ts"),
+      `--name=${o.agentName ?? o.name}`,
+      `--namespace=${o.namespace}`,
+      ...(o.args ?? []),
+      "--metrics-port=0",
+    ],
+    env: { ...o.env, SOAK_LOG_DIR: o.execDir },
+  }),
 };
 
 /** Who holds the controllers' leader Lease of a domain, if anyone. */
