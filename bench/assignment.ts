@@ -8,16 +8,13 @@
  *   AGENTS=1000 TASKS=10000 bun bench/assignment.ts
  */
 import pLimit from "p-limit";
-import { installCrds } from "../lib/api/install.ts";
-import { type Agent, mcpClients, type Task } from "../lib/api/resources.ts";
+import type { Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
-import { KubeConnection } from "../lib/kube/connection.ts";
 import { Informer } from "../lib/kube/informer.ts";
-import { silentLogger } from "../lib/log.ts";
-import { SchedulerClient } from "../lib/scheduling/client.ts";
-import { defaultConfig } from "../services/controller/config.ts";
-import { Controller } from "../services/controller/controller.ts";
-import { kubeCandidateSource, startSchedulerServer } from "../services/scheduler/server.ts";
+import { kubeCandidateSource } from "../services/scheduler/server.ts";
+import { setUpDomain } from "./control-plane.ts";
+import { benchLog as log, startInProcessConductor } from "./harness.ts";
+import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
@@ -25,15 +22,8 @@ const TASKS = Number(process.env.TASKS ?? 10000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 const capacity = Math.ceil(TASKS / AGENTS) + 1;
 
-const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
-
 const cp = await LocalControlPlane.start();
-const conn = KubeConnection.fromOptions({ kubeconfigYaml: cp.kubeconfig() });
-await installCrds(conn);
-const mcp = mcpClients(conn);
-for (const ns of ["bench-conductor", "bench-baseline"]) {
-  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
-}
+const { conn, mcp } = await setUpDomain(cp, "bench-conductor", "bench-baseline");
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -100,42 +90,18 @@ async function runBoth(ns: string, assignedAt: Map<string, number>, after?: (t: 
 
 // ---- the conductor ----
 log(`creating ${AGENTS} agents (maxConcurrentTasks ${capacity})`);
-const agentLimit = pLimit(CONCURRENCY);
-await Promise.all(
-  Array.from({ length: AGENTS }, (_, i) =>
-    agentLimit(async () => {
-      const a: Agent = await mcp.agents.create("bench-conductor", {
-        metadata: { name: `agent-${i}` },
-        spec: { capabilities: ["bench"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] },
-      });
-      await mcp.agents.patch(
-        "bench-conductor",
-        a.metadata.name ?? "",
-        { status: { lastHeartbeat: new Date().toISOString() } },
-        "merge",
-        {
-          subresource: "status",
-        },
-      );
-    }),
-  ),
-);
-const scheduler = await startSchedulerServer({ log: silentLogger, candidates: kubeCandidateSource(conn) });
-const schedulerClient = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
-const controller = new Controller({
-  config: {
-    ...defaultConfig(),
-    namespace: "bench-conductor",
-    domain: "bench-conductor",
-    heartbeatTimeoutSeconds: 3600,
-    unknownAfterSeconds: 7200,
-    leaderElection: { ...defaultConfig().leaderElection, enabled: false },
-  },
-  conn,
-  scheduler: schedulerClient,
-  log: silentLogger,
+// Heartbeated once: the controller's timeout (an hour) outlasts the run.
+await startHeartbeatedAgents(mcp, "bench-conductor", {
+  names: Array.from({ length: AGENTS }, (_, i) => `agent-${i}`),
+  spec: (i) => ({ capabilities: ["bench"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] }),
+  concurrency: CONCURRENCY,
 });
-await controller.start();
+const { controller, stop: stopConductor } = await startInProcessConductor({
+  conn,
+  namespace: "bench-conductor",
+  config: { heartbeatTimeoutSeconds: 3600, unknownAfterSeconds: 7200 },
+  scheduler: { candidates: kubeCandidateSource(conn) },
+});
 await until(
   () => controller.agents.list().filter((a) => a.status?.phase === "Ready").length === AGENTS,
   "agents Ready",
@@ -146,9 +112,7 @@ const watchConductor = await assignmentWatch("bench-conductor");
 const conductor = await runBoth("bench-conductor", watchConductor.assignedAt);
 const rssAfter = process.memoryUsage().rss;
 await watchConductor.stop();
-await controller.stop();
-schedulerClient.close();
-await scheduler.stop();
+await stopConductor();
 log("controller run done; baseline");
 
 // ---- the baseline: a bare client doing the same writes ----

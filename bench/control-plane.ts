@@ -1,6 +1,6 @@
 /**
  * A bench's domain on a local control plane: the CRDs installed, its
- * namespace made, and a kubeconfig file for the conductor processes the bench
+ * namespaces made, and a kubeconfig file for the conductor processes the bench
  * starts. The bench starts and stops the control plane itself, so it can
  * arrange the stop (its finally, Ctrl-C) before anything here can fail.
  */
@@ -16,10 +16,16 @@ export interface BenchDomain {
   mcp: McpClients;
 }
 
-export async function setUpDomain(cp: LocalControlPlane, namespace: string): Promise<BenchDomain> {
+/** The CRDs and `namespaces`; a bench that makes a namespace per phase adds it later with createNamespace. */
+export async function setUpDomain(cp: LocalControlPlane, ...namespaces: string[]): Promise<BenchDomain> {
   const kubeconfig = cp.writeKubeconfig();
   const conn = KubeConnection.fromOptions({ kubeconfigPath: kubeconfig });
   await installCrds(conn);
-  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: namespace } } });
+  for (const namespace of namespaces) await createNamespace(conn, namespace);
   return { kubeconfig, conn, mcp: mcpClients(conn) };
+}
+
+export async function createNamespace(conn: KubeConnection, name: string): Promise<string> {
+  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });
+  return name;
 }

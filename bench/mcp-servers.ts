@@ -16,28 +16,22 @@
  *   SERVERS=100 RESTART_SERVERS=1000 bun bench/mcp-servers.ts
  */
 import pLimit from "p-limit";
-import { installCrds } from "../lib/api/install.ts";
-import { type MCPServer, mcpClients } from "../lib/api/resources.ts";
+import type { MCPServer } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
-import { KubeConnection } from "../lib/kube/connection.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { type KubeObject, ResourceClient } from "../lib/kube/resource-client.ts";
 import { createLogger, silentLogger } from "../lib/log.ts";
-import { defaultConfig } from "../services/controller/config.ts";
-import { Controller } from "../services/controller/controller.ts";
 import { desiredDeployment, desiredService, mcpServerStatus } from "../services/controller/mcp-server-workload.ts";
+import { createNamespace, setUpDomain } from "./control-plane.ts";
+import { type InProcessConductor, benchLog as log, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
 const SERVERS = Number(process.env.SERVERS ?? 100);
 const RESTART_SERVERS = Number(process.env.RESTART_SERVERS ?? 1000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
 
-const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
-
 const cp = await LocalControlPlane.start();
-const conn = KubeConnection.fromOptions({ kubeconfigYaml: cp.kubeconfig() });
-await installCrds(conn);
-const mcp = mcpClients(conn);
+const { conn, mcp } = await setUpDomain(cp);
 const deployments = new ResourceClient<KubeObject>(conn, {
   group: "apps",
   version: "v1",
@@ -54,11 +48,6 @@ const services = new ResourceClient<KubeObject>(conn, {
 });
 const workload = { bridgeImage: "example/conductor:bench" };
 const spec = (i: number): MCPServer["spec"] => ({ image: `example/mcp:${i % 7}`, port: 8080, replicas: 1 });
-
-async function namespace(name: string) {
-  await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });
-  return name;
-}
 
 /** Notes when each server's Deployment and Service are first seen. */
 async function workloadWatch(ns: string) {
@@ -89,19 +78,17 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10 * 60_000)
   }
 }
 
-function controllerFor(ns: string) {
-  return new Controller({
+/** The operator alone: no Task is placed, so a stand-in takes the scheduler's place. */
+function startOperator(ns: string): Promise<InProcessConductor> {
+  return startInProcessConductor({
+    conn,
+    namespace: ns,
     config: {
-      ...defaultConfig(),
-      namespace: ns,
-      domain: ns,
       identity: `bench-${ns}`,
       concurrency: CONCURRENCY,
       mcpServers: { bridgeImage: workload.bridgeImage, probeIntervalSeconds: 3600, probeTimeoutSeconds: 1 },
-      leaderElection: { ...defaultConfig().leaderElection, enabled: false },
     },
-    conn,
-    scheduler: { placeBatch: async () => [] },
+    scheduler: { placer: { placeBatch: async () => [] } },
     log: process.env.LOG_LEVEL ? createLogger({ service: "controller", level: process.env.LOG_LEVEL }) : silentLogger,
     // managed servers without ready replicas are never probed; this is never called
     mcpProber: async (url) => ({ ok: false, url, message: "not probed in the benchmark" }),
@@ -121,9 +108,8 @@ async function bareReconcile(s: MCPServer) {
 // ---- 1. apply → Deployment and Service, one server at a time ----
 
 async function applyLatency(mode: "operator" | "bare"): Promise<number[]> {
-  const ns = await namespace(`bench-apply-${mode}`);
-  const controller = mode === "operator" ? controllerFor(ns) : undefined;
-  await controller?.start();
+  const ns = await createNamespace(conn, `bench-apply-${mode}`);
+  const operator = mode === "operator" ? await startOperator(ns) : undefined;
   const watch = await workloadWatch(ns);
   // one server first, unmeasured: the first reconcile also warms connections and caches
   const warm = await mcp.mcpServers.create(ns, { metadata: { name: "warm-up" }, spec: spec(0) });
@@ -139,7 +125,7 @@ async function applyLatency(mode: "operator" | "bare"): Promise<number[]> {
     samples.push((watch.both(name) as number) - t0);
   }
   await watch.stop();
-  await controller?.stop();
+  await operator?.stop();
   return samples;
 }
 
@@ -151,7 +137,7 @@ const bare = summarize(await applyLatency("bare"));
 // ---- 2. a controller (re)starting over RESTART_SERVERS servers ----
 
 async function restart(mode: "operator" | "bare"): Promise<number> {
-  const ns = await namespace(`bench-restart-${mode}`);
+  const ns = await createNamespace(conn, `bench-restart-${mode}`);
   const created: MCPServer[] = [];
   const limit = pLimit(32);
   await Promise.all(
@@ -170,10 +156,9 @@ async function restart(mode: "operator" | "bare"): Promise<number> {
   await inf.start();
   const watch = await workloadWatch(ns);
   const t0 = performance.now();
-  let controller: Controller | undefined;
+  let operator: InProcessConductor | undefined;
   if (mode === "operator") {
-    controller = controllerFor(ns);
-    await controller.start();
+    operator = await startOperator(ns);
   } else {
     const l = pLimit(CONCURRENCY);
     await Promise.all(created.map((s) => l(() => bareReconcile(s))));
@@ -187,7 +172,7 @@ async function restart(mode: "operator" | "bare"): Promise<number> {
     "every server reconciled",
   ).finally(() => clearInterval(progress));
   const seconds = (performance.now() - t0) / 1000;
-  await controller?.stop();
+  await operator?.stop();
   await inf.stop();
   await watch.stop();
   return seconds;

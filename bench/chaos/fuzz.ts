@@ -12,17 +12,11 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { AgentRuntime } from "../../lib/agent/runtime.ts";
-import { installCrds } from "../../lib/api/install.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { freePort, LocalControlPlane } from "../../lib/control-plane/local.ts";
-import { KubeConnection } from "../../lib/kube/connection.ts";
-import { silentLogger } from "../../lib/log.ts";
-import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { tools as dataTools } from "../../services/agents/data-processor/tools.ts";
-import { defaultConfig } from "../../services/controller/config.ts";
-import { Controller } from "../../services/controller/controller.ts";
-import { startSchedulerServer } from "../../services/scheduler/server.ts";
+import { setUpDomain } from "../control-plane.ts";
+import { benchLog, type InProcessConductor, startInProcessConductor } from "../harness.ts";
 import { Prng } from "./prng.ts";
 import { httpOk, ManagedProcess, procStatusBytes } from "./processes.ts";
 
@@ -335,7 +329,7 @@ async function judge(res: Response): Promise<Verdict> {
 
 export async function runFuzz(given: Partial<FuzzOptions> = {}): Promise<FuzzReport> {
   const o: FuzzOptions = { inputs: 10_000, seed: 1, concurrency: 8, timeoutMs: 15_000, ...given };
-  const say = o.say ?? ((msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`));
+  const say = o.say ?? benchLog;
   const t0 = Date.now();
   say(`fuzz: seed ${o.seed} (replay with SEED=${o.seed}), ${o.inputs} inputs`);
   const ns = "fuzz";
@@ -343,40 +337,15 @@ export async function runFuzz(given: Partial<FuzzOptions> = {}): Promise<FuzzRep
   const logDir = join(tmpdir(), `mcp-conductor-fuzz-${Date.now()}`);
   mkdirSync(logDir, { recursive: true });
   let gateway: ManagedProcess | undefined;
-  let agent: AgentRuntime | undefined;
-  let controller: Controller | undefined;
-  let schedulerClient: SchedulerClient | undefined;
-  let scheduler: Awaited<ReturnType<typeof startSchedulerServer>> | undefined;
+  let conductor: InProcessConductor | undefined;
   try {
-    const kubeconfig = cp.writeKubeconfig();
-    const conn = KubeConnection.fromOptions({ kubeconfigPath: kubeconfig });
-    await installCrds(conn);
-    await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
+    const { kubeconfig, conn } = await setUpDomain(cp, ns);
     // The rest of the conductor in this process; the gateway, under test, in its own.
-    scheduler = await startSchedulerServer({ log: silentLogger });
-    schedulerClient = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
-    controller = new Controller({
-      config: {
-        ...defaultConfig(),
-        namespace: ns,
-        domain: ns,
-        leaderElection: { ...defaultConfig().leaderElection, enabled: false },
-      },
+    conductor = await startInProcessConductor({
       conn,
-      scheduler: schedulerClient,
-      log: silentLogger,
-    });
-    await controller.start();
-    agent = new AgentRuntime({
-      name: "fuzz-agent",
       namespace: ns,
-      conn,
-      tools: dataTools,
-      maxConcurrentTasks: 20,
-      heartbeatIntervalMs: 5000,
-      log: silentLogger,
+      agents: { names: ["fuzz-agent"], tools: dataTools, maxConcurrentTasks: 20 },
     });
-    await agent.start();
     const port = await freePort();
     gateway = new ManagedProcess(
       {
@@ -596,10 +565,8 @@ export async function runFuzz(given: Partial<FuzzOptions> = {}): Promise<FuzzRep
     return report;
   } finally {
     await gateway?.stop();
-    await agent?.shutdown().catch(() => {});
-    await controller?.stop().catch(() => {});
-    schedulerClient?.close();
-    await scheduler?.stop();
+    // Every part is stopped even if one fails to; that failure must not hide the report.
+    await conductor?.stop().catch(() => {});
     await cp.stop();
   }
 }
