@@ -20,7 +20,9 @@ import { fmt, summarize, table } from "./stats.ts";
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
-const capacity = Math.ceil(TASKS / AGENTS) + 1;
+const IDLE = Number(process.env.IDLE_TASKS ?? 200);
+// Tasks never finish here, so the agents must hold every one: the idle ones and the burst.
+const capacity = Math.ceil((IDLE + TASKS) / AGENTS) + 1;
 
 const cp = await LocalControlPlane.start();
 const { conn, mcp } = await setUpDomain(cp, "bench-conductor", "bench-baseline");
@@ -74,8 +76,6 @@ function measure(createdAt: Map<string, number>, assignedAt: Map<string, number>
   const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
   return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000) };
 }
-
-const IDLE = Number(process.env.IDLE_TASKS ?? 200);
 
 /** One task at a time (latency when idle), then the burst (throughput under load). */
 async function runBoth(ns: string, assignedAt: Map<string, number>, after?: (t: Task, i: number) => Promise<void>) {
