@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../../lib/log.ts";
-import { type Decision, decide, MalformedReview, parseReview } from "./decision.ts";
+import { type Decision, decide, MalformedReview, parseReview, podNameExtra } from "./decision.ts";
 import { AuthorizerMetrics } from "./metrics.ts";
 
 /** A review is a few hundred bytes; anything near this is not one. */
@@ -54,7 +54,7 @@ export function authorizerApp({ log, metrics = new AuthorizerMetrics() }: Author
         const ra = spec.resourceAttributes;
         const fields = {
           user: spec.user,
-          pod: spec.extra?.["authentication.kubernetes.io/pod-name"]?.[0],
+          pod: spec.extra?.[podNameExtra]?.[0],
           verb: ra?.verb,
           namespace: ra?.namespace,
           resource: ra?.resource,
