@@ -1,39 +1,83 @@
 /**
- * tools/call round trip for an echo tool: through the gateway (each call a
- * Task, placed by the controller, run by an agent, on a real local control
- * plane) against the same tool on a plain SDK server over Streamable HTTP,
- * measured in the same run, at 1, 10 and 100 concurrent clients. Prints
- * figures; asserts nothing.
+ * tools/call round trip for an echo tool through the gateway (each call a
+ * Task on a real local control plane, run by an agent), at 1, 10 and 100
+ * concurrent clients, against baselines measured in the same run:
+ *
+ *   plain    the same tool on a plain SDK server over Streamable HTTP;
+ *   bare     a client doing what a bound call costs the apiserver, and
+ *            observing it the same way: create a Task, see it on a watch,
+ *            write its status, see that on the watch (two writes, two hops);
+ *   before   the gateway as it was: every Task placed by the controller
+ *            (binding off) and marked Running by its agent at once;
+ *   after    the gateway as shipped: calls bound at creation, Running only
+ *            past runningAfterMs (ADR 0013).
+ *
+ * Apiserver writes per call come from the apiserver's request counters.
+ * Prints a table and, last, one JSON line of the figures; asserts nothing.
  *   bun bench/gateway-call.ts
  */
+import { randomBytes } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { mcpClients, type Task } from "../lib/api/resources.ts";
+import { LocalControlPlane } from "../lib/control-plane/local.ts";
+import { Informer } from "../lib/kube/informer.ts";
 import { silentLogger } from "../lib/log.ts";
 import { Gateway, serveGateway } from "../services/gateway/gateway.ts";
-import { echoTool, benchLog as log, startBenchConductor } from "./harness.ts";
+import { ApiserverWrites } from "./chaos/sampling.ts";
+import { setUpDomain } from "./control-plane.ts";
+import { echoTool, benchLog as log, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
-const ns = "bench-gateway";
+const levels = [
+  [1, 200],
+  [10, 30],
+  [100, 5],
+] as const;
 
-// ---- the conductor, all in this process ----
+const cp = await LocalControlPlane.start();
+const { conn } = await setUpDomain(cp, "bench-before", "bench-after", "bench-bare");
+const writes = new ApiserverWrites(cp);
 
-const conductor = await startBenchConductor({ ns, tools: [echoTool] });
-const conn = conductor.conn;
-const gateway = new Gateway({
-  conn,
-  namespace: ns,
-  log: silentLogger,
-  security: { ratePerSecond: 1e6, burst: 1e6, allowUnauthenticated: true },
-});
-await gateway.start();
-const gatewayServer = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-while (!gateway.get("echo")) await Bun.sleep(50);
+/** A domain with 4 agents and a gateway, configured as `before` or `after`. */
+async function startDomain(ns: string, shipped: boolean) {
+  const conductor = await startInProcessConductor({
+    conn,
+    namespace: ns,
+    agents: {
+      names: Array.from({ length: 4 }, (_, i) => `${ns}-agent-${i}`),
+      tools: [echoTool],
+      maxConcurrentTasks: 50,
+      // before: Running written as the agent starts a task, as agents did
+      runningAfterMs: shipped ? undefined : 0,
+    },
+  });
+  while (conductor.controller.agents.list().filter((a) => a.status?.phase === "Ready").length < 4) await Bun.sleep(50);
+  const gateway = new Gateway({
+    conn,
+    namespace: ns,
+    log: silentLogger,
+    security: { ratePerSecond: 1e6, burst: 1e6, allowUnauthenticated: true },
+    bindCalls: shipped,
+  });
+  await gateway.start();
+  const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+  while (!gateway.get("echo")) await Bun.sleep(50);
+  return {
+    url: `http://127.0.0.1:${server.port}/mcp`,
+    async stop() {
+      await server.stop(true);
+      await gateway.stop();
+      await conductor.stop();
+    },
+  };
+}
 
-// ---- the baseline: the same tool on a plain SDK server ----
+// ---- the plain SDK server ----
 const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
 const plain = Bun.serve({
   port: 0,
@@ -48,9 +92,7 @@ const plain = Bun.serve({
     server.registerTool(
       "echo",
       { description: "Echoes its message.", inputSchema: { message: z.string() } },
-      async ({ message }) => ({
-        content: [{ type: "text", text: message }],
-      }),
+      async ({ message }) => ({ content: [{ type: "text", text: message }] }),
     );
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
@@ -63,7 +105,60 @@ const plain = Bun.serve({
   },
 });
 
-async function run(url: string, clients: number, callsEach: number): Promise<{ lat: number[]; rate: number }> {
+// ---- the bare client: create, see it, write its status, see that ----
+const bareTasks = mcpClients(conn).tasks;
+const bareWatch = new Informer(bareTasks, { namespace: "bench-bare", logger: silentLogger });
+const waiting = new Map<string, { until: (t: Task) => boolean; resolve: () => void }>();
+const notify = (t: Task) => {
+  const w = waiting.get(t.metadata.name ?? "");
+  if (w?.until(t)) {
+    waiting.delete(t.metadata.name ?? "");
+    w.resolve();
+  }
+};
+bareWatch.on({ add: notify, update: notify, delete: () => {} });
+await bareWatch.start();
+const seen = (name: string, until: (t: Task) => boolean) =>
+  new Promise<void>((resolve) => {
+    waiting.set(name, { until, resolve });
+    const cached = bareWatch.get("bench-bare", name);
+    if (cached) notify(cached);
+  });
+async function bareCall(i: number): Promise<void> {
+  const name = `bare-${randomBytes(8).toString("hex")}-${i}`;
+  const created = seen(name, () => true);
+  const t = await bareTasks.create("bench-bare", {
+    metadata: { name },
+    spec: { requiredCapabilities: ["echo"], tool: "echo", payload: { message: "hello" } },
+  });
+  await created;
+  const done = seen(name, (x) => x.status?.phase === "Completed");
+  await bareTasks.replaceStatus({
+    ...t,
+    status: { phase: "Completed", assignedAgent: "bare", attempts: 1, result: { value: "hello" } },
+  });
+  await done;
+}
+
+interface Run {
+  lat: number[];
+  rate: number;
+  writesPerCall: number;
+}
+
+async function measure(calls: number, go: () => Promise<number[]>): Promise<Run> {
+  await writes.scrape();
+  writes.zero();
+  const t0 = performance.now();
+  const lat = await go();
+  const rate = lat.length / ((performance.now() - t0) / 1000);
+  await Bun.sleep(300); // the last result writes land
+  await writes.scrape();
+  const total = [...writes.byResource.values()].reduce((a, b) => a + b, 0);
+  return { lat, rate, writesPerCall: total / calls };
+}
+
+async function mcpRun(url: string, clients: number, callsEach: number): Promise<Run> {
   const cs = await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const c = new Client({ name: `bench-${i}`, version: "1.0.0" });
@@ -72,47 +167,81 @@ async function run(url: string, clients: number, callsEach: number): Promise<{ l
       return c;
     }),
   );
-  const lat: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(
-    cs.map(async (c, i) => {
-      for (let k = 0; k < callsEach; k++) {
-        const s = performance.now();
-        await c.callTool({ name: "echo", arguments: { message: `hello ${i}/${k}` } });
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  const rate = lat.length / ((performance.now() - t0) / 1000);
+  const run = await measure(clients * callsEach, async () => {
+    const lat: number[] = [];
+    await Promise.all(
+      cs.map(async (c, i) => {
+        for (let k = 0; k < callsEach; k++) {
+          const s = performance.now();
+          await c.callTool({ name: "echo", arguments: { message: `hello ${i}/${k}` } });
+          lat.push(performance.now() - s);
+        }
+      }),
+    );
+    return lat;
+  });
   await Promise.all(cs.map((c) => c.close()));
-  return { lat, rate };
+  return run;
 }
 
-const rows: (string | number)[][] = [["clients", "server", "p50 ms", "p99 ms", "calls/s", "gateway / plain"]];
-for (const [clients, callsEach] of [
-  [1, 200],
-  [10, 30],
-  [100, 5],
-] as const) {
+const bareRun = (clients: number, callsEach: number) =>
+  measure(clients * callsEach, async () => {
+    const lat: number[] = [];
+    await Promise.all(
+      Array.from({ length: clients }, async (_, i) => {
+        for (let k = 0; k < callsEach; k++) {
+          const s = performance.now();
+          await bareCall(i);
+          lat.push(performance.now() - s);
+        }
+      }),
+    );
+    return lat;
+  });
+
+log("starting the two domains");
+const before = await startDomain("bench-before", false);
+const after = await startDomain("bench-after", true);
+await bareCall(0); // warm the bare path
+
+const rows: (string | number)[][] = [["clients", "path", "p50 ms", "p99 ms", "calls/s", "writes/call", "vs bare"]];
+const figures: Record<string, unknown> = {};
+for (const [clients, callsEach] of levels) {
   log(`${clients} clients`);
-  const p = await run(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach);
-  const g = await run(`http://127.0.0.1:${gatewayServer.port}/mcp`, clients, callsEach);
-  const ps = summarize(p.lat);
-  const gs = summarize(g.lat);
-  rows.push([clients, "plain SDK server", fmt(ps.p50, 1), fmt(ps.p99, 1), fmt(p.rate, 0), ""]);
-  rows.push([
-    clients,
-    "gateway (Task)",
-    fmt(gs.p50, 1),
-    fmt(gs.p99, 1),
-    fmt(g.rate, 0),
-    `p50 ${fmt(gs.p50 / ps.p50, 1)}x, rate ${fmt(g.rate / p.rate, 2)}x`,
-  ]);
+  const runs: [string, Run][] = [
+    ["plain", await mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach)],
+    ["bare", await bareRun(clients, callsEach)],
+    ["before", await mcpRun(before.url, clients, callsEach)],
+    ["after", await mcpRun(after.url, clients, callsEach)],
+  ];
+  const bare = runs[1]?.[1] as Run;
+  for (const [path, r] of runs) {
+    const s = summarize(r.lat);
+    const vsBare = path === "before" || path === "after" ? `rate ${fmt(r.rate / bare.rate, 2)}x` : "";
+    rows.push([
+      clients,
+      path,
+      fmt(s.p50, 1),
+      fmt(s.p99, 1),
+      fmt(r.rate, 0),
+      path === "plain" ? "0" : fmt(r.writesPerCall, 2),
+      vsBare,
+    ]);
+    figures[`c${clients}_${path}`] = {
+      p50_ms: Number(fmt(s.p50, 2)),
+      p99_ms: Number(fmt(s.p99, 2)),
+      calls_per_s: Math.round(r.rate),
+      writes_per_call: Number(fmt(r.writesPerCall, 2)),
+      ...(vsBare ? { rate_vs_bare: Number(fmt(r.rate / bare.rate, 3)) } : {}),
+    };
+  }
 }
 console.log(`\n${table(rows)}`);
+console.log(JSON.stringify({ bench: "gateway-call", ...figures }));
 
 await plain.stop(true);
-await gatewayServer.stop(true);
-await gateway.stop();
-await conductor.stop();
+await bareWatch.stop();
+await before.stop();
+await after.stop();
+await cp.stop();
 process.exit(0);

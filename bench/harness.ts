@@ -43,7 +43,7 @@ export interface InProcessConductorOptions {
   mcpProber?: Prober;
   log?: Logger;
   /** Agents started here, after the controller, each serving `tools`. */
-  agents?: { names: string[]; tools: AnyTool[]; maxConcurrentTasks: number };
+  agents?: { names: string[]; tools: AnyTool[]; maxConcurrentTasks: number; runningAfterMs?: number };
 }
 
 export interface InProcessConductor {
@@ -91,7 +91,7 @@ export async function startInProcessConductor(o: InProcessConductorOptions): Pro
     await controller.start();
     stops.unshift(() => controller.stop());
     const agents: AgentRuntime[] = [];
-    const { names = [], tools = [], maxConcurrentTasks = 1 } = o.agents ?? {};
+    const { names = [], tools = [], maxConcurrentTasks = 1, runningAfterMs } = o.agents ?? {};
     for (const name of names) {
       const agent = new AgentRuntime({
         name,
@@ -99,6 +99,7 @@ export async function startInProcessConductor(o: InProcessConductorOptions): Pro
         conn: o.conn,
         tools,
         maxConcurrentTasks,
+        runningAfterMs,
         heartbeatIntervalMs: 5000,
         log: silentLogger,
       });

@@ -18,6 +18,7 @@ describe("the agent runtime's configuration", () => {
       maxConcurrentTasks: 5,
       heartbeatIntervalSeconds: 10,
       taskTimeoutSeconds: 300,
+      runningAfterSeconds: 1,
       shutdownGraceSeconds: 25,
       metricsPort: 8080,
       cpu: undefined,

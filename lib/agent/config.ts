@@ -56,6 +56,12 @@ export const agentSettings = (kind: string) => ({
   }),
   heartbeatIntervalSeconds: seconds("AGENT_HEARTBEAT_INTERVAL_SECONDS", 10, 0.1, "How often it heartbeats."),
   taskTimeoutSeconds: seconds("AGENT_TASK_TIMEOUT_SECONDS", 300, 0.1, "A tool's time limit, unless it sets its own."),
+  runningAfterSeconds: seconds(
+    "AGENT_RUNNING_AFTER_SECONDS",
+    1,
+    0,
+    "How long a task runs before it is marked Running (0: at once); a shorter call writes only its result.",
+  ),
   shutdownGraceSeconds: seconds(
     "AGENT_SHUTDOWN_GRACE_SECONDS",
     25,

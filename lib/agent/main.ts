@@ -49,6 +49,7 @@ export async function runAgent<S extends Specs = Record<never, never>>(o: RunAge
     maxConcurrentTasks: config.maxConcurrentTasks,
     heartbeatIntervalMs: config.heartbeatIntervalSeconds * 1000,
     taskTimeoutMs: config.taskTimeoutSeconds * 1000,
+    runningAfterMs: config.runningAfterSeconds * 1000,
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     log,
   });

@@ -5,23 +5,39 @@
  * Tasks only through that selector, never by a get: in a cluster an agent may
  * read no other Task (ADR 0011).
  *
+ * It also watches the Tasks created bound to it (the label
+ * mcp.io/bound-agent, ADR 0013), which have no status until it writes one.
+ *
  * Contract with the controller (see services/controller/task-lifecycle.ts):
- * the agent moves its task Assigned → Running → Completed | Failed, every
- * write guarded by resourceVersion, so a task that was reassigned or failed
- * meanwhile is never overwritten. It never writes status.attempts or any
- * other move: in a cluster the admission policy (deploy/policy) refuses
- * them. A task that leaves the agent (deleted, reassigned, failed by its
- * deadline) aborts its handler.
+ * the agent moves its task Assigned (or bound, with no status) → Completed |
+ * Failed, every write guarded by resourceVersion, so a task that was
+ * reassigned or failed meanwhile is never overwritten. It writes Running in
+ * between only when the task outlives runningAfterMs or the tool reports
+ * progress or asks its client something, so a short call costs one status
+ * write. It writes status.assignedAgent and status.attempts only as it
+ * starts a bound task (itself, attempt 1) and no other move: in a cluster the
+ * admission policy (deploy/policy) refuses them. A task that leaves the agent
+ * (deleted, reassigned, failed by its deadline) aborts its handler.
  */
 import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
-import { inputAnswerTimeMs, inputTimeoutReason } from "../api/task-state.ts";
+import {
+  boundAgentLabel,
+  inputAnswerTimeMs,
+  inputTimeoutReason,
+  isBoundUnstarted,
+  taskAgent,
+  taskAttempt,
+} from "../api/task-state.ts";
 import { type Clock, sleep, systemClock } from "../clock.ts";
 import type { KubeConnection } from "../kube/connection.ts";
 import { isConflict, isForbidden, isNotFound, isTransient } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
+import { isLabelValue } from "../kube/labels.ts";
+import { leaseClient } from "../kube/leases.ts";
 import type { Logger } from "../log.ts";
+import { AgentLease, leaseDurationSeconds } from "./lease.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { normalizeMessage, normalizeProgress, ProgressWriter } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
@@ -69,6 +85,13 @@ export interface AgentRuntimeOptions {
   maxResultBytes?: number;
   /** How long shutdown waits for tasks in flight. */
   shutdownGraceMs?: number;
+  /**
+   * How long a task runs before the agent writes Running (default 1 s; 0:
+   * at once). A call that finishes sooner costs one status write, its
+   * result; a tool that reports progress or asks its client something
+   * writes Running first.
+   */
+  runningAfterMs?: number;
   log: Logger;
 }
 
@@ -88,6 +111,12 @@ interface Running {
   toolTime?: ToolTime;
   /** Ends the waits for answers still going when the attempt ends (a tool that did not wait for them). */
   inputWaits: Set<() => void>;
+  /** The task as this attempt last wrote it (or found it). */
+  latest: Task;
+  /** The Running write, once made: the task as written, or undefined when it was no longer ours. */
+  claim?: Promise<Task | undefined>;
+  /** Set as the attempt ends: no Running write after that. */
+  ending?: boolean;
 }
 
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
@@ -96,10 +125,25 @@ export class AgentRuntime {
   readonly metrics: AgentMetrics;
   private readonly clients;
   private readonly tasks: Informer<Task>;
+  /** The tasks created bound to this agent (ADR 0013); none when its name can be no label value. */
+  private readonly bound: Informer<Task> | undefined;
+  /** True until both task caches synced at start: what they list then, a previous run may have started. */
+  private starting = true;
+  /**
+   * The attempt this run last started (or gave back) of each task, so that
+   * no attempt starts twice: the two caches (by assignee and by label) see
+   * the same task on separate watches, and one may still show an attempt
+   * Assigned after the other saw it run and finish. (Before ADR 0013 the
+   * Running write, refused on a stale view, kept that from running the tool.)
+   * Bounded: a stale view arrives within seconds, not after 10,000 tasks.
+   */
+  private readonly startedAttempt = new Map<string, number>();
   private readonly tools = new Map<string, AnyTool>();
   private readonly running = new Map<string, Running>();
   private readonly limit: ReturnType<typeof pLimit>;
   private stopHeartbeats: () => void = () => {};
+  /** The agent's heartbeat, made once its Agent is registered (it owns the Lease). */
+  private lease: AgentLease | undefined;
   private readonly clock: Clock;
   private draining = false;
   private registered = false;
@@ -126,10 +170,23 @@ export class AgentRuntime {
       // Deleted, or no longer assigned to us (it left the field selector).
       delete: (t) => this.cancel(t, "the task was deleted or reassigned"),
     });
+    // The gateway binds no task to an agent whose name is no label value.
+    this.bound = isLabelValue(opts.name)
+      ? new Informer(this.clients.tasks, {
+          namespace: opts.namespace,
+          labelSelector: `${boundAgentLabel}=${opts.name}`,
+          logger: this.log,
+        })
+      : undefined;
+    this.bound?.on({
+      add: (t) => this.consider(t),
+      update: (t) => this.consider(t),
+      delete: (t) => this.cancel(t, "the task was deleted"),
+    });
   }
 
   get ready(): boolean {
-    return this.registered && this.tasks.hasSynced && !this.draining;
+    return this.registered && this.tasks.hasSynced && (this.bound?.hasSynced ?? true) && !this.draining;
   }
 
   get inFlight(): number {
@@ -158,24 +215,20 @@ export class AgentRuntime {
 
   async start(): Promise<void> {
     await this.register();
+    // Before the first heartbeat, so what the caches list was given to an
+    // earlier run of this agent (a new one is not Ready, so gets nothing).
+    await Promise.all([this.tasks.start(), this.bound?.start()]);
+    await this.giveBackEarlierTasks();
+    this.starting = false;
+    // Tasks that arrived while the earlier ones were given back: their events were held back.
+    for (const t of [...this.tasks.list(), ...(this.bound?.list() ?? [])]) this.consider(t);
     await this.heartbeat();
-    const every = this.opts.heartbeatIntervalMs ?? 10_000;
+    const every = this.heartbeatIntervalMs();
     const beat = () => {
       this.heartbeat().catch((err: Error) => this.log.warn({ err }, "Heartbeat failed"));
       this.stopHeartbeats = this.clock.schedule(beat, every);
     };
     this.stopHeartbeats = this.clock.schedule(beat, every);
-    await this.tasks.start();
-    // Tasks a previous run of this agent left Running cannot be resumed: give them back.
-    for (const t of this.tasks.list()) {
-      if (t.status?.phase === "Running" && !this.running.has(t.metadata.uid ?? "")) {
-        await this.finish(t, "failed", {
-          reason: "AgentRestarted",
-          message: `agent ${this.opts.name} restarted during the task`,
-          retryable: true,
-        });
-      }
-    }
     this.log.info({ tools: [...this.tools.keys()] }, "Agent started");
   }
 
@@ -190,8 +243,9 @@ export class AgentRuntime {
     // No blockOwnerDeletion: it would take the right to update the pod's
     // finalizers, and nothing needs the pod's deletion to wait for the Agent's.
     const owner = this.opts.pod && { apiVersion: "v1", kind: "Pod", name: this.opts.pod.name, uid: this.opts.pod.uid };
+    let agent: Agent;
     try {
-      await this.clients.agents.create(this.opts.namespace, {
+      agent = await this.clients.agents.create(this.opts.namespace, {
         metadata: { name: this.opts.name, ...(owner ? { ownerReferences: [owner] } : {}) },
         spec,
       });
@@ -199,7 +253,7 @@ export class AgentRuntime {
       if (!isConflict(err)) throw err;
       // A pod of the same name but another uid (one recreated under a fixed name)
       // takes the Agent over, so it no longer goes with the pod that is gone.
-      await this.clients.agents.patch(
+      agent = await this.clients.agents.patch(
         this.opts.namespace,
         this.opts.name,
         {
@@ -209,17 +263,30 @@ export class AgentRuntime {
         "merge",
       );
     }
+    const every = this.heartbeatIntervalMs();
+    this.lease = new AgentLease({
+      leases: leaseClient(this.opts.conn),
+      namespace: this.opts.namespace,
+      name: this.opts.name,
+      agentUid: agent.metadata.uid ?? "",
+      durationSeconds: leaseDurationSeconds(every),
+      now: () => this.clock.now(),
+      // A renewal that hangs gives way to the next one once the lease it would renew has run out.
+      timeoutMs: leaseDurationSeconds(every) * 1000,
+    });
     this.registered = true;
   }
 
+  private heartbeatIntervalMs(): number {
+    return this.opts.heartbeatIntervalMs ?? 10_000;
+  }
+
+  /**
+   * Renews the agent's Lease (lib/agent/lease.ts), not its Agent's status:
+   * a renewal wakes only the controller, which watches the Leases.
+   */
   private async heartbeat(): Promise<void> {
-    await this.clients.agents.patch(
-      this.opts.namespace,
-      this.opts.name,
-      { status: { lastHeartbeat: new Date().toISOString() } },
-      "merge",
-      { subresource: "status" },
-    );
+    await this.lease?.renew();
   }
 
   /**
@@ -252,7 +319,7 @@ export class AgentRuntime {
       await all;
     }
     this.stopHeartbeats();
-    await this.tasks.stop();
+    await Promise.all([this.tasks.stop(), this.bound?.stop()]);
     try {
       await this.clients.agents.delete(this.opts.namespace, this.opts.name);
     } catch (err) {
@@ -265,20 +332,58 @@ export class AgentRuntime {
     const uid = t.metadata.uid ?? "";
     const current = this.running.get(uid);
     if (current) {
-      // Failed by its deadline, or sent back to Pending, while we ran it.
-      const attempt = t.status?.attempts ?? 0;
+      // Failed by its deadline, or sent back to Pending, or moved, while we ran it.
       if (
-        t.status?.assignedAgent !== this.opts.name ||
+        taskAgent(t) !== this.opts.name ||
         terminal(t) ||
         t.status?.phase === "Pending" ||
-        attempt !== current.attempt
+        taskAttempt(t) !== current.attempt
       ) {
         this.cancel(t, `the task is now ${t.status?.phase ?? "unassigned"}`);
       }
       for (const fn of current.watchers) fn(t);
       return;
     }
-    if (t.status?.phase === "Assigned" && t.status.assignedAgent === this.opts.name && !this.draining) this.begin(t);
+    // What the caches list at start is looked at once they synced (giveBackEarlierTasks).
+    if (this.starting || this.draining || taskAgent(t) !== this.opts.name) return;
+    if (t.status?.phase !== "Assigned" && !isBoundUnstarted(t)) return;
+    if (!this.markStarted(uid, taskAttempt(t))) return;
+    this.begin(t);
+  }
+
+  /** Notes that this run starts (or gives back) `attempt` of a task; false when it already did. */
+  private markStarted(uid: string, attempt: number): boolean {
+    if ((this.startedAttempt.get(uid) ?? 0) >= attempt) return false;
+    this.startedAttempt.delete(uid);
+    this.startedAttempt.set(uid, attempt);
+    if (this.startedAttempt.size > 10_000)
+      this.startedAttempt.delete(this.startedAttempt.keys().next().value as string);
+    return true;
+  }
+
+  /**
+   * The tasks this agent had when it started, not finished: a previous run of
+   * it (a restarted container) may have been running any of them, even those
+   * not marked Running (it writes Running only once a call outlives
+   * runningAfterMs). Their attempt may have had effects, so each ends
+   * (AgentRestarted, retryable) and the next attempt runs under a new
+   * idempotency key, instead of this attempt's key being used twice.
+   */
+  private async giveBackEarlierTasks(): Promise<void> {
+    const mine = new Map<string, Task>();
+    for (const t of [...this.tasks.list(), ...(this.bound?.list() ?? [])]) {
+      const phase = t.status?.phase;
+      if (taskAgent(t) === this.opts.name && (phase === "Running" || phase === "Assigned" || isBoundUnstarted(t)))
+        mine.set(t.metadata.uid ?? "", t);
+    }
+    for (const t of mine.values()) {
+      this.markStarted(t.metadata.uid ?? "", taskAttempt(t));
+      await this.writeFinal(t, t.status?.phase === "Running", taskAttempt(t), "failed", {
+        reason: "AgentRestarted",
+        message: `agent ${this.opts.name} restarted during the task`,
+        retryable: true,
+      }).catch((err: Error) => this.log.warn({ err, task: t.metadata.name }, "Could not give back an earlier task"));
+    }
   }
 
   private cancel(t: Task, why: string): void {
@@ -293,7 +398,8 @@ export class AgentRuntime {
     const abort = new AbortController();
     const entry: Running = {
       abort,
-      attempt: t.status?.attempts ?? 0,
+      attempt: taskAttempt(t),
+      latest: t,
       done: Promise.resolve(),
       watchers: new Set(),
       inputKeys: new Set(),
@@ -313,13 +419,19 @@ export class AgentRuntime {
    * is read as a list by name and assignee.
    */
   private async readOwn(t: Task): Promise<Task | undefined> {
-    const list = await this.clients.tasks.list(t.metadata.namespace, {
-      fieldSelector: `metadata.name=${t.metadata.name ?? ""},status.assignedAgent=${this.opts.name}`,
-    });
-    return list.items[0];
+    const me = this.opts.name;
+    const name = `metadata.name=${t.metadata.name ?? ""}`;
+    // A task bound to this agent is read through its label, which it has from its creation.
+    const list = await this.clients.tasks.list(
+      t.metadata.namespace,
+      t.metadata.labels?.[boundAgentLabel] === me
+        ? { labelSelector: `${boundAgentLabel}=${me}`, fieldSelector: name }
+        : { fieldSelector: `${name},status.assignedAgent=${me}` },
+    );
+    const own = list.items[0];
+    return own && taskAgent(own) === me ? own : undefined;
   }
 
-  /** Writes the task's status if it is still ours in this attempt; false when it is not. */
   /**
    * Writes the task's status, guarded by its resourceVersion. A result must
    * not be lost to an apiserver or etcd that is briefly away, so connection
@@ -327,7 +439,11 @@ export class AgentRuntime {
    * (the task stays Running meanwhile, and the controller does not reassign a
    * task whose agent still heartbeats). Conflicts read the task again.
    */
-  private async writeStatus(t: Task, status: NonNullable<Task["status"]>): Promise<Task | undefined> {
+  private async writeStatus(
+    t: Task,
+    status: NonNullable<Task["status"]>,
+    attempt = taskAttempt(t),
+  ): Promise<Task | undefined> {
     let current = t;
     let conflicts = 0;
     const giveUpAt = this.clock.now() + (this.opts.statusWriteRetryMs ?? 300_000);
@@ -356,11 +472,7 @@ export class AgentRuntime {
             await sleep(this.clock, delay);
           }
         }
-        if (
-          current.status?.assignedAgent !== this.opts.name ||
-          (current.status?.attempts ?? 0) !== (t.status?.attempts ?? 0) ||
-          terminal(current)
-        ) {
+        if (taskAgent(current) !== this.opts.name || taskAttempt(current) !== attempt || terminal(current)) {
           return undefined;
         }
         if (isForbidden(err)) throw err;
@@ -492,13 +604,38 @@ export class AgentRuntime {
     }
   }
 
-  private async finish(
+  /**
+   * The fields an attempt's start writes, with Running or with its end: who
+   * runs it and which attempt (unchanged for an Assigned task; for a bound
+   * one, the first status it gets), when it started, and nothing an earlier
+   * attempt left (progress, messages, questions or answers).
+   */
+  private startFields(attempt: number): NonNullable<Task["status"]> {
+    return {
+      assignedAgent: this.opts.name,
+      attempts: attempt,
+      startTime: new Date().toISOString(),
+      progress: undefined,
+      messages: undefined,
+      inputRequests: undefined,
+      inputResponses: undefined,
+    };
+  }
+
+  /**
+   * Writes the attempt's end; `started` says whether Running was written,
+   * else the start's fields go in the same write. False when the task was no
+   * longer this agent's in this attempt.
+   */
+  private async writeFinal(
     t: Task,
+    started: boolean,
+    attempt: number,
     outcome: "completed" | "failed",
     detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
   ): Promise<boolean> {
     const now = new Date().toISOString();
-    const status: NonNullable<Task["status"]> =
+    const end: NonNullable<Task["status"]> =
       outcome === "completed"
         ? { phase: "Completed", completionTime: now, result: detail.result, error: undefined }
         : {
@@ -509,7 +646,8 @@ export class AgentRuntime {
               retryable: detail.retryable ?? false,
             },
           };
-    return (await this.writeStatus(t, status)) !== undefined;
+    const status = started ? end : { ...this.startFields(attempt), ...end };
+    return (await this.writeStatus(t, status, attempt)) !== undefined;
   }
 
   private resolveTool(t: Task): ToolDefinition | string {
@@ -523,32 +661,54 @@ export class AgentRuntime {
       : `the task names no tool and ${byCapability.length} tools serve its capabilities`;
   }
 
-  private async execute(t0: Task, entry: Running): Promise<void> {
-    const tlog = this.log.child({ task: t0.metadata.name, attempt: entry.attempt });
+  private async execute(t: Task, entry: Running): Promise<void> {
+    const tlog = this.log.child({ task: t.metadata.name, attempt: entry.attempt });
     if (entry.abort.signal.aborted || this.draining) return;
-    // Claim it: Assigned → Running, only if it is still ours in this attempt.
-    // A new attempt starts with no progress, messages, questions or answers (an earlier one's may still be there).
-    const t = await this.writeStatus(t0, {
-      phase: "Running",
-      startTime: new Date().toISOString(),
-      progress: undefined,
-      messages: undefined,
-      inputRequests: undefined,
-      inputResponses: undefined,
-    });
-    if (!t) {
-      tlog.info("Task is no longer ours; not starting it");
-      return;
-    }
+    // Running is written once the task outlives runningAfterMs, or before
+    // the tool's first progress or question: a short call's only status
+    // write is its end. Only if the task is still ours in this attempt.
+    const claim = (): Promise<Task | undefined> => {
+      if (!entry.claim) {
+        if (entry.ending) return Promise.resolve(undefined);
+        entry.claim = this.writeStatus(
+          entry.latest,
+          { ...this.startFields(entry.attempt), phase: "Running" },
+          entry.attempt,
+        )
+          .catch((err: Error) => {
+            tlog.warn({ err }, "Could not mark the task Running");
+            return undefined;
+          })
+          .then((written) => {
+            if (written) entry.latest = written;
+            else if (!entry.ending) {
+              tlog.info("Task is no longer ours; stopping it");
+              this.cancel(t, "the task is no longer this agent's");
+            }
+            return written;
+          });
+      }
+      return entry.claim;
+    };
+    const stopClaimTimer = this.clock.schedule(() => void claim(), this.opts.runningAfterMs ?? 1_000);
+    const finish = async (
+      outcome: "completed" | "failed",
+      detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
+    ): Promise<boolean> => {
+      entry.ending = true;
+      stopClaimTimer();
+      if (entry.claim && !(await entry.claim)) return false;
+      return this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, outcome, detail);
+    };
     const tool = this.resolveTool(t);
     if (typeof tool === "string") {
-      await this.finish(t, "failed", { reason: "UnknownTool", message: tool, retryable: false });
+      await finish("failed", { reason: "UnknownTool", message: tool, retryable: false });
       this.metrics.executed.inc({ tool: t.spec.tool ?? "", outcome: "invalid_input" });
       return;
     }
     const invalid = validate(tool.inputSchema, t.spec.payload ?? {});
     if (invalid) {
-      await this.finish(t, "failed", { reason: "InvalidInput", message: invalid, retryable: false });
+      await finish("failed", { reason: "InvalidInput", message: invalid, retryable: false });
       this.metrics.executed.inc({ tool: tool.name, outcome: "invalid_input" });
       tlog.info({ why: invalid }, "Rejected invalid input");
       return;
@@ -562,13 +722,19 @@ export class AgentRuntime {
     const pastDeadline = Number.isFinite(untilDeadline) ? AbortSignal.timeout(Math.max(1, untilDeadline)) : undefined;
     const signal = AbortSignal.any([entry.abort.signal, toolTime.signal, ...(pastDeadline ? [pastDeadline] : [])]);
     const progress = new ProgressWriter({
-      write: (notes) => this.editInput(t, () => notes),
+      write: async (notes) => {
+        if (!(await claim())) throw new Error("the task is no longer this agent's");
+        await this.editInput(t, () => notes);
+      },
       onError: (err) => tlog.debug({ err }, "Could not write progress or messages; dropped"),
       clock: this.clock,
     });
     let seq = 0;
     signal.addEventListener("abort", () => progress.stop(), { once: true });
-    const requestInput: ToolContext["requestInput"] = (requests) => this.requestInput(t, entry, signal, requests);
+    const requestInput: ToolContext["requestInput"] = async (requests) => {
+      if (!(await claim())) throw new Error("the task is no longer this agent's");
+      return this.requestInput(entry.latest, entry, signal, requests);
+    };
     const ctx: ToolContext = {
       task: t,
       signal,
@@ -598,13 +764,13 @@ export class AgentRuntime {
       const max = this.opts.maxResultBytes ?? 256 * 1024;
       if (size > max) {
         outcome = "too_large";
-        await this.finish(t, "failed", {
+        await finish("failed", {
           reason: "ResultTooLarge",
           message: `the result is ${size} bytes; the limit is ${max}`,
           retryable: false,
         });
       } else {
-        await this.finish(t, "completed", { result });
+        await finish("completed", { result });
       }
     } catch (err) {
       if (entry.why === "cancelled") {
@@ -612,7 +778,7 @@ export class AgentRuntime {
         tlog.info({ why: (entry.abort.signal.reason as Error)?.message }, "Cancelled task");
       } else if (entry.why === "shutdown") {
         outcome = "cancelled";
-        await this.finish(t, "failed", {
+        await finish("failed", {
           reason: "AgentShutdown",
           message: `agent ${this.opts.name} shut down during the task`,
           retryable: true,
@@ -620,7 +786,7 @@ export class AgentRuntime {
       } else if (entry.why === "inputTimeout") {
         // Another attempt would ask again, of a client that does not answer.
         outcome = "timeout";
-        await this.finish(t, "failed", {
+        await finish("failed", {
           reason: inputTimeoutReason,
           message: entry.unanswered ?? "the client did not answer in time",
           retryable: false,
@@ -631,23 +797,25 @@ export class AgentRuntime {
       } else if (toolTime.signal.aborted) {
         // A plain timeout may succeed next time.
         outcome = "timeout";
-        await this.finish(t, "failed", {
+        await finish("failed", {
           reason: "Timeout",
           message: `the tool ran longer than ${timeoutMs} ms`,
           retryable: true,
         });
       } else if (err instanceof ToolError) {
         outcome = "failed";
-        await this.finish(t, "failed", { reason: err.reason, message: err.message, retryable: err.retryable });
+        await finish("failed", { reason: err.reason, message: err.message, retryable: err.retryable });
       } else {
         outcome = "failed";
-        await this.finish(t, "failed", {
+        await finish("failed", {
           reason: "ToolFailed",
           message: (err as Error)?.message ?? String(err),
           retryable: true,
         });
       }
     } finally {
+      entry.ending = true;
+      stopClaimTimer();
       toolTime.stop();
       for (const ended of entry.inputWaits) ended();
       end();

@@ -3,7 +3,7 @@
  */
 import type { KubeConnection } from "../kube/connection.ts";
 import { ResourceClient, type ResourceType } from "../kube/resource-client.ts";
-import type { Agent, MCPServer, Task } from "./types.gen.ts";
+import type { Agent, MCPServer, Plan, Task } from "./types.gen.ts";
 
 export * from "./types.gen.ts";
 
@@ -20,12 +20,14 @@ export const mcpServerType: ResourceType = {
   kind: "MCPServer",
   namespaced: true,
 };
+export const planType: ResourceType = { group, version, plural: "plans", kind: "Plan", namespaced: true };
 
-/** Typed clients for the three kinds, sharing one connection. */
+/** Typed clients for the four kinds, sharing one connection. */
 export interface McpClients {
   agents: ResourceClient<Agent>;
   tasks: ResourceClient<Task>;
   mcpServers: ResourceClient<MCPServer>;
+  plans: ResourceClient<Plan>;
 }
 
 export function mcpClients(conn: KubeConnection): McpClients {
@@ -33,5 +35,6 @@ export function mcpClients(conn: KubeConnection): McpClients {
     agents: new ResourceClient<Agent>(conn, agentType),
     tasks: new ResourceClient<Task>(conn, taskType),
     mcpServers: new ResourceClient<MCPServer>(conn, mcpServerType),
+    plans: new ResourceClient<Plan>(conn, planType),
   };
 }

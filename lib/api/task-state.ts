@@ -34,3 +34,30 @@ export function answerByOf(request: unknown): number | undefined {
   const ms = typeof raw === "string" ? Date.parse(raw) : Number.NaN;
   return Number.isNaN(ms) ? undefined : ms;
 }
+
+/**
+ * The label that binds a Task to an agent at creation (ADR 0013), as
+ * `spec.nodeName` binds a Pod: the gateway places a call itself and creates
+ * its Task bound, so no placement write is needed. The Task has no status
+ * until its agent writes one. The label holds only while the Task has no
+ * status: once anyone writes a status, `status.assignedAgent` says where the
+ * Task is (the controller moves a bound Task whose agent is lost like any
+ * other, by a status write).
+ */
+export const boundAgentLabel = "mcp.io/bound-agent";
+
+/** A Task created bound to an agent that nobody has written a status for yet. */
+export const isBoundUnstarted = (t: Task): boolean =>
+  !t.status?.phase && !t.status?.assignedAgent && !!t.metadata.labels?.[boundAgentLabel];
+
+/**
+ * The agent a Task is on: its status.assignedAgent, or for a bound Task not
+ * yet started, the agent its label names. Undefined for a Task on no agent.
+ */
+export function taskAgent(t: Task): string | undefined {
+  if (t.status?.assignedAgent) return t.status.assignedAgent;
+  return isBoundUnstarted(t) ? t.metadata.labels?.[boundAgentLabel] : undefined;
+}
+
+/** The attempt a Task is in: status.attempts, or 1 for a bound Task not yet started (its first). */
+export const taskAttempt = (t: Task): number => t.status?.attempts ?? (isBoundUnstarted(t) ? 1 : 0);

@@ -105,7 +105,7 @@ export interface AgentStatus {
    */
   phase?: "Ready" | "NotReady" | "Unknown";
   /**
-   * When the agent last reported that it is alive.
+   * When the agent last reported that it is alive, from agents of earlier releases; agents now renew a coordination.k8s.io Lease named like the Agent instead.
    */
   lastHeartbeat?: string;
   /**
@@ -312,6 +312,150 @@ export interface MCPServerList {
   kind?: string;
   metadata: { resourceVersion?: string; continue?: string };
   items: MCPServer[];
+}
+
+/**
+ * Plan runs steps, each a Task, in the order their dependencies give.
+ */
+export interface Plan {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: PlanSpec;
+  status?: PlanStatus;
+}
+export interface PlanSpec {
+  /**
+   * The steps; each runs as one Task once every step it dependsOn finished.
+   *
+   * @minItems 1
+   * @maxItems 64
+   */
+  steps: PlanSpecStepsItem[];
+  /**
+   * The shared context the plan starts with; steps read it through inputs ($.context…) and add to it with their result's planContext. At most 64 KiB as JSON, with what steps add.
+   */
+  context?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * Set to true to cancel the plan; its running steps' Tasks fail with reason Cancelled.
+   */
+  cancel?: boolean;
+  /**
+   * Delete the Plan, and its Tasks with it, this long after it finished; unset means the controller's default.
+   */
+  ttlSecondsAfterFinished?: number;
+}
+export interface PlanSpecStepsItem {
+  /**
+   * Unique in the plan; the step's Task is named after the plan and it.
+   */
+  name: string;
+  /**
+   * The MCP tool the step calls; its capability is looked up among the domain's Agents when requiredCapabilities is not given.
+   */
+  tool?: string;
+  /**
+   * Capabilities the executing agent must have, as a Task's.
+   *
+   * @minItems 1
+   * @maxItems 32
+   */
+  requiredCapabilities?: string[];
+  /**
+   * The tool's arguments that are known when the Plan is made.
+   */
+  payload?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * Arguments taken from earlier steps or the plan's context when the step starts: each key is a payload field, each value a path such as $.steps.parse.result.rows[0] or $.context.owner (docs/plans.md#inputs).
+   */
+  inputs?: {
+    [k: string]: string | undefined;
+  };
+  /**
+   * Steps that must finish before this one starts.
+   *
+   * @maxItems 48
+   */
+  dependsOn?: string[];
+  /**
+   * When this step fails: FailPlan stops the plan (steps running are cancelled, the rest skipped); SkipDependants skips the steps that depend on it, directly or not, and lets the others run (the plan ends Failed); Continue runs its dependants all the same (the plan may still succeed).
+   */
+  onFailure?: "FailPlan" | "SkipDependants" | "Continue";
+  /**
+   * The Task's priority, 1 to 10; the Task's default when unset.
+   */
+  priority?: number;
+  retryPolicy?: PlanSpecStepsItemRetryPolicy;
+}
+/**
+ * The Task's retryPolicy; the Task's defaults when unset.
+ */
+export interface PlanSpecStepsItemRetryPolicy {
+  maxRetries?: number;
+  backoffStrategy?: "linear" | "exponential";
+  backoffSeconds?: number;
+  maxBackoffSeconds?: number;
+}
+export interface PlanStatus {
+  phase?: "Pending" | "Running" | "Succeeded" | "Failed" | "Cancelled";
+  observedGeneration?: number;
+  startTime?: string;
+  completionTime?: string;
+  /**
+   * Steps finished of all steps, as "3/20".
+   */
+  progress?: string;
+  counts?: PlanStatusCounts;
+  /**
+   * Each step's state, in the order of spec.steps.
+   *
+   * @maxItems 64
+   */
+  steps?: PlanStatusStepsItem[];
+  /**
+   * The shared context now, spec.context with what finished steps added.
+   */
+  context?: {
+    [k: string]: unknown | undefined;
+  };
+  conditions?: Condition[];
+}
+/**
+ * The steps by phase.
+ */
+export interface PlanStatusCounts {
+  total?: number;
+  pending?: number;
+  running?: number;
+  succeeded?: number;
+  failed?: number;
+  skipped?: number;
+}
+export interface PlanStatusStepsItem {
+  name: string;
+  /**
+   * Pending (not started), Running (its Task exists and has not finished), Succeeded, Failed or Skipped (never run: a dependency failed, or the plan failed or was cancelled).
+   */
+  phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Skipped";
+  /**
+   * The step's Task, once created.
+   */
+  task?: string;
+  reason?: string;
+  message?: string;
+  startTime?: string;
+  completionTime?: string;
+}
+
+export interface PlanList {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { resourceVersion?: string; continue?: string };
+  items: Plan[];
 }
 
 /**

@@ -12,18 +12,9 @@
  */
 import type { KubeConnection } from "../kube/connection.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
-import { type KubeObject, ResourceClient } from "../kube/resource-client.ts";
+import { type Lease, leaseClient, microTime } from "../kube/leases.ts";
+import type { ResourceClient } from "../kube/resource-client.ts";
 import { type Logger, silentLogger } from "../log.ts";
-
-interface Lease extends KubeObject {
-  spec: {
-    holderIdentity?: string;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
-  };
-}
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -38,9 +29,6 @@ export interface LeaderElectionOptions {
   /** Called when leadership is lost (not on a clean release); the candidate then campaigns again. */
   onStoppedLeading: () => void;
 }
-
-/** Lease timestamps are MicroTime: RFC 3339 with microseconds. */
-const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
 export class LeaderElector {
   private readonly leases: ResourceClient<Lease>;
@@ -59,13 +47,7 @@ export class LeaderElector {
     conn: KubeConnection,
     private readonly opts: LeaderElectionOptions,
   ) {
-    this.leases = new ResourceClient<Lease>(conn, {
-      group: "coordination.k8s.io",
-      version: "v1",
-      plural: "leases",
-      kind: "Lease",
-      namespaced: true,
-    });
+    this.leases = leaseClient(conn);
     this.leaseDurationMs = opts.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = opts.retryPeriodMs ?? 2_000;

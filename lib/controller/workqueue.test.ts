@@ -57,6 +57,17 @@ describe("WorkQueue", () => {
     expect(clock.pending).toEqual([]);
   });
 
+  test("addAfter past a timer's limit (24.8 days) waits the limit, not zero", () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter("year", 365 * 24 * 3600 * 1000);
+    expect(clock.pending).toEqual([2 ** 31 - 1]);
+    clock.advance(2 ** 31 - 2);
+    expect(q.length).toBe(0);
+    clock.advance(1);
+    expect(q.length).toBe(1);
+  });
+
   test("addAfter with no delay adds at once; shutdown cancels what is delayed", () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ clock });

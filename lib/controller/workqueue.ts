@@ -15,6 +15,9 @@ export interface WorkQueueOptions {
   clock?: Clock;
 }
 
+/** The longest wait a timer takes: setTimeout's 32-bit signed limit. */
+const maxTimerMs = 2 ** 31 - 1;
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
@@ -54,6 +57,9 @@ export class WorkQueue {
       this.add(key);
       return;
     }
+    // setTimeout fires at once when asked to wait longer than 2^31-1 ms (24.8 days), over and
+    // over: wait that long at most; the key is looked at early and requeues itself.
+    delayMs = Math.min(delayMs, maxTimerMs);
     const at = this.clock.now() + delayMs;
     const existing = this.delayed.get(key);
     if (existing && existing.at <= at) return;

@@ -6,18 +6,19 @@
 
 import type { Candidate, TaskSpec } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import type { Agent, Task } from "../api/resources.ts";
+import { isBoundUnstarted, taskAgent } from "../api/task-state.ts";
 import { defaultPriority } from "./policy.ts";
 
-/** A task occupies its agent while Assigned or Running. */
+/** A task occupies its agent while Assigned or Running, or created bound to it and not yet started. */
 export const occupiesAgent = (t: Task): boolean =>
-  !!t.status?.assignedAgent && (t.status.phase === "Assigned" || t.status.phase === "Running");
+  isBoundUnstarted(t) || (!!t.status?.assignedAgent && (t.status.phase === "Assigned" || t.status.phase === "Running"));
 
 /** Tasks Assigned or Running per agent, counted from the tasks themselves. */
 export function loadByAgent(tasks: Iterable<Task>): Map<string, number> {
   const load = new Map<string, number>();
   for (const t of tasks) {
     if (!occupiesAgent(t)) continue;
-    const a = t.status?.assignedAgent as string;
+    const a = taskAgent(t) as string;
     load.set(a, (load.get(a) ?? 0) + 1);
   }
   return load;

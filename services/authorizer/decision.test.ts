@@ -30,7 +30,10 @@ const selector = (...requirements: { key: string; operator: string; values?: str
   fieldSelector: { requirements },
 });
 const mine = { key: "status.assignedAgent", operator: "In", values: ["agent-a"] };
-const wanted = "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a";
+const bound = { key: "mcp.io/bound-agent", operator: "In", values: ["agent-a"] };
+const labels = (...requirements: { key: string; operator: string; values?: string[] }[]) => ({ requirements });
+const wanted =
+  "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a or labelSelector mcp.io/bound-agent=agent-a";
 
 describe("allowed", () => {
   test.each([
@@ -54,6 +57,29 @@ describe("allowed", () => {
       given: review({}, { labelSelector: { requirements: [{ key: "a", operator: "Exists" }] } }),
       says: "may list",
     },
+    {
+      name: "the tasks bound to it, by label (ADR 0013)",
+      given: review({}, { fieldSelector: undefined, labelSelector: labels(bound) }),
+      says: "agent agent-a may list the tasks bound to it",
+    },
+    {
+      name: "one task bound to it, by name and label (the runtime's read of a bound task)",
+      given: review(
+        {},
+        {
+          verb: "list",
+          name: "call-1",
+          ...selector({ key: "metadata.name", operator: "In", values: ["call-1"] }),
+          labelSelector: labels(bound),
+        },
+      ),
+      says: "may list the tasks bound to it",
+    },
+    {
+      name: "a watch of the tasks bound to it",
+      given: review({}, { verb: "watch", fieldSelector: undefined, labelSelector: labels(bound) }),
+      says: "may watch the tasks bound to it",
+    },
   ])("$name", ({ given, says }) => {
     const d = decide(given);
     expect(d.allowed).toBe(true);
@@ -76,6 +102,29 @@ describe("no opinion", () => {
       says: wanted,
     },
     { name: "the requirement with no values", given: review({}, selector({ ...mine, values: [] })), says: wanted },
+    {
+      name: "the tasks bound to another agent",
+      given: review({}, { fieldSelector: undefined, labelSelector: labels({ ...bound, values: ["agent-b"] }) }),
+      says: wanted,
+    },
+    {
+      name: "a bound-agent label that is not In (mcp.io/bound-agent!=agent-b is wider)",
+      given: review(
+        {},
+        { fieldSelector: undefined, labelSelector: labels({ ...bound, operator: "NotIn", values: ["agent-b"] }) },
+      ),
+      says: wanted,
+    },
+    {
+      name: "the agent's name under another label",
+      given: review({}, { fieldSelector: undefined, labelSelector: labels({ ...bound, key: "app" }) }),
+      says: wanted,
+    },
+    {
+      name: "its name as a field selector on the label's key (a label is no field)",
+      given: review({}, selector({ ...bound })),
+      says: wanted,
+    },
     {
       name: "NotIn another agent (status.assignedAgent!=agent-b)",
       given: review({}, selector({ ...mine, operator: "NotIn", values: ["agent-b"] })),
@@ -178,6 +227,16 @@ describe("parseReview", () => {
       says: 'got "authorization.k8s.io/v1", "TokenReview"',
     },
     { name: "no spec", given: { ...ok, spec: undefined }, says: "spec must be an object" },
+    {
+      name: "a label selector's requirement without an operator",
+      given: { ...ok, spec: review({}, { labelSelector: { requirements: [{ key: "mcp.io/bound-agent" }] } as never }) },
+      says: "spec.resourceAttributes.labelSelector.requirements[0] must have a string key and operator",
+    },
+    {
+      name: "a label selector that is a string",
+      given: { ...ok, spec: review({}, { labelSelector: "mcp.io/bound-agent=agent-a" as never }) },
+      says: "spec.resourceAttributes.labelSelector must be an object",
+    },
     { name: "a numeric user", given: { ...ok, spec: { user: 7 } }, says: "spec.user must be a string" },
     {
       name: "groups not a list",

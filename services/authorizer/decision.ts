@@ -3,12 +3,18 @@
  * SubjectAccessReview (authorization.k8s.io/v1) that the apiserver sends
  * after RBAC gave no opinion, read Tasks? Yes only for an agent listing or
  * watching Tasks of its own namespace with a field selector that keeps the
- * answer to the Tasks assigned to its pod:
+ * answer to the Tasks assigned to its pod, or a label selector that keeps it
+ * to the Tasks created bound to its pod (ADR 0013):
  *
  *   user          system:serviceaccount:<ns>:mcp-agent, ns == the request's namespace
  *   extra         authentication.kubernetes.io/pod-name: [<pod>]   (a pod-bound token)
  *   request       list or watch mcp.io tasks (no subresource)
  *   fieldSelector a requirement {key: status.assignedAgent, operator: In, values: [<pod>]}
+ *   or labelSelector a requirement {key: mcp.io/bound-agent, operator: In, values: [<pod>]}
+ *
+ * A task bound to one agent and since moved to another still carries the
+ * first one's label, so that agent still sees it (and what the controller
+ * wrote of where it went); a task's own status says whose it is.
  *
  * The apiserver sends a selector's requirements parsed (KEP-4601): `=` and
  * `==` arrive as operator In with the one value, `!=` as NotIn, and other
@@ -39,7 +45,10 @@ export interface SubjectAccessReviewSpec {
       rawSelector?: string;
       requirements?: { key: string; operator: string; values?: string[] }[];
     };
-    labelSelector?: unknown;
+    labelSelector?: {
+      rawSelector?: string;
+      requirements?: { key: string; operator: string; values?: string[] }[];
+    };
   };
   nonResourceAttributes?: { path?: string; verb?: string };
 }
@@ -65,6 +74,8 @@ export const agentServiceAccount = "mcp-agent";
 /** The key under which a pod-bound service-account token carries its pod's name. */
 export const podNameExtra = "authentication.kubernetes.io/pod-name";
 export const assignedAgentField = "status.assignedAgent";
+/** The label of a Task created bound to an agent (lib/api/task-state.ts). */
+export const boundAgentLabel = "mcp.io/bound-agent";
 
 const saUser = /^system:serviceaccount:([^:]+):([^:]+)$/;
 
@@ -100,28 +111,40 @@ export function parseReview(body: unknown): SubjectAccessReview {
     if (!isObject(ra)) throw new MalformedReview("spec.resourceAttributes must be an object");
     for (const key of ["namespace", "verb", "group", "version", "resource", "subresource", "name"])
       optionalString(ra, key, "spec.resourceAttributes");
-    const fs = ra.fieldSelector;
-    if (fs !== undefined) {
-      if (!isObject(fs)) throw new MalformedReview("spec.resourceAttributes.fieldSelector must be an object");
-      optionalString(fs, "rawSelector", "spec.resourceAttributes.fieldSelector");
-      const reqs = fs.requirements;
-      if (reqs !== undefined) {
-        if (!Array.isArray(reqs))
-          throw new MalformedReview("spec.resourceAttributes.fieldSelector.requirements must be a list");
-        reqs.forEach((r, i) => {
-          const where = `spec.resourceAttributes.fieldSelector.requirements[${i}]`;
-          if (!isObject(r) || typeof r.key !== "string" || typeof r.operator !== "string")
-            throw new MalformedReview(`${where} must have a string key and operator`);
-          if (r.values !== undefined && !isStringList(r.values))
-            throw new MalformedReview(`${where}.values must be a list of strings`);
-        });
-      }
-    }
+    for (const which of ["fieldSelector", "labelSelector"])
+      checkSelector(ra[which], `spec.resourceAttributes.${which}`);
   }
   if (spec.nonResourceAttributes !== undefined && !isObject(spec.nonResourceAttributes))
     throw new MalformedReview("spec.nonResourceAttributes must be an object");
   return body as unknown as SubjectAccessReview;
 }
+
+/** Checks a selector of a review's resourceAttributes (KEP-4601: parsed requirements). */
+function checkSelector(sel: unknown, where: string): void {
+  if (sel === undefined) return;
+  if (!isObject(sel)) throw new MalformedReview(`${where} must be an object`);
+  optionalString(sel, "rawSelector", where);
+  const reqs = sel.requirements;
+  if (reqs === undefined) return;
+  if (!Array.isArray(reqs)) throw new MalformedReview(`${where}.requirements must be a list`);
+  reqs.forEach((r, i) => {
+    if (!isObject(r) || typeof r.key !== "string" || typeof r.operator !== "string")
+      throw new MalformedReview(`${where}.requirements[${i}] must have a string key and operator`);
+    if (r.values !== undefined && !isStringList(r.values))
+      throw new MalformedReview(`${where}.requirements[${i}].values must be a list of strings`);
+  });
+}
+
+/** Whether a selector has `key` = `pod` (In with only that value) among its requirements. */
+const selectsOnly = (
+  requirements: { key: string; operator: string; values?: string[] }[] | undefined,
+  key: string,
+  pod: string,
+): boolean =>
+  (requirements ?? []).some(
+    (r) =>
+      r.key === key && r.operator === "In" && (r.values?.length ?? 0) > 0 && (r.values ?? []).every((v) => v === pod),
+  );
 
 const noOpinion = (reason: string): Decision => ({ allowed: false, reason });
 
@@ -141,19 +164,15 @@ export function decide(spec: SubjectAccessReviewSpec): Decision {
   const pods = spec.extra?.[podNameExtra] ?? [];
   const pod = pods[0];
   if (pods.length !== 1 || !pod) return noOpinion("an agent reads tasks only with a token bound to its pod");
-  const wanted = `agents may list/watch tasks only with fieldSelector ${assignedAgentField}=${pod}`;
+  const wanted = `agents may list/watch tasks only with fieldSelector ${assignedAgentField}=${pod} or labelSelector ${boundAgentLabel}=${pod}`;
   if (ra.verb === "get")
     return noOpinion(
       `${wanted}; to read one task, list with fieldSelector metadata.name=${ra.name || "<name>"},${assignedAgentField}=${pod}`,
     );
   if (ra.verb !== "list" && ra.verb !== "watch") return noOpinion(`${wanted}; ${ra.verb ?? "no verb"} is not granted`);
-  const own = (ra.fieldSelector?.requirements ?? []).some(
-    (r) =>
-      r.key === assignedAgentField &&
-      r.operator === "In" &&
-      (r.values?.length ?? 0) > 0 &&
-      (r.values ?? []).every((v) => v === pod),
-  );
-  if (!own) return noOpinion(wanted);
-  return { allowed: true, reason: `agent ${pod} may ${ra.verb} the tasks assigned to it` };
+  if (selectsOnly(ra.fieldSelector?.requirements, assignedAgentField, pod))
+    return { allowed: true, reason: `agent ${pod} may ${ra.verb} the tasks assigned to it` };
+  if (selectsOnly(ra.labelSelector?.requirements, boundAgentLabel, pod))
+    return { allowed: true, reason: `agent ${pod} may ${ra.verb} the tasks bound to it` };
+  return noOpinion(wanted);
 }

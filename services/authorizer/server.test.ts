@@ -45,7 +45,8 @@ describe("/authorize", () => {
     // allowed false without denied: no opinion; the webhook is the last authorizer, so the apiserver refuses.
     expect(((await none.json()) as { status: unknown }).status).toEqual({
       allowed: false,
-      reason: "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a",
+      reason:
+        "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a or labelSelector mcp.io/bound-agent=agent-a",
     });
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/^mcp_authorizer_reviews_total\{decision="allowed"\} 1$/m);

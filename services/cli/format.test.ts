@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { toolArguments } from "./call.ts";
 import { eventTimeMs } from "./describe.ts";
 import { humanDuration } from "./output.ts";
+import { valueAt } from "./printer-columns.ts";
 
 describe("humanDuration, as kubectl prints AGE", () => {
   const s = 1000;
@@ -59,5 +60,27 @@ describe("toolArguments", () => {
     { name: "--arg wins over --json", given: { json: '{"a":1,"b":2}', pairs: ["b=3"] }, want: { a: 1, b: 3 } },
   ])("$name", ({ given, want }) => {
     expect(toolArguments(given.json, given.pairs)).toEqual(want);
+  });
+});
+
+describe("valueAt: the JSONPath forms of the CRDs' printer columns", () => {
+  const agent = {
+    status: {
+      phase: "Ready",
+      conditions: [
+        { type: "Other", reason: "Nope" },
+        { type: "Ready", reason: "HeartbeatFresh" },
+      ],
+    },
+  };
+  test.each([
+    { path: ".status.phase", want: "Ready" },
+    { path: ".status.missing.deeper", want: undefined },
+    { path: '.status.conditions[?(@.type=="Ready")].reason', want: "HeartbeatFresh" },
+    { path: ".status.conditions[?(@.type=='Other')].reason", want: "Nope" },
+    { path: '.status.conditions[?(@.type=="Absent")].reason', want: undefined },
+    { path: '.status.phase[?(@.type=="Ready")].reason', want: undefined },
+  ])("$path", ({ path, want }) => {
+    expect(valueAt(agent, path)).toEqual(want);
   });
 });

@@ -28,12 +28,30 @@ export function printerColumns(kind: string): PrinterColumn[] {
   throw new Error(`no CRD for kind ${kind} in deploy/crds`);
 }
 
-/** Follows a simple JSONPath of the form `.a.b.c`, the only form our CRDs use. */
+/** A path step that picks the first list item whose field equals a value: `conditions[?(@.type=="Ready")]`. */
+const filterStep = /^([^[\]]+)\[\?\(@\.([A-Za-z0-9_]+)==["']([^"']*)["']\)\]$/;
+
+/**
+ * Follows the JSONPath forms our CRDs' columns use: `.a.b.c`, and a step
+ * with a filter on a list (`.status.conditions[?(@.type=="Ready")].reason`),
+ * which, as kubectl, takes the item that matches.
+ */
 export function valueAt(obj: unknown, jsonPath: string): unknown {
   let v: unknown = obj;
-  for (const key of jsonPath.replace(/^\./, "").split(".")) {
+  for (const step of jsonPath.replace(/^\./, "").split(/\.(?![^[]*\])/)) {
     if (v === null || typeof v !== "object") return undefined;
-    v = (v as Record<string, unknown>)[key];
+    const filter = filterStep.exec(step);
+    if (!filter) {
+      v = (v as Record<string, unknown>)[step];
+      continue;
+    }
+    const [, key, field, value] = filter as unknown as [string, string, string, string];
+    const list = (v as Record<string, unknown>)[key];
+    v = Array.isArray(list)
+      ? list.find(
+          (item) => item && typeof item === "object" && String((item as Record<string, unknown>)[field]) === value,
+        )
+      : undefined;
   }
   return v;
 }

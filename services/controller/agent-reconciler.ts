@@ -1,24 +1,28 @@
 /**
  * The agent reconciler: for one Agent key, judges its health from when this
- * replica saw its heartbeat change (agent-health.ts) and writes its phase, its
- * Ready condition and currentTasks. When an agent stops being Ready, its Tasks
- * are reconciled, so they are reassigned (or left to a draining agent).
+ * replica saw its heartbeat change (its Lease renewed, or, from an agent of an
+ * earlier release, its status.lastHeartbeat: agent-health.ts) and writes its
+ * phase, its Ready condition and currentTasks. When an agent stops being
+ * Ready, its Tasks are reconciled, so they are reassigned (or left to a
+ * draining agent).
  */
 import type { Agent } from "../../lib/api/resources.ts";
 import { conditionDiffers, setCondition } from "../../lib/controller/conditions.ts";
 import type { EventRecorder } from "../../lib/controller/events.ts";
 import type { ReconcileResult } from "../../lib/controller/reconcile.ts";
 import { type Informer, objectKey } from "../../lib/kube/informer.ts";
+import type { Lease } from "../../lib/kube/leases.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { LoadIndex } from "../../lib/scheduling/load-index.ts";
 import {
   agentEventReasons,
   agentHealth,
   type HealthThresholds,
   type HeartbeatSighting,
+  healthChanged,
   observeHeartbeat,
   readyCondition,
 } from "./agent-health.ts";
-import type { LoadIndex } from "./load-index.ts";
 
 export type AgentStatus = NonNullable<Agent["status"]>;
 
@@ -27,6 +31,8 @@ const agentCountWriteIntervalMs = 5_000;
 
 export interface AgentReconcilerOptions {
   agents: Informer<Agent>;
+  /** The agents' Leases (lib/agent/lease.ts), named like their Agents. */
+  leases: Informer<Lease>;
   /** Where currentTasks is counted from: the Tasks themselves, never the agent's word. */
   load: LoadIndex;
   /** Merge-patches the Agent's status subresource with these fields. */
@@ -53,7 +59,27 @@ export class AgentReconciler {
   /** Notes an Agent the informer added or updated: called on every replica, leading or not. */
   observe(a: Agent): void {
     const key = objectKey(a);
-    this.heartbeats.set(key, observeHeartbeat(this.heartbeats.get(key), a, this.o.now()));
+    this.heartbeats.set(key, observeHeartbeat(this.heartbeats.get(key), a, this.o.leases.getByKey(key), this.o.now()));
+  }
+
+  /**
+   * Notes an agent's Lease the informer added or updated, as observe does its
+   * Agent; `listed` when it came with the informer's first list (there before
+   * this replica watched, so no renewal). True when the agent is worth a
+   * reconcile: its health as judged now is not what its status says. A
+   * renewal of a Ready agent is not (at 1,000 agents, 100 reconciles a second
+   * that write nothing); the reconcile queued for when its heartbeat would go
+   * stale finds the newer sighting. A Lease whose Agent is not cached yet is
+   * noted with the Agent, whose arrival queues it.
+   */
+  observeLease(l: Lease, listed: boolean): boolean {
+    const key = objectKey(l);
+    const agent = this.o.agents.getByKey(key);
+    if (!agent) return false;
+    const now = this.o.now();
+    const seen = observeHeartbeat(this.heartbeats.get(key), agent, l, now, { listed });
+    this.heartbeats.set(key, seen);
+    return healthChanged(agent, seen, now, this.o.thresholds);
   }
 
   /** Forgets a deleted Agent: one created again under its name is seen afresh. */
@@ -69,7 +95,7 @@ export class AgentReconciler {
       return undefined;
     }
     const now = this.o.now();
-    const seen = observeHeartbeat(this.heartbeats.get(key), agent, now);
+    const seen = observeHeartbeat(this.heartbeats.get(key), agent, this.o.leases.getByKey(key), now);
     this.heartbeats.set(key, seen);
     const health = agentHealth(agent, seen, now, this.o.thresholds);
     const currentTasks = this.o.load.count(name);

@@ -5,27 +5,32 @@
  * two informers: tasks by key (task-reconciler.ts), agents by key
  * (agent-reconciler.ts) and placement, one key per domain so pending tasks are
  * placed highest priority first, in order (placement.ts); the load index
- * (load-index.ts) counts each agent's tasks for the last two. This file is the
+ * (lib/scheduling/load-index.ts) counts each agent's tasks for the last two. This file is the
  * wiring: informers, queues, leader election, start and stop. Only the leader
  * runs reconcilers; every replica keeps its caches warm. A leader that loses
  * its lease stops reconciling and campaigns again.
  */
+
+import { agentLeaseLabel } from "../../lib/agent/lease.ts";
 import type { Agent, Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
+import { isBoundUnstarted } from "../../lib/api/task-state.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
 import { LeaderElector } from "../../lib/controller/leader-election.ts";
 import { type ReconcileResult, reconcileFailedReason, runWorkers } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer, objectKey } from "../../lib/kube/informer.ts";
+import { type Lease, leaseClient } from "../../lib/kube/leases.ts";
 import type { Logger } from "../../lib/log.ts";
+import { LoadIndex } from "../../lib/scheduling/load-index.ts";
 import { AgentReconciler } from "./agent-reconciler.ts";
 import type { ControllerConfig } from "./config.ts";
-import { LoadIndex } from "./load-index.ts";
 import type { Prober } from "./mcp-probe.ts";
 import { McpServerOperator } from "./mcp-server-operator.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { PlacementReconciler, type Placer } from "./placement.ts";
+import { PlanController } from "./plan-reconciler.ts";
 import { TaskReconciler } from "./task-reconciler.ts";
 import type { TaskStatusWriter } from "./task-status.ts";
 
@@ -55,8 +60,12 @@ const fieldManager = "mcp-conductor-controller";
 export class Controller {
   readonly tasks: Informer<Task>;
   readonly agents: Informer<Agent>;
+  /** The agents' Leases, their heartbeats (agent-health.ts); not the leader election's. */
+  readonly leases: Informer<Lease>;
   readonly metrics: ControllerMetrics;
   readonly mcpServers: McpServerOperator;
+  /** Plans: each step a Task once its dependencies finished (plan-reconciler.ts, ADR 0012). */
+  readonly plans: PlanController;
   private readonly clients;
   // New queues each term: stepping down shuts the last ones.
   private taskQueue = new WorkQueue();
@@ -87,6 +96,11 @@ export class Controller {
     const ns = this.cfg.namespace;
     this.tasks = new Informer(this.clients.tasks, { namespace: ns, logger: this.log });
     this.agents = new Informer(this.clients.agents, { namespace: ns, logger: this.log });
+    this.leases = new Informer(leaseClient(opts.conn), {
+      namespace: ns,
+      labelSelector: `${agentLeaseLabel}=true`,
+      logger: this.log,
+    });
     this.events = new EventRecorder(opts.conn, "mcp-conductor-controller", this.cfg.identity, this.log);
     this.metrics = this.newMetrics();
     this.mcpServers = this.newMcpServerOperator(opts);
@@ -104,8 +118,22 @@ export class Controller {
       metrics: this.metrics,
       enqueuePlacement: () => this.enqueuePlacement(),
     });
+    this.plans = new PlanController({
+      conn: opts.conn,
+      namespace: ns,
+      tasks: this.tasks,
+      agents: this.agents,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      defaultTtlSeconds: this.cfg.defaultTtlSecondsAfterFinished,
+      concurrency: this.cfg.concurrency,
+      fieldManager,
+      observer: this.metrics,
+    });
     this.agentReconciler = new AgentReconciler({
       ...shared,
+      leases: this.leases,
       load: this.load,
       patchStatus: (a, status) =>
         this.clients.agents.patch(a.metadata.namespace, a.metadata.name ?? "", { status }, "merge", {
@@ -139,6 +167,8 @@ export class Controller {
       update: (a, old) => this.onAgent(a, old),
       delete: (a) => this.onAgentDeleted(a),
     });
+    // A deleted Lease is no news (its agent makes it again, or its Agent went first).
+    this.leases.on({ add: (l) => this.onAgentLease(l), update: (l) => this.onAgentLease(l) });
     this.elector = this.cfg.leaderElection.enabled ? this.newElector(opts) : undefined;
   }
 
@@ -147,11 +177,23 @@ export class Controller {
   }
 
   get ready(): boolean {
-    return this.tasks.hasSynced && this.agents.hasSynced && this.mcpServers.hasSynced;
+    return (
+      this.tasks.hasSynced &&
+      this.agents.hasSynced &&
+      this.leases.hasSynced &&
+      this.mcpServers.hasSynced &&
+      this.plans.hasSynced
+    );
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.tasks.start(), this.agents.start(), this.mcpServers.startCaches()]);
+    await Promise.all([
+      this.tasks.start(),
+      this.agents.start(),
+      this.leases.start(),
+      this.mcpServers.startCaches(),
+      this.plans.startCache(),
+    ]);
     this.log.info({ tasks: this.tasks.size, agents: this.agents.size }, "Caches synced");
     if (this.elector) this.elector.start();
     else this.startLeading();
@@ -163,7 +205,13 @@ export class Controller {
     await Promise.all(this.workers);
     await this.placement.settled();
     await this.elector?.stop();
-    await Promise.all([this.tasks.stop(), this.agents.stop(), this.mcpServers.stop()]);
+    await Promise.all([
+      this.tasks.stop(),
+      this.agents.stop(),
+      this.leases.stop(),
+      this.mcpServers.stop(),
+      this.plans.stop(),
+    ]);
     await this.events.flush();
   }
 
@@ -229,7 +277,7 @@ export class Controller {
   /** Lost the lease: stop reconciling now; what is in flight finishes before a next term. */
   private stepDown(): void {
     this.stopWorkers();
-    const workers = [...this.workers, this.mcpServers.reconciling];
+    const workers = [...this.workers, this.mcpServers.reconciling, this.plans.reconciling];
     this.lastTerm = Promise.all(workers).then(() => this.placement.settled());
     this.log.warn("Stopped reconciling: no longer the leader");
   }
@@ -272,6 +320,7 @@ export class Controller {
       }),
     ];
     this.mcpServers.startReconciling();
+    this.plans.startReconciling();
     // Level-triggered: look at everything once on becoming leader.
     for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
     for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
@@ -289,6 +338,7 @@ export class Controller {
     this.agentQueue.shutdown();
     this.placementQueue.shutdown();
     this.mcpServers.stopReconciling();
+    this.plans.stopReconciling();
   }
 
   private enqueuePlacement(): void {
@@ -341,6 +391,16 @@ export class Controller {
     if (old?.status?.phase === "Ready" && a.status?.phase !== "Ready") this.enqueueTasksOf(a.metadata.name ?? "");
   }
 
+  /**
+   * A heartbeat: noted on every replica; on the agent queue only when it
+   * changes the agent's health (a Ready agent's renewals do not). No task or
+   * placement work: the Agent's update, when its phase is written, moves
+   * those (onAgent).
+   */
+  private onAgentLease(l: Lease): void {
+    if (this.agentReconciler.observeLease(l, !this.leases.hasSynced)) this.agentQueue.add(objectKey(l));
+  }
+
   private onAgentDeleted(a: Agent): void {
     this.agentReconciler.forget(a);
     this.enqueueTasksOf(a.metadata.name ?? "");
@@ -351,7 +411,9 @@ export class Controller {
   private newMetrics(): ControllerMetrics {
     return new ControllerMetrics(this.cfg.domain, {
       isLeader: () => this.leading,
-      taskPhases: () => countBy(this.tasks.list(), (t) => t.status?.phase ?? "New"),
+      // A Task created bound to its agent (ADR 0013) is Assigned in all but its status.
+      taskPhases: () =>
+        countBy(this.tasks.list(), (t) => t.status?.phase ?? (isBoundUnstarted(t) ? "Assigned" : "New")),
       agentPhases: () => countBy(this.agents.list(), (a) => a.status?.phase ?? "Unknown"),
       queueDepths: () =>
         new Map([
@@ -359,18 +421,23 @@ export class Controller {
           ["agents", this.agentQueue.length],
           ["placement", this.placementQueue.length],
           ["mcpservers", this.mcpServers.queueDepth],
+          ["plans", this.plans.queueDepth],
         ]),
       readyByCapability: () => {
         const m = new Map<string, number>();
         for (const a of this.agents.list()) {
           for (const c of a.spec.capabilities) m.set(c, (m.get(c) ?? 0) + (a.status?.phase === "Ready" ? 1 : 0));
         }
+        // A capability a waiting Task needs and no Agent offers has no Ready agent either.
+        for (const t of this.tasks.list())
+          if ((t.status?.phase === "Pending" || t.status?.phase === undefined) && !isBoundUnstarted(t))
+            for (const c of t.spec.requiredCapabilities) if (!m.has(c)) m.set(c, 0);
         return m;
       },
       oldestPendingSeconds: () => {
         let oldest = Number.POSITIVE_INFINITY;
         for (const t of this.tasks.list()) {
-          if (t.status?.phase !== "Pending" && t.status?.phase !== undefined) continue;
+          if ((t.status?.phase !== "Pending" && t.status?.phase !== undefined) || isBoundUnstarted(t)) continue;
           oldest = Math.min(oldest, Date.parse(t.metadata.creationTimestamp ?? "") || oldest);
         }
         return Number.isFinite(oldest) ? Math.max(0, (this.now() - oldest) / 1000) : 0;

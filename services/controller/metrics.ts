@@ -119,7 +119,9 @@ export class ControllerMetrics implements ReconcileObserver {
       registers,
       collect() {
         this.reset();
+        // reset() leaves a gauge without labels at 0, which a standby would export
         if (leads()) this.set(collect.oldestPendingSeconds());
+        else this.remove();
       },
     });
     this.taskTransitions = new Counter({

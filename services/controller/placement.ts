@@ -9,6 +9,7 @@
  */
 import pLimit from "p-limit";
 import type { Agent, Task } from "../../lib/api/resources.ts";
+import { isBoundUnstarted } from "../../lib/api/task-state.ts";
 import { conditionDiffers, findCondition } from "../../lib/controller/conditions.ts";
 import type { EventRecorder } from "../../lib/controller/events.ts";
 import type { ReconcileResult } from "../../lib/controller/reconcile.ts";
@@ -16,9 +17,9 @@ import { isConflict, isNotFound } from "../../lib/kube/errors.ts";
 import { type Informer, objectKey } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { toCandidate, toTaskSpec } from "../../lib/scheduling/candidates.ts";
+import type { LoadIndex } from "../../lib/scheduling/load-index.ts";
 import { defaultPriority, describeNoFit } from "../../lib/scheduling/policy.ts";
 import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
-import type { LoadIndex } from "./load-index.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { conditionTypes, eventReasons, reasons } from "./task-lifecycle.ts";
 import { type TaskStatusWriter, taskStatusAfter, unschedulableCondition } from "./task-status.ts";
@@ -76,7 +77,8 @@ export class PlacementReconciler {
   /** Notes a Task the informer added or updated: a new one starts its assignment latency. */
   observe(t: Task): void {
     const key = objectKey(t);
-    if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0)
+    // A Task created bound to its agent (ADR 0013) is never placed here.
+    if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0 && !isBoundUnstarted(t))
       this.firstSeen.set(key, this.o.now());
   }
 
@@ -130,6 +132,7 @@ export class PlacementReconciler {
       .filter(
         (t) =>
           (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
+          !isBoundUnstarted(t) &&
           !t.metadata.deletionTimestamp &&
           !this.o.load.isAssumed(objectKey(t)) &&
           !this.writing.has(objectKey(t)),

@@ -35,10 +35,36 @@ describe("decideTask", () => {
       want: { kind: "wait" },
     },
     {
-      name: "an assigned task on a NotReady agent is reassigned without using an attempt",
+      name: "an assigned task on a NotReady agent is reassigned, its attempt counted (the agent may have started it)",
       given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
       agent: "NotReady",
-      want: { kind: "reassign", reason: "Reassigned" },
+      want: { kind: "reassign", reason: "AgentLost" },
+    },
+    {
+      name: "a task created bound to a Ready agent waits for it, not for placement",
+      given: makeTask().noStatus().boundTo("a").obj(),
+      want: { kind: "wait" },
+    },
+    {
+      name: "a bound task on a vanished agent is reassigned in its first attempt",
+      given: makeTask().noStatus().boundTo("a").obj(),
+      agent: "Missing",
+      want: { kind: "reassign", reason: "AgentLost", message: "agent a is gone during attempt 1" },
+    },
+    {
+      name: "a bound task whose one attempt is lost fails for good",
+      given: (() => {
+        const t = makeTask().noStatus().boundTo("a").obj();
+        t.spec.retryPolicy = { maxRetries: 0 };
+        return t;
+      })(),
+      agent: "Unknown",
+      want: { kind: "fail", reason: "MaxRetriesExceeded", message: "agent a is Unknown during attempt 1 of 1" },
+    },
+    {
+      name: "a bound task sent back to Pending is placed like any other, whatever its label says",
+      given: makeTask().phase("Pending").boundTo("a").attempts(1).obj(),
+      want: { kind: "awaitPlacement" },
     },
     {
       name: "a running task on a draining agent stays with it",
@@ -172,11 +198,7 @@ describe("decideTask: the edges and what it says", () => {
       },
       defaultTtlSeconds: 3600,
     });
-    expect(got).toEqual({
-      kind: "reassign",
-      reason: "Reassigned",
-      message: "agent  is gone; it never started the task",
-    });
+    expect(got).toEqual({ kind: "reassign", reason: "AgentLost", message: "agent  is gone during attempt 0" });
     expect(asked).toBe(false);
   });
 
@@ -185,13 +207,13 @@ describe("decideTask: the edges and what it says", () => {
       name: "assigned, agent NotReady",
       given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
       agent: "NotReady",
-      want: { kind: "reassign", reason: "Reassigned", message: "agent a is NotReady; it never started the task" },
+      want: { kind: "reassign", reason: "AgentLost", message: "agent a is NotReady during attempt 1" },
     },
     {
       name: "assigned, agent gone",
       given: makeTask().phase("Assigned").assignedTo("a").attempts(1).obj(),
       agent: "Missing",
-      want: { kind: "reassign", reason: "Reassigned", message: "agent a is gone; it never started the task" },
+      want: { kind: "reassign", reason: "AgentLost", message: "agent a is gone during attempt 1" },
     },
     {
       name: "running, agent gone",

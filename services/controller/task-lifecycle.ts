@@ -5,8 +5,11 @@
  *
  *   "" | Pending → Assigned | Pending        (placement pass, not here: a new
  *                                            task is placed in one write)
- *   Assigned  → Pending                      (agent gone before starting: not an attempt)
- *   Running   → Pending | Failed             (agent gone mid-run: counts as an attempt)
+ *   "" bound to an agent (ADR 0013)          (as Assigned: the agent writes its status)
+ *   Assigned | Running → Pending | Failed    (agent gone: counts as an attempt, as
+ *                                            an agent reports Running only once a
+ *                                            call outlives a threshold, it may have
+ *                                            started it)
  *   Failed    → Pending after backoff        (retryable, attempts left)
  *   Failed    → Failed for good              (not retryable, or no attempts left)
  *   any unfinished, past its deadline → Failed (DeadlineExceeded)
@@ -16,7 +19,13 @@
  * phase is an attempt that failed and may be retried.
  */
 import type { Agent, Task, TaskSpecRetryPolicy } from "../../lib/api/resources.ts";
-import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
+import {
+  finalFailureCondition,
+  isBoundUnstarted,
+  isFinished,
+  taskAgent,
+  taskAttempt,
+} from "../../lib/api/task-state.ts";
 import { findCondition } from "../../lib/controller/conditions.ts";
 
 export const conditionTypes = {
@@ -35,7 +44,6 @@ export const reasons = {
   maxRetriesExceeded: "MaxRetriesExceeded",
   notRetryable: "NotRetryable",
   agentLost: "AgentLost",
-  reassigned: "Reassigned",
   retrying: "Retrying",
 } as const;
 
@@ -82,7 +90,8 @@ export function decideTask(
   ctx: { agentPhase: (name: string) => AgentPhaseView; defaultTtlSeconds: number },
 ): TaskDecision {
   const status = task.status ?? {};
-  const phase = status.phase;
+  // A Task created bound to an agent is on it, as an Assigned one is.
+  const phase = isBoundUnstarted(task) ? "Assigned" : status.phase;
 
   if (isFinished(task)) {
     const ttl = task.spec.ttlSecondsAfterFinished ?? ctx.defaultTtlSeconds;
@@ -97,7 +106,7 @@ export function decideTask(
     return { kind: "fail", reason: reasons.deadlineExceeded, message: `the deadline ${task.spec.deadline} passed` };
   }
   const untilDeadline = Number.isNaN(deadline) ? undefined : deadline - now;
-  const attempts = status.attempts ?? 0;
+  const attempts = taskAttempt(task);
 
   switch (phase) {
     case undefined:
@@ -105,13 +114,14 @@ export function decideTask(
       return { kind: "awaitPlacement", requeueAfterMs: untilDeadline };
     case "Assigned":
     case "Running": {
-      const agent = status.assignedAgent ?? "";
+      const agent = taskAgent(task) ?? "";
       const agentPhase = agent ? ctx.agentPhase(agent) : "Missing";
       if (agentPhase === "Ready" || agentPhase === "Draining") return { kind: "wait", requeueAfterMs: untilDeadline };
       const why = agentPhase === "Missing" ? `agent ${agent} is gone` : `agent ${agent} is ${agentPhase}`;
-      if (phase === "Assigned")
-        return { kind: "reassign", reason: reasons.reassigned, message: `${why}; it never started the task` };
-      // Running on a lost agent: this attempt failed.
+      // This attempt failed with its agent. Assigned counts too: an agent
+      // reports Running only once a call outlives a threshold (ADR 0013), so
+      // it may have been running the task; not counting it would let a task
+      // that kills its agents be placed again forever.
       if (attempts >= maxAttempts(task)) {
         return {
           kind: "fail",

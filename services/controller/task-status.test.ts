@@ -180,25 +180,31 @@ const cases: { name: string; given: Task; change: TaskStatusChange; want: TaskSt
     },
   },
   {
-    name: "reassign, never started: the attempt is given back, the agent forgotten",
+    name: "reassign from Assigned: the attempt counts (the agent may have started it), the agent forgotten",
     given: assigned,
-    change: { kind: "reassign", reason: "Reassigned", message: "agent a is gone; it never started the task" },
+    change: { kind: "reassign", reason: "AgentLost", message: "agent a is gone during attempt 1" },
     want: {
       phase: "Pending",
-      attempts: 0,
+      attempts: 1,
       observedGeneration: GEN,
-      conditions: [cond("Scheduled", "False", "Reassigned", "agent a is gone; it never started the task")],
+      conditions: [
+        cond("Scheduled", "False", "AgentLost", "agent a is gone during attempt 1"),
+        cond("Attempt1", "False", "AgentLost", "agent a is gone during attempt 1"),
+      ],
     },
   },
   {
-    name: "reassign, never started, no attempts counted: never below zero",
-    given: withStatus(assigned, { attempts: undefined }),
-    change: { kind: "reassign", reason: "Reassigned", message: "agent a is NotReady; it never started the task" },
+    name: "reassign of a bound Task never started: its first attempt is written down as lost",
+    given: withStatus(makeTask().noStatus().boundTo("a").obj(), {}),
+    change: { kind: "reassign", reason: "AgentLost", message: "agent a is gone during attempt 1" },
     want: {
       phase: "Pending",
-      attempts: 0,
+      attempts: 1,
       observedGeneration: GEN,
-      conditions: [cond("Scheduled", "False", "Reassigned", "agent a is NotReady; it never started the task")],
+      conditions: [
+        cond("Scheduled", "False", "AgentLost", "agent a is gone during attempt 1"),
+        cond("Attempt1", "False", "AgentLost", "agent a is gone during attempt 1"),
+      ],
     },
   },
   {

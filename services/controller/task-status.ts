@@ -7,6 +7,7 @@
  * reconciler and placement cannot drift apart in what they clear or keep.
  */
 import type { Task } from "../../lib/api/resources.ts";
+import { taskAttempt } from "../../lib/api/task-state.ts";
 import { type ConditionInput, setCondition } from "../../lib/controller/conditions.ts";
 import { conditionTypes, reasons, type TaskDecision } from "./task-lifecycle.ts";
 
@@ -47,6 +48,7 @@ const attemptCleared = {
 
 /** The status before the change, the time of the change, and how to set a condition at that time. */
 interface Before {
+  task: Task;
   status: TaskStatus;
   at: Date;
   withCondition: (c: ConditionInput, conditions?: TaskStatus["conditions"]) => NonNullable<TaskStatus["conditions"]>;
@@ -60,6 +62,7 @@ export function taskStatusAfter(task: Task, change: TaskStatusChange, now: numbe
   const at = new Date(now);
   const gen = task.metadata.generation;
   const b: Before = {
+    task,
     status,
     at,
     withCondition: (c, conditions = status.conditions) => setCondition(conditions, c, at, gen),
@@ -158,8 +161,9 @@ function retried(change: Change<"retry">, { status, withCondition }: Before): Ta
   };
 }
 
-function reassigned(change: Change<"reassign">, { status, withCondition }: Before): TaskStatus {
-  const attempts = status.attempts ?? 0;
+function reassigned(change: Change<"reassign">, { task, status, withCondition }: Before): TaskStatus {
+  // A bound Task not yet started is in its first attempt, though no status says so yet.
+  const attempts = taskAttempt(task);
   const scheduled = withCondition({
     type: conditionTypes.scheduled,
     status: "False",
@@ -177,8 +181,7 @@ function reassigned(change: Change<"reassign">, { status, withCondition }: Befor
     ...status,
     ...attemptCleared,
     phase: "Pending",
-    // An agent that vanished before starting does not use up an attempt.
-    attempts: change.reason === reasons.reassigned ? Math.max(0, attempts - 1) : attempts,
-    conditions: change.reason === reasons.agentLost ? withCondition(lost, scheduled) : scheduled,
+    attempts,
+    conditions: withCondition(lost, scheduled),
   };
 }

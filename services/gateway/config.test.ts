@@ -20,6 +20,8 @@ describe("the gateway's configuration", () => {
       allowUnauthenticated: false,
       authorization: "rbac",
       authorizationTtlSeconds: 10,
+      plans: true,
+      bindCalls: true,
       maxTasksInFlightPerCaller: 100,
       trustedProxies: [],
       allowedOrigins: defaultAllowedOrigins,

@@ -70,6 +70,16 @@ export const gatewayProgram = defineProgram({
       doc: "Who may call which tool: rbac, when RBAC lets the caller `call` tools.mcp.io/<tool>; none, anyone anything.",
     }),
     authorizationTtlSeconds: positive("GATEWAY_AUTHORIZATION_TTL_SECONDS", 10, "How long an RBAC decision is trusted."),
+    plans: boolean({
+      env: "GATEWAY_PLANS",
+      default: true,
+      doc: "Offer the tool conductor__run_plan, which runs a Plan of this gateway's tools (docs/plans.md).",
+    }),
+    bindCalls: boolean({
+      env: "GATEWAY_BIND_CALLS",
+      default: true,
+      doc: "Place each call on an agent with room and create its Task bound to it (one status write fewer); false leaves placement to the controller.",
+    }),
     maxTasksInFlightPerCaller: positive(
       "GATEWAY_MAX_TASKS_IN_FLIGHT_PER_CALLER",
       100,

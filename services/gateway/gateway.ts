@@ -38,13 +38,14 @@ import { subjectOf } from "./auth/subject.ts";
 import { TokenReviewVerifier } from "./auth/token-review.ts";
 import { ToolAccessReview } from "./auth/tool-access.ts";
 import type { TokenVerifier } from "./auth/types.ts";
-import { CallCore } from "./calls/core.ts";
+import type { CallCore } from "./calls/core.ts";
 import { TaskView } from "./calls/task-view.ts";
 import { type Authorize, type Caller, subjectOfCaller } from "./calls/tools.ts";
 import { type BreakerOptions, type CatalogKind, Federation } from "./federation.ts";
 import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { isModernRequest, ModernHandler } from "./modern.ts";
+import { callCore } from "./plans.ts";
 import { withCaller } from "./request-caller.ts";
 import { RequestStates } from "./request-state.ts";
 import {
@@ -142,6 +143,14 @@ export interface GatewayOptions {
   authorizationTtlMs?: number;
   /** A caller's Tasks in flight at most, across replicas (calls/in-flight.ts); no cap by default. */
   maxInFlightPerCaller?: number;
+  /** Offer the tool conductor__run_plan, which runs a Plan (plans.ts, docs/plans.md); off by default. */
+  plans?: boolean;
+  /**
+   * Whether the gateway places calls itself and creates their Tasks bound to
+   * an agent (task-calls.ts, ADR 0013); true by default. False leaves every
+   * Task to the controller's placement (one more status write per call).
+   */
+  bindCalls?: boolean;
 }
 
 export interface GatewaySessionOptions {
@@ -296,7 +305,12 @@ export class Gateway implements ToolSource {
     this.namespace = opts.namespace;
     this.log = opts.log.child({ domain: opts.namespace });
     const clients = mcpClients(opts.conn);
-    this.calls = new TaskCalls(clients, opts.namespace, this.log);
+    this.calls = new TaskCalls(
+      clients,
+      opts.namespace,
+      this.log,
+      opts.bindCalls === false ? undefined : { agent: (name) => this.agents.get(opts.namespace, name) },
+    );
     this.agents = new Informer(clients.agents, { namespace: opts.namespace, logger: this.log });
     const refresh = () => this.refreshTools();
     this.agents.on({
@@ -369,7 +383,8 @@ export class Gateway implements ToolSource {
     const access = this.toolAccess;
     const authorize: Authorize | undefined =
       opts.authorize ?? (access ? (caller, tool) => access.allowed(subjectOfCaller(caller), tool) : undefined);
-    this.core = new CallCore({
+    const plans = opts.plans ? { clients, namespace: opts.namespace, log: this.log, metrics: this.metrics } : undefined;
+    this.core = callCore(plans, {
       tools: this,
       store: this.calls,
       federation: this.federation,

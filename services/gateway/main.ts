@@ -52,6 +52,8 @@ const gateway = new Gateway({
   authorization,
   authorizationTtlMs: config.authorizationTtlSeconds * 1000,
   maxInFlightPerCaller: config.maxTasksInFlightPerCaller,
+  bindCalls: config.bindCalls,
+  plans: config.plans,
   sessions: {
     key: config.sessionKeyFile ? { file: config.sessionKeyFile } : undefined,
     ttlSeconds: config.sessionTtlSeconds,

@@ -2,16 +2,26 @@
  * Turns a tool call into a durable Task and waits for it to finish. One
  * informer over the gateway's own Tasks (by label) serves every waiting call,
  * so a thousand calls in flight cost one watch, not a thousand.
+ *
+ * The gateway places a call itself when one of the tool's Ready agents has
+ * room, with the scheduler's policy over the loads its own Tasks show, and
+ * creates the Task bound to that agent (ADR 0013): the Task is never Pending,
+ * the controller writes nothing for it, and its agent's result is the call's
+ * one status write. When no agent has room by its count, the Task is created
+ * unbound and the controller places it in priority order, as any other.
  */
 import { randomBytes } from "node:crypto";
 import { clientCapabilitiesAnnotation } from "../../lib/agent/tool.ts";
-import type { McpClients, Task } from "../../lib/api/resources.ts";
-import { finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
+import type { Agent, McpClients, Task } from "../../lib/api/resources.ts";
+import { boundAgentLabel, finalFailureCondition, isFinished } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
 import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
-import { labelValue } from "../../lib/kube/labels.ts";
+import { isLabelValue, labelValue } from "../../lib/kube/labels.ts";
 import type { Logger } from "../../lib/log.ts";
+import { toCandidate } from "../../lib/scheduling/candidates.ts";
+import { LoadIndex } from "../../lib/scheduling/load-index.ts";
+import { defaultPriority, place } from "../../lib/scheduling/policy.ts";
 import { InFlightByCaller } from "./calls/in-flight.ts";
 import { annotations, callerMarks, labels, sessionLabelValue } from "./calls/marks.ts";
 import type { CallMeta, CallStore, TaskOutcome } from "./calls/store.ts";
@@ -21,6 +31,12 @@ import type { GatewayTool } from "./tool-registry.ts";
 export { annotations, callerMarks, clientLabelValue, labels, madeBy, sessionLabelValue } from "./calls/marks.ts";
 
 export type { TaskOutcome };
+
+/** How the gateway binds calls to agents (ADR 0013); without it, every Task is created unbound. */
+export interface CallBinding {
+  /** The Agent of this name in the domain, from the gateway's cache. */
+  agent: (name: string) => Agent | undefined;
+}
 
 interface Waiter {
   onChange: (t: Task) => void;
@@ -32,12 +48,20 @@ export class TaskCalls implements CallStore {
   /** The calls waiting on each Task, by name (a retried 2026 call may wait beside an earlier round). */
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly byCaller = new InFlightByCaller();
+  /**
+   * The gateways' Tasks on each agent, as placement counts them (with those
+   * this replica created and its watch has not brought back yet). Tasks made
+   * otherwise, and other replicas' last few, are not seen: an agent given one
+   * more than it takes queues it, and runs it when a slot frees.
+   */
+  private readonly load = new LoadIndex((key) => this.informer.getByKey(key));
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly clients: McpClients,
     readonly namespace: string,
     private readonly log: Logger,
+    private readonly binding?: CallBinding,
   ) {
     this.informer = new Informer(clients.tasks, {
       namespace,
@@ -45,9 +69,16 @@ export class TaskCalls implements CallStore {
       logger: log,
     });
     this.informer.on({
-      add: (t) => this.dispatch(t),
-      update: (t) => this.dispatch(t),
+      add: (t) => {
+        this.load.observe(t, undefined);
+        this.dispatch(t);
+      },
+      update: (t, old) => {
+        this.load.observe(t, old);
+        this.dispatch(t);
+      },
       delete: (t) => {
+        this.load.remove(t);
         this.byCaller.forget(t.metadata.name ?? "");
         const ws = this.waiters.get(t.metadata.name ?? "");
         this.waiters.delete(t.metadata.name ?? "");
@@ -164,35 +195,76 @@ export class TaskCalls implements CallStore {
     });
   }
 
-  /** Creates the Task for a tool call. Its name is unguessable. */
+  /**
+   * The agent to bind a new call's Task to: the one the scheduler's policy
+   * picks among the tool's Ready agents with room, or none (the controller
+   * places the Task then).
+   */
+  private chooseAgent(tool: GatewayTool, name: string): string | undefined {
+    if (!this.binding || tool.federated) return undefined;
+    const loads = this.load.loads();
+    const candidates = [];
+    for (const n of tool.agents) {
+      const agent = this.binding.agent(n);
+      // The label names the agent: one whose name can be no label value is placed by the controller.
+      if (agent && isLabelValue(n)) candidates.push(toCandidate(agent, loads.get(n) ?? 0));
+    }
+    if (candidates.length === 0) return undefined;
+    const spec = {
+      name,
+      requiredCapabilities: [tool.capability],
+      priority: defaultPriority,
+      affinity: { required: [], preferred: [], avoided: [] },
+      domain: this.namespace,
+    };
+    try {
+      return place(spec, candidates, 1).chosenAgent || undefined;
+    } catch (err) {
+      // An agent the policy refuses as a candidate (bad data on its object): leave the call to the controller.
+      this.log.debug({ err, tool: tool.name }, "Could not place a call; creating its Task unbound");
+      return undefined;
+    }
+  }
+
+  /** Creates the Task for a tool call, bound to an agent with room when there is one. Its name is unguessable. */
   async create(tool: GatewayTool, args: Record<string, unknown>, meta: CallMeta): Promise<Task> {
     const name = `call-${randomBytes(12).toString("hex")}`;
     const marks = callerMarks(meta.caller);
     const session = meta.caller.session;
     const client = meta.clientCapabilities ? inputCapabilitiesOf(meta.clientCapabilities) : undefined;
-    const created = await this.clients.tasks.create(this.namespace, {
-      metadata: {
-        name,
-        labels: {
-          [labels.createdBy]: "gateway",
-          ...marks.labels,
-          [labels.tool]: labelValue(tool.name),
-          ...(session ? { [labels.session]: sessionLabelValue(session) } : {}),
+    const key = `${this.namespace}/${name}`;
+    const agent = this.chooseAgent(tool, name);
+    // Counted before the create is sent, so the calls after it see the agent fuller.
+    if (agent) this.load.assume(key, agent);
+    const created = await this.clients.tasks
+      .create(this.namespace, {
+        metadata: {
+          name,
+          labels: {
+            [labels.createdBy]: "gateway",
+            ...(agent ? { [boundAgentLabel]: agent } : {}),
+            ...marks.labels,
+            [labels.tool]: labelValue(tool.name),
+            ...(session ? { [labels.session]: sessionLabelValue(session) } : {}),
+          },
+          annotations: {
+            [annotations.requestId]: meta.requestId,
+            ...marks.annotations,
+            // a client that declared none of them is the Task without the annotation (ctx.client: nothing)
+            ...(client && client !== "{}" ? { [clientCapabilitiesAnnotation]: client } : {}),
+          },
         },
-        annotations: {
-          [annotations.requestId]: meta.requestId,
-          ...marks.annotations,
-          // a client that declared none of them is the Task without the annotation (ctx.client: nothing)
-          ...(client && client !== "{}" ? { [clientCapabilitiesAnnotation]: client } : {}),
+        spec: {
+          requiredCapabilities: [tool.capability],
+          ...(tool.generic ? {} : { tool: tool.name }),
+          payload: args,
+          ...(meta.ttlSeconds !== undefined ? { ttlSecondsAfterFinished: meta.ttlSeconds } : {}),
         },
-      },
-      spec: {
-        requiredCapabilities: [tool.capability],
-        ...(tool.generic ? {} : { tool: tool.name }),
-        payload: args,
-        ...(meta.ttlSeconds !== undefined ? { ttlSecondsAfterFinished: meta.ttlSeconds } : {}),
-      },
-    });
+      })
+      .catch((err: unknown) => {
+        this.load.forget(key);
+        throw err;
+      });
     // Counted at once: the watch brings it a moment later, and the caller's next call must see it.
     this.byCaller.observe(created);
     meta.counted?.();

@@ -132,7 +132,7 @@ export function registerAgentPrivileges(e2e: E2e): void {
         const phase = await asAgent("PATCH", status, { status: { phase: "Pending" } });
         expect(phase.status).toBe(403);
         expect(phase.body.message).toContain(
-          "an agent may move its task only Assigned → Running → Completed or Failed",
+          "an agent may move its task only Assigned (or bound) → Running → Completed or Failed",
         );
       });
     }, 90_000);

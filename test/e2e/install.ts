@@ -289,7 +289,7 @@ export function registerDomains(e2e: E2e, whileBoth: () => void = () => {}): voi
         for (const crd of ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io"]) {
           expect((await cluster.kubectl(["get", "crd", crd])).code).toBe(0);
         }
-        for (const policy of ["mcp-agent-own-tasks", "mcp-agent-own-agent"]) {
+        for (const policy of ["mcp-agent-own-tasks", "mcp-agent-own-agent", "mcp-agent-own-lease"]) {
           expect((await cluster.kubectl(["get", "validatingadmissionpolicy", policy])).code).toBe(0);
           expect((await cluster.kubectl(["get", "validatingadmissionpolicybinding", policy])).code).toBe(0);
         }

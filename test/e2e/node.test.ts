@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe } from "bun:test";
 import { nodeUnavailable, testNodeCluster } from "../harness/node.ts";
 import { registerAgentPrivileges } from "./agent-privileges.ts";
 import { registerFaults } from "./faults.ts";
+import { registerHelm } from "./helm.ts";
 import { registerDomains, registerInstall } from "./install.ts";
 import { registerMcpServers } from "./mcp-servers.ts";
 import { registerNetworkPolicies } from "./network-policies.ts";
@@ -36,6 +37,7 @@ describe.skipIf(!!unavailable)(`end to end on a real node${unavailable ? ` (${un
     registerNetworkPolicies(e2e);
     registerAgentPrivileges(e2e);
   });
+  registerHelm(e2e);
   registerTeardown(e2e);
   registerUpNode(e2e);
 });

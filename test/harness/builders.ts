@@ -2,6 +2,7 @@
  * Fixture builders: makeTask("t", "ns").priority(7).assignedTo("a").obj()
  */
 import type { Agent, Task } from "../../lib/api/resources.ts";
+import { boundAgentLabel } from "../../lib/api/task-state.ts";
 
 type TaskStatus = NonNullable<Task["status"]>;
 
@@ -30,6 +31,11 @@ export class TaskBuilder {
   }
   assignedTo(assignedAgent: string): this {
     return this.set({ assignedAgent });
+  }
+  /** Created bound to `agent` (the label the gateway sets, ADR 0013). */
+  boundTo(agent: string): this {
+    this.t.metadata.labels = { ...this.t.metadata.labels, [boundAgentLabel]: agent };
+    return this;
   }
   error(retryable: boolean, reason = "Boom", message = "it broke"): this {
     return this.set({ error: { reason, message, retryable } });

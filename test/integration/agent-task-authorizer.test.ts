@@ -131,6 +131,30 @@ describe("an agent reads the tasks assigned to it", () => {
     expect(theirs.items).toEqual([]);
   });
 
+  test("the tasks bound to it at creation, by labelSelector mcp.io/bound-agent=<its pod> (ADR 0013); another's are refused", async () => {
+    for (const [name, agent] of [
+      ["bound-a", "agent-a"],
+      ["bound-b", "agent-b"],
+    ] as const)
+      await cluster.mcp.tasks.create(ns, {
+        metadata: { name, labels: { "mcp.io/bound-agent": agent } },
+        spec: { requiredCapabilities: ["data-processing"] },
+      });
+    const list = await mcpClients(agentA).tasks.list(ns, { labelSelector: "mcp.io/bound-agent=agent-a" });
+    expect(names(list.items)).toEqual(["bound-a"]);
+    // One of them, as the runtime reads a bound task: its name and the label.
+    const one = await mcpClients(agentA).tasks.list(ns, {
+      labelSelector: "mcp.io/bound-agent=agent-a",
+      fieldSelector: "metadata.name=bound-a",
+    });
+    expect(names(one.items)).toEqual(["bound-a"]);
+    for (const labelSelector of ["mcp.io/bound-agent=agent-b", "mcp.io/bound-agent!=agent-b", "mcp.io/bound-agent"]) {
+      const err = await failure(mcpClients(agentA).tasks.list(ns, { labelSelector }));
+      expect(err?.statusCode).toBe(403);
+      expect(err?.message).toContain("or labelSelector mcp.io/bound-agent=agent-a");
+    }
+  });
+
   test("a watch with the selector sees its tasks come and go, and never another agent's", async () => {
     const abort = new AbortController();
     const seen: string[] = [];
@@ -160,7 +184,8 @@ describe("an agent reads the tasks assigned to it", () => {
 });
 
 describe("an agent reads no other task", () => {
-  const wanted = "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a";
+  const wanted =
+    "agents may list/watch tasks only with fieldSelector status.assignedAgent=agent-a or labelSelector mcp.io/bound-agent=agent-a";
 
   test.each([
     { name: "a list without a selector", read: () => mcpClients(agentA).tasks.list(ns), says: wanted },
@@ -247,7 +272,7 @@ describe("the other identities, by RBAC alone", () => {
     for (const sa of ["mcp-controller", "mcp-gateway", "mcp-scheduler"]) {
       const conn = await token(ns, sa);
       const all = await mcpClients(conn).tasks.list(ns);
-      expect(`${sa}: ${names(all.items).join(",")}`).toBe(`${sa}: a-1,a-2,a-3,b-1,b-2,pending-1`);
+      expect(`${sa}: ${names(all.items).join(",")}`).toBe(`${sa}: a-1,a-2,a-3,b-1,b-2,bound-a,bound-b,pending-1`);
       expect((await mcpClients(conn).tasks.get(ns, "b-1")).metadata.name).toBe("b-1");
     }
     expect((await firstEvent(await token(ns, "mcp-controller"), ns))?.type).toBe("ADDED");

@@ -271,8 +271,10 @@ describe("agent health", () => {
       const t = await getTask(ns, "not-started");
       return t.status?.assignedAgent === "survivor" && t;
     });
-    // never started on the dead agent: that attempt does not count
-    expect(notStarted.status?.attempts).toBe(1);
+    // Not marked Running on the dead agent, but an agent writes Running only once a call
+    // outlives a threshold (ADR 0013): it may have run, so that attempt counts.
+    expect(notStarted.status?.attempts).toBe(2);
+    expect(condition(notStarted, "Attempt1")?.reason).toBe("AgentLost");
     const midRun = await eventually(async () => {
       const t = await getTask(ns, "mid-run");
       return t.status?.assignedAgent === "survivor" && t;
@@ -287,6 +289,7 @@ describe("agent health", () => {
     const reasons = events.items.map((e) => `${e.involvedObject.name}:${e.reason}`);
     expect(reasons).toContain("doomed:AgentNotReady");
     expect(reasons).toContain("not-started:Reassigned");
+    expect(reasons).toContain("mid-run:Reassigned");
     expect(reasons).toContain("mid-run:Assigned");
   }, 30_000);
 
@@ -370,8 +373,47 @@ describe("agent health", () => {
       const x = await getTask(ns, "orphan");
       return x.status?.assignedAgent === "other" && x;
     });
-    expect(t.status?.attempts).toBe(1);
+    // Its first attempt is counted as lost with its agent (it may have started: ADR 0013).
+    expect(t.status?.attempts).toBe(2);
   });
+
+  // A Task the gateway created bound to an agent (ADR 0013) is that agent's: the controller
+  // writes nothing for it while the agent is Ready, and moves it like any other when it is not.
+  test("a task created bound to a Ready agent is left to it; bound to a lost or unknown agent, it is placed elsewhere", async () => {
+    const { ns, agents } = await setup("bound");
+    await agents.create("holder");
+    await agents.create("spare");
+    await agents.waitReady("holder", "spare");
+    const bound = (name: string, agent: string) =>
+      cluster.mcp.tasks.create(ns, {
+        metadata: { name, labels: { "mcp.io/bound-agent": agent } },
+        spec: { requiredCapabilities: ["x"] },
+      });
+    await bound("kept", "holder");
+    await bound("nobodys", "no-such-agent");
+    // Where the controller does act: a bound Task naming no agent it knows is placed at once.
+    const placed = await waitPhase(ns, "nobodys", "Assigned");
+    expect(placed.status).toMatchObject({ attempts: 2 });
+    expect(condition(placed, "Attempt1")?.reason).toBe("AgentLost");
+    // The one bound to a Ready agent: no status written (not Pending, not Assigned), its agent counted busy.
+    await Bun.sleep(1_500);
+    const kept = await getTask(ns, "kept");
+    expect(kept.status).toBeUndefined();
+    await eventually(async () => (await cluster.mcp.agents.get(ns, "holder")).status?.currentTasks === 1, {
+      message: "holder counted with its bound task",
+    });
+    // Its agent lost: the attempt counts, and the task goes to the other agent.
+    agents.silence("holder");
+    const moved = await eventually(
+      async () => {
+        const t = await getTask(ns, "kept");
+        return t.status?.assignedAgent === "spare" && t;
+      },
+      { timeout: 15_000, message: "kept moved to spare" },
+    );
+    expect(moved.status).toMatchObject({ phase: "Assigned", attempts: 2 });
+    expect(condition(moved, "Attempt1")?.reason).toBe("AgentLost");
+  }, 40_000);
 
   test("does not trust the agent's own task count", async () => {
     const { ns, agents } = await setup("count");

@@ -347,7 +347,7 @@ describe("kubectl", () => {
     expect(both.code).toBe(0);
     const lines = both.stdout.split("\n");
     const agentHeader = lines.find((l) => l.startsWith("NAME") && l.includes("CAPABILITIES"));
-    expect(agentHeader?.split(/\s+/)).toEqual(["NAME", "PHASE", "TASKS", "MAX", "CAPABILITIES", "HEARTBEAT", "AGE"]);
+    expect(agentHeader?.split(/\s+/)).toEqual(["NAME", "PHASE", "TASKS", "MAX", "CAPABILITIES", "REASON", "AGE"]);
     expect(lines.find((l) => l.startsWith("agent.mcp.io/worker-1"))).toMatch(/\s3\s+\["data-processing"\]/);
     const taskHeader = lines.find((l) => l.startsWith("NAME") && l.includes("PRIORITY"));
     expect(taskHeader?.split(/\s+/)).toEqual(["NAME", "PHASE", "PRIORITY", "AGENT", "ATTEMPTS", "AGE"]);

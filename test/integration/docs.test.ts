@@ -211,6 +211,7 @@ describe("docs conventions", () => {
       "deployment.md",
       "development.md",
       "operations.md",
+      "plans.md",
       "reliability.md",
     ]);
     for (const file of docFiles.filter((f) => f !== "README.md" && f !== "architecture.md")) {

@@ -13,6 +13,7 @@ import { CreateTaskResultSchema, LoggingMessageNotificationSchema } from "@model
 import pino from "pino";
 import { defineTool } from "../../lib/agent/tool.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
+import { leaseClient } from "../../lib/kube/leases.ts";
 import { Gateway, serveGateway } from "../../services/gateway/gateway.ts";
 import { labels } from "../../services/gateway/task-calls.ts";
 import { slowTool } from "../fixtures/slow-tool.ts";
@@ -212,8 +213,11 @@ describe("a client that goes away cancels its call", () => {
       signal: abort.signal,
     });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
+    // Read the stream as a client does: an unread response may be collected, closing the connection early.
+    const reading = res.body?.pipeTo(new WritableStream()).catch(() => {});
     const running = await runningTask("2");
     abort.abort();
+    await reading;
     await gone(running.metadata.name);
   }, 30_000);
 
@@ -419,11 +423,13 @@ describe("the tool's messages to the client (ctx.log)", () => {
 describe("the tool registry", () => {
   test("heartbeats rebuild nothing; a change of what an agent offers does", async () => {
     const rebuilds = () => metric("mcp_gateway_tool_registry_rebuilds_total", {});
-    const agentVersion = async () => (await cluster.mcp.agents.get(ns, "agent-1")).metadata.resourceVersion;
+    const renewTime = async () => (await leaseClient(cluster.conn).get(ns, "agent-1")).spec.renewTime;
     const before = await rebuilds();
-    const version = await agentVersion();
-    // the agent heartbeats every 500 ms: its object changes (so the count below could move)
-    await eventually(async () => (await agentVersion()) !== version, { message: "a heartbeat written" });
+    const renewed = await renewTime();
+    // the agent renews its Lease every 500 ms, which the gateway does not watch
+    await eventually(async () => (await renewTime()) !== renewed, { message: "a heartbeat written" });
+    // an update of the Agent that offers the same (here an annotation) rebuilds nothing either
+    await cluster.mcp.agents.patch(ns, "agent-1", { metadata: { annotations: { "example.com/note": "x" } } }, "merge");
     await Bun.sleep(1_500);
     expect(await rebuilds()).toBe(before);
     await cluster.conn.request("PATCH", `/apis/mcp.io/v1/namespaces/${ns}/agents/agent-1`, {

@@ -64,7 +64,7 @@ const exists = (path: string) =>
     },
   );
 const crds = ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io"];
-const policies = ["mcp-agent-own-tasks", "mcp-agent-own-agent"];
+const policies = ["mcp-agent-own-tasks", "mcp-agent-own-agent", "mcp-agent-own-lease"];
 const admission = "/apis/admissionregistration.k8s.io/v1";
 
 interface Deployment {

@@ -1,8 +1,9 @@
 // Least privilege, enforced by the apiserver with the real identities the
 // overlays create: service-account tokens (from TokenRequest, bound to a pod
 // for agents). RBAC keeps each service to its namespace and verbs; the
-// admission policies keep each agent to its own tasks, to its own moves on
-// them (Assigned → Running → Completed or Failed, attempts unchanged), to its
+// admission policies keep each agent to its own tasks (assigned, or bound to
+// it at creation), to its own moves on them (Assigned or bound → Running →
+// Completed or Failed, Running skippable, attempts unchanged), to its
 // own status fields (not the controller's, not the client's answers the
 // gateway writes) and to its own Agent, owned by its pod. Each refusal
 // follows the same write succeeding where allowed.
@@ -14,6 +15,7 @@ import { mcpClients, type Task } from "../../lib/api/resources.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { KubeApiError } from "../../lib/kube/errors.ts";
+import { leaseClient } from "../../lib/kube/leases.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -111,7 +113,7 @@ describe("agents, by admission policy", () => {
     );
     expect(err?.statusCode).toBe(403);
     expect(err?.message).toContain(
-      "agent agent-a may update only tasks assigned to it; this one is assigned to agent-b",
+      "agent agent-a may update only tasks assigned or bound to it; this one is assigned to agent-b",
     );
     expect((await cluster.mcp.tasks.get(ns, "for-b")).status?.phase).toBe("Assigned");
   });
@@ -157,7 +159,7 @@ describe("agents, by admission policy", () => {
 
 describe("agents, by admission policy: only the moves of an agent", () => {
   const moveRefused = (from: string, to: string) =>
-    `an agent may move its task only Assigned → Running → Completed or Failed, not ${from} → ${to}`;
+    `an agent may move its task only Assigned (or bound) → Running → Completed or Failed, not ${from} → ${to}`;
 
   test("the controller counts attempts; an agent may not change them", async () => {
     // Where it is allowed: the controller, sending a task back to Pending after a lost
@@ -180,7 +182,7 @@ describe("agents, by admission policy: only the moves of an agent", () => {
     expect((await cluster.mcp.tasks.get(ns, "attempts")).status?.attempts).toBe(1);
   });
 
-  test("Running → Completed is allowed; Assigned → Completed, skipping Running, is not", async () => {
+  test("Running → Completed is allowed, and Assigned → Completed for a short call; Completed → Assigned is not", async () => {
     const done = await asAgentA(await running("complete"), {
       phase: "Completed",
       completionTime: new Date().toISOString(),
@@ -188,22 +190,30 @@ describe("agents, by admission policy: only the moves of an agent", () => {
     });
     expect(done.status?.phase).toBe("Completed");
 
-    const skipped = await assign("complete-unstarted", "agent-a");
-    await refused(
-      asAgentA(skipped, { phase: "Completed", result: { ok: true } }),
-      moveRefused("Assigned", "Completed"),
-    );
-    expect((await cluster.mcp.tasks.get(ns, "complete-unstarted")).status?.phase).toBe("Assigned");
+    // A short call: the agent writes Running only once a call outlives a threshold (ADR 0013).
+    const short = await asAgentA(await assign("complete-unstarted", "agent-a"), {
+      phase: "Completed",
+      startTime: new Date().toISOString(),
+      completionTime: new Date().toISOString(),
+      result: { ok: true },
+    });
+    expect(short.status).toMatchObject({ phase: "Completed", assignedAgent: "agent-a", attempts: 1 });
+    await refused(asAgentA(short, { phase: "Assigned", result: undefined }), moveRefused("Completed", "Assigned"));
   });
 
-  test("Running → Failed is allowed; Assigned → Failed is not", async () => {
+  test("Running → Failed and Assigned → Failed are allowed; Pending → Failed is the controller's", async () => {
     const error = { reason: "ToolFailed", message: "boom", retryable: true };
     const failed = await asAgentA(await running("fail"), { phase: "Failed", error });
     expect(failed.status?.phase).toBe("Failed");
-    await refused(
-      asAgentA(await assign("fail-unstarted", "agent-a"), { phase: "Failed", error }),
-      moveRefused("Assigned", "Failed"),
-    );
+    const failedUnstarted = await asAgentA(await assign("fail-unstarted", "agent-a"), { phase: "Failed", error });
+    expect(failedUnstarted.status?.phase).toBe("Failed");
+    // Sent back to Pending by the controller, with no agent: not the agent's to end.
+    const pending = await asController(await running("fail-pending"), {
+      phase: "Pending",
+      assignedAgent: undefined,
+      startTime: undefined,
+    });
+    await refused(asAgentA(pending, { phase: "Failed", error }), "may update only tasks assigned or bound to it");
   });
 
   test("Assigned → Running is allowed; a finished task cannot be reopened or its outcome changed", async () => {
@@ -242,6 +252,61 @@ describe("agents, by admission policy: only the moves of an agent", () => {
     for (const to of ["Pending", "Assigned"] as const)
       await refused(asAgentA(t, { phase: to }), moveRefused("Running", to));
     expect((await cluster.mcp.tasks.get(ns, "kept-back")).status?.phase).toBe("Running");
+  });
+});
+
+describe("agents, by admission policy: tasks bound to an agent at creation (ADR 0013)", () => {
+  /** A Task as the gateway creates it when it places the call itself: bound by label, no status. */
+  const bound = (name: string, agent: string) =>
+    mcpClients(gateway).tasks.create(ns, {
+      metadata: { name, labels: { "mcp.io/bound-agent": agent } },
+      spec: { requiredCapabilities: ["data-processing"] },
+    });
+  const started = () => ({ assignedAgent: "agent-a", attempts: 1, startTime: new Date().toISOString() });
+
+  test("an agent starts a task bound to it by naming itself and attempt 1, or ends it in that one write", async () => {
+    const claimed = await asAgentA(await bound("bound-claim", "agent-a"), { phase: "Running", ...started() });
+    expect(claimed.status).toMatchObject({ phase: "Running", assignedAgent: "agent-a", attempts: 1 });
+    const done = await asAgentA(await bound("bound-short", "agent-a"), {
+      phase: "Completed",
+      ...started(),
+      completionTime: new Date().toISOString(),
+      result: { ok: true },
+    });
+    expect(done.status).toMatchObject({ phase: "Completed", assignedAgent: "agent-a", attempts: 1 });
+  });
+
+  test("an agent may not start a task bound to another agent, nor name another agent or attempt", async () => {
+    const theirs = await bound("bound-theirs", "agent-b");
+    await refused(
+      asAgentA(theirs, { phase: "Running", ...started() }),
+      "agent agent-a may update only tasks assigned or bound to it; this one is assigned to no agent",
+    );
+    const mine = await bound("bound-wrong-fields", "agent-a");
+    await refused(
+      asAgentA(mine, { phase: "Running", ...started(), assignedAgent: "agent-b" }),
+      "an agent may not change status.assignedAgent",
+    );
+    await refused(
+      asAgentA(mine, { phase: "Running", ...started(), attempts: 2 }),
+      "an agent may not change status.attempts (0 → 2)",
+    );
+    await refused(asAgentA(mine, { phase: "Pending", ...started() }), "not (no phase) → Pending");
+    expect((await cluster.mcp.tasks.get(ns, "bound-theirs")).status?.phase).toBeUndefined();
+  });
+
+  test("once the controller wrote a status, the label binds no more: the task is where status.assignedAgent says", async () => {
+    // The controller moves a bound task whose agent it judged lost, by a status write.
+    const moved = await asController(await bound("bound-moved", "agent-a"), {
+      phase: "Assigned",
+      assignedAgent: "agent-b",
+      attempts: 2,
+    });
+    expect(moved.status?.assignedAgent).toBe("agent-b");
+    await refused(
+      asAgentA(moved, { phase: "Completed", result: { ok: true } }),
+      "agent agent-a may update only tasks assigned or bound to it; this one is assigned to agent-b",
+    );
   });
 });
 
@@ -348,34 +413,31 @@ describe("agents, by admission policy: only an agent's own status fields", () =>
     for (const [change, says] of [
       [
         { startTime: later },
-        "status.startTime only as it claims its task (Assigned → Running), not in Running → Running",
+        "status.startTime only as it starts its task (from Assigned or bound), not in Running → Running",
       ],
-      [
-        { result: { ok: true } },
-        "status.result only as it completes its task (Running → Completed), not in Running → Running",
-      ],
+      [{ result: { ok: true } }, "status.result only as it completes its task (→ Completed), not in Running → Running"],
       [
         { completionTime: later },
-        "status.completionTime only as it completes its task (Running → Completed), not in Running → Running",
+        "status.completionTime only as it completes its task (→ Completed), not in Running → Running",
       ],
       [
         { phase: "Failed", error, completionTime: later },
-        "status.completionTime only as it completes its task (Running → Completed), not in Running → Failed",
+        "status.completionTime only as it completes its task (→ Completed), not in Running → Failed",
       ],
       [
         { phase: "Failed", error, result: { partial: true } },
-        "status.result only as it completes its task (Running → Completed), not in Running → Failed",
+        "status.result only as it completes its task (→ Completed), not in Running → Failed",
       ],
       [{ error }, "status.error only as it ends its attempt (Running → Completed or Failed), not in Running → Running"],
       [
         { phase: "Completed", result: { ok: true }, startTime: later },
-        "status.startTime only as it claims its task (Assigned → Running), not in Running → Completed",
+        "status.startTime only as it starts its task (from Assigned or bound), not in Running → Completed",
       ],
     ] as [Status, string][])
       await refused(asAgentA(claimed, change), `an agent may set ${says}`);
     await refused(
       asAgentA(await assign("own-fields-claim", "agent-a"), { phase: "Running", result: { ok: true } }),
-      "an agent may set status.result only as it completes its task (Running → Completed), not in Assigned → Running",
+      "an agent may set status.result only as it completes its task (→ Completed), not in Assigned → Running",
     );
     expect((await cluster.mcp.tasks.get(ns, "own-fields")).status).toMatchObject({
       phase: "Running",
@@ -563,6 +625,8 @@ describe("the agent runtime under its pod's token", () => {
     // What a previous run in this pod left behind: a task it claimed and never finished.
     const left = await assign("left-running", "agent-r");
     await mcpClients(conn).tasks.replaceStatus({ ...left, status: { ...left.status, phase: "Running" } });
+    // And one it may have been running without saying so (Running comes only after runningAfterMs).
+    await assign("left-assigned", "agent-r");
 
     const work = defineTool({
       name: "work",
@@ -591,12 +655,24 @@ describe("the agent runtime under its pod's token", () => {
       expect(agent.metadata.ownerReferences).toEqual([
         { apiVersion: "v1", kind: "Pod", name: "agent-r", uid: pod.uid },
       ]);
-      expect(agent.status?.lastHeartbeat).toBeDefined();
-      expect((await cluster.mcp.tasks.get(ns, "left-running")).status).toMatchObject({
-        phase: "Failed",
-        attempts: 1,
-        error: { reason: "AgentRestarted" },
+      // Its heartbeat is its Lease (the policy mcp-agent-own-lease lets it write that one), owned by its Agent.
+      expect((await leaseClient(cluster.conn).get(ns, "agent-r")).metadata.ownerReferences).toEqual([
+        { apiVersion: "mcp.io/v1", kind: "Agent", name: "agent-r", uid: agent.metadata.uid as string },
+      ]);
+      for (const name of ["left-running", "left-assigned"])
+        expect((await cluster.mcp.tasks.get(ns, name)).status).toMatchObject({
+          phase: "Failed",
+          attempts: 1,
+          error: { reason: "AgentRestarted" },
+        });
+
+      // A call the gateway placed itself: created bound to the agent, which reads it through
+      // its label and ends it in one write, naming itself and attempt 1.
+      const bound = await mcpClients(gateway).tasks.create(ns, {
+        metadata: { name: "runtime-bound", labels: { "mcp.io/bound-agent": "agent-r" } },
+        spec: { requiredCapabilities: ["data-processing"], tool: "work", payload: {} },
       });
+      expect(bound.status).toBeUndefined();
 
       for (const [name, fail] of [
         ["ok", false],
@@ -621,6 +697,13 @@ describe("the agent runtime under its pod's token", () => {
         phase: "Failed",
         attempts: 1,
         error: { reason: "Refused", retryable: true },
+      });
+      expect((await finished("runtime-bound")).status).toMatchObject({
+        phase: "Completed",
+        assignedAgent: "agent-r",
+        attempts: 1,
+        result: { ok: true },
+        progress: { done: 1, total: 2 },
       });
     } finally {
       await runtime.shutdown();

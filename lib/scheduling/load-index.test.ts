@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import type { Task } from "../../lib/api/resources.ts";
-import { objectKey } from "../../lib/kube/informer.ts";
 import { makeTask } from "../../test/harness/builders.ts";
+import type { Task } from "../api/resources.ts";
+import { objectKey } from "../kube/informer.ts";
 import { type LoadChange, LoadIndex } from "./load-index.ts";
 
 /** An index over a fake informer cache, fed as the informer would feed it. */
@@ -43,6 +43,28 @@ describe("LoadIndex", () => {
     {
       name: "a task finishing releases its agent",
       given: [on("t", "a", "Running"), makeTask("t").phase("Completed").assignedTo("a").obj()],
+      want: { released: "a" },
+    },
+    {
+      name: "a task created bound to a takes a",
+      given: [makeTask("t").boundTo("a").obj()],
+      want: { took: "a" },
+      holder: "a",
+    },
+    {
+      name: "a bound task its agent completes at once releases it",
+      given: [makeTask("t").boundTo("a").obj(), makeTask("t").boundTo("a").phase("Completed").assignedTo("a").obj()],
+      want: { released: "a" },
+    },
+    {
+      name: "a bound task claimed by its agent stays on it",
+      given: [makeTask("t").boundTo("a").obj(), makeTask("t").boundTo("a").phase("Running").assignedTo("a").obj()],
+      want: {},
+      holder: "a",
+    },
+    {
+      name: "a bound task the controller sends back to Pending releases its agent, whatever the label says",
+      given: [makeTask("t").boundTo("a").obj(), makeTask("t").boundTo("a").phase("Pending").attempts(1).obj()],
       want: { released: "a" },
     },
     {

@@ -11,9 +11,10 @@
  * walking 10,000 Tasks for each of 1,000 agents would cost more than the
  * reconciles themselves.
  */
-import type { Task } from "../../lib/api/resources.ts";
-import { objectKey } from "../../lib/kube/informer.ts";
-import { occupiesAgent } from "../../lib/scheduling/candidates.ts";
+import type { Task } from "../api/resources.ts";
+import { taskAgent } from "../api/task-state.ts";
+import { objectKey } from "../kube/informer.ts";
+import { occupiesAgent } from "./candidates.ts";
 
 /** The agents whose load a Task event changed: `released` one, `took` another (or both). */
 export interface LoadChange {
@@ -35,8 +36,8 @@ export class LoadIndex {
     const key = objectKey(t);
     // The watch caught up with this Task: the informer's view replaces the assumption.
     if (t.status?.assignedAgent || t.status?.phase !== "Pending") this.assumed.delete(key);
-    const was = old && occupiesAgent(old) ? old.status?.assignedAgent : undefined;
-    const is = occupiesAgent(t) ? t.status?.assignedAgent : undefined;
+    const was = old && occupiesAgent(old) ? taskAgent(old) : undefined;
+    const is = occupiesAgent(t) ? taskAgent(t) : undefined;
     if (was === is) return {};
     if (was) this.byAgent.get(was)?.delete(key);
     if (is) {
@@ -51,7 +52,7 @@ export class LoadIndex {
   remove(t: Task): string | undefined {
     const key = objectKey(t);
     this.assumed.delete(key);
-    const agent = occupiesAgent(t) ? t.status?.assignedAgent : undefined;
+    const agent = occupiesAgent(t) ? taskAgent(t) : undefined;
     if (agent) this.byAgent.get(agent)?.delete(key);
     return agent;
   }
