@@ -31,3 +31,28 @@ export async function timeRuns(runs: number, fn: () => Promise<unknown>): Promis
   }
   return samples;
 }
+
+/** A figure as JSON keeps it: `digits` decimals at most, and null for one that could not be measured. */
+export function figure(x: number, digits = 3): number | null {
+  return Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
+}
+
+/** A bench's figures: numbers, nested by case; a flag or a name where a number would not say it. */
+export type Figures = { [name: string]: Figure };
+export type Figure = number | boolean | string | null | undefined | Figures;
+
+function rounded(v: Figure): Figure {
+  if (typeof v === "number") return figure(v);
+  if (v === null || typeof v !== "object") return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rounded(x)]));
+}
+
+/**
+ * Prints a bench's figures as its last line on stdout, after its table: one JSON object,
+ * `{"bench": name, ...figures}`, every number rounded by `figure` (so a ratio is `0.734`, not a
+ * string), ratios named `<figure>_vs_<baseline>`. One line, so that runs can be collected and
+ * compared with `tail -n 1`.
+ */
+export function printFigures(bench: string, figures: Figures): void {
+  console.log(JSON.stringify({ bench, ...(rounded(figures) as Figures) }));
+}
