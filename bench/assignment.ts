@@ -4,7 +4,8 @@
  * create→Assigned p50/p99 (from the client issuing the create to a watch
  * seeing the task Assigned) and tasks/s; then, in the same run, a bare client
  * making the same writes per task (create, then a status write to Assigned),
- * observed the same way, and prints the ratio. Prints figures; asserts nothing.
+ * observed the same way, and prints the ratio. Prints figures, then one JSON
+ * line of them; asserts nothing.
  *   AGENTS=1000 TASKS=10000 bun bench/assignment.ts
  */
 import pLimit from "p-limit";
@@ -15,7 +16,7 @@ import { kubeCandidateSource } from "../services/scheduler/server.ts";
 import { setUpDomain } from "./control-plane.ts";
 import { benchLog as log, startInProcessConductor } from "./harness.ts";
 import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10000);
@@ -130,6 +131,7 @@ console.log(
   `\n${AGENTS} agents; ${IDLE} tasks one at a time, then ${TASKS} tasks with ${CONCURRENCY} concurrent creates\n`,
 );
 const rows: (string | number)[][] = [["", "create→Assigned p50 ms", "p99 ms", "tasks/s"]];
+const figures: Figures = { agents: AGENTS, idle_tasks: IDLE, tasks: TASKS, concurrency: CONCURRENCY };
 for (const phase of ["idle", "burst"] as const) {
   const c = conductor[phase];
   const b = baseline[phase];
@@ -141,8 +143,18 @@ for (const phase of ["idle", "burst"] as const) {
     fmt(c.p99 / b.p99, 2),
     fmt(c.rate / b.rate, 2),
   ]);
+  const run = (r: typeof c) => ({ p50_ms: r.p50, p99_ms: r.p99, tasks_per_s: Math.round(r.rate) });
+  figures[phase] = {
+    conductor: run(c),
+    bare: run(b),
+    p50_vs_bare: c.p50 / b.p50,
+    p99_vs_bare: c.p99 / b.p99,
+    rate_vs_bare: c.rate / b.rate,
+  };
 }
 console.log(table(rows));
 console.log(
   `\nbench process RSS (controller, scheduler and watch in-process): ${fmt(rssBefore / 2 ** 20, 0)} MiB before tasks, ${fmt(rssAfter / 2 ** 20, 0)} MiB after`,
 );
+figures.rss_mib = { before: Math.round(rssBefore / 2 ** 20), after: Math.round(rssAfter / 2 ** 20) };
+printFigures("assignment", figures);

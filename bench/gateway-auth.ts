@@ -7,14 +7,15 @@
  * token and no cached decision for every call). Each request is a 2026-07-28
  * tools/list (no Task: the gateway's own cost) and a tools/call of an echo
  * tool (a Task end to end), sent one at a time, the cases interleaved so that
- * the machine's drift hits them alike. Prints figures; asserts nothing.
+ * the machine's drift hits them alike. Prints figures, then one JSON line of
+ * them; asserts nothing.
  *   N=200 bun bench/gateway-auth.ts
  */
 import { silentLogger } from "../lib/log.ts";
 import { Gateway, type GatewayOptions, serveGateway } from "../services/gateway/gateway.ts";
 import { request2026 } from "../test/harness/mcp-2026.ts";
 import { echoTool, benchLog as log, startBenchConductor } from "./harness.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
 const N = Number(process.env.N ?? 200);
 const ns = "bench-auth";
@@ -78,6 +79,8 @@ for (let i = 0; i < 2 * N + 2; i++) {
 
 interface Case {
   name: string;
+  /** Its name in the JSON line. */
+  key: string;
   url: string;
   /** The token of the next call; undefined for none. */
   token: () => string | undefined;
@@ -87,18 +90,25 @@ interface Case {
   call: number[];
 }
 const cases: Case[] = [
-  { name: "open, no tool check (baseline)", url: open.url, token: () => undefined },
-  { name: "static token + RBAC, cached", url: staticRbac.url, token: () => "ops-token" },
-  { name: "SA token (TokenReview) + RBAC, cached", url: reviewRbac.url, token: () => warmToken },
-  { name: "SA token (JWKS) + RBAC, cached", url: jwksRbac.url, token: () => warmToken },
+  { name: "open, no tool check (baseline)", key: "open", url: open.url, token: () => undefined },
+  { name: "static token + RBAC, cached", key: "static_rbac_cached", url: staticRbac.url, token: () => "ops-token" },
+  {
+    name: "SA token (TokenReview) + RBAC, cached",
+    key: "tokenreview_rbac_cached",
+    url: reviewRbac.url,
+    token: () => warmToken,
+  },
+  { name: "SA token (JWKS) + RBAC, cached", key: "jwks_rbac_cached", url: jwksRbac.url, token: () => warmToken },
   {
     name: "SA token (TokenReview) + RBAC, cold",
+    key: "tokenreview_rbac_cold",
     url: reviewRbac.url,
     token: () => coldTokens.review.pop(),
     before: () => reviewRbac.gateway.toolAccess?.clear(),
   },
   {
     name: "SA token (JWKS) + RBAC, cold",
+    key: "jwks_rbac_cold",
     url: jwksRbac.url,
     token: () => coldTokens.jwks.pop(),
     before: () => jwksRbac.gateway.toolAccess?.clear(),
@@ -137,6 +147,7 @@ const b = { list: summarize(base.list), call: summarize(base.call) };
 const rows: (string | number)[][] = [
   ["case", "list p50", "list p99", "+list p50", "call p50", "call p99", "+call p50", "call p50 / baseline"],
 ];
+const figures: Figures = { n: N };
 for (const c of cases) {
   const l = summarize(c.list);
   const k = summarize(c.call);
@@ -150,6 +161,14 @@ for (const c of cases) {
     fmt(k.p50 - b.call.p50, 2),
     `${fmt(k.p50 / b.call.p50, 2)}x`,
   ]);
+  figures[c.key] = {
+    list_p50_ms: l.p50,
+    list_p99_ms: l.p99,
+    call_p50_ms: k.p50,
+    call_p99_ms: k.p99,
+    list_p50_vs_open: l.p50 / b.list.p50,
+    call_p50_vs_open: k.p50 / b.call.p50,
+  };
 }
 console.log(`\nms per request, ${N} each, one at a time (tools/list: no Task; tools/call: a Task end to end)\n`);
 console.log(table(rows));
@@ -157,6 +176,12 @@ const reviews = (g: { gateway: Gateway }) => g.gateway.toolAccess?.reviews ?? 0;
 console.log(
   `\nSubjectAccessReviews sent: static ${reviews(staticRbac)}, TokenReview gateway ${reviews(reviewRbac)}, JWKS gateway ${reviews(jwksRbac)}`,
 );
+figures.subject_access_reviews = {
+  static: reviews(staticRbac),
+  tokenreview: reviews(reviewRbac),
+  jwks: reviews(jwksRbac),
+};
+printFigures("gateway-auth", figures);
 
 for (const g of [open, staticRbac, reviewRbac, jwksRbac]) {
   await g.server.stop(true);

@@ -19,7 +19,7 @@ import { conductorProcesses, ManagedProcess } from "./chaos/processes.ts";
 import { ApiserverWrites, parseCounters } from "./chaos/sampling.ts";
 import { setUpDomain } from "./control-plane.ts";
 import { createAgents, type HeartbeatMode, heartbeatAgents } from "./heartbeated-agents.ts";
-import { summarize } from "./stats.ts";
+import { printFigures, summarize } from "./stats.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 /** Each agent's heartbeat interval (s): the runtime's default. */
@@ -218,7 +218,14 @@ try {
   console.log(`\n${AGENTS} agents at idle, each heartbeating every ${INTERVAL} s, ${WINDOW} s each way\n`);
   console.log(row(before));
   console.log(row(after));
-  console.log(JSON.stringify({ agents: AGENTS, intervalSeconds: INTERVAL, before, after }));
+  printFigures("idle-writes", {
+    agents: AGENTS,
+    interval_s: INTERVAL,
+    window_s: WINDOW,
+    before,
+    after,
+    writes_per_s_vs_status: after.writesPerSecond / before.writesPerSecond,
+  });
 } finally {
   await stopAll();
 }

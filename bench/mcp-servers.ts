@@ -12,7 +12,7 @@
  *    Deployment, Service and a status at its generation. Baseline: a bare
  *    client doing the same writes (apply, apply, status) with the same
  *    concurrency.
- * Prints figures; asserts nothing.
+ * Prints figures, then one JSON line of them; asserts nothing.
  *   SERVERS=100 RESTART_SERVERS=1000 bun bench/mcp-servers.ts
  */
 import pLimit from "p-limit";
@@ -24,7 +24,7 @@ import { createLogger, silentLogger } from "../lib/log.ts";
 import { desiredDeployment, desiredService, mcpServerStatus } from "../services/controller/mcp-server-workload.ts";
 import { createNamespace, setUpDomain } from "./control-plane.ts";
 import { type InProcessConductor, benchLog as log, startInProcessConductor } from "./harness.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { fmt, printFigures, summarize, table } from "./stats.ts";
 
 const SERVERS = Number(process.env.SERVERS ?? 100);
 const RESTART_SERVERS = Number(process.env.RESTART_SERVERS ?? 1000);
@@ -199,5 +199,24 @@ console.log(
     ["ratio", fmt(restartOp / restartBare, 2), ""],
   ]),
 );
+const latency = (s: typeof op) => ({ p50_ms: s.p50, p99_ms: s.p99, mean_ms: s.mean });
+const restarted = (seconds: number) => ({ seconds, servers_per_s: Math.round(RESTART_SERVERS / seconds) });
+printFigures("mcp-servers", {
+  servers: SERVERS,
+  restart_servers: RESTART_SERVERS,
+  concurrency: CONCURRENCY,
+  apply: {
+    operator: latency(op),
+    bare: latency(bare),
+    p50_vs_bare: op.p50 / bare.p50,
+    p99_vs_bare: op.p99 / bare.p99,
+    mean_vs_bare: op.mean / bare.mean,
+  },
+  restart: {
+    operator: restarted(restartOp),
+    bare: restarted(restartBare),
+    seconds_vs_bare: restartOp / restartBare,
+  },
+});
 await cp.stop();
 process.exit(0);

@@ -4,12 +4,13 @@
  * run: the interpreter alone, the interpreter under the limits alone
  * (prlimit, as the runner did before the sandbox), and through runSnippet
  * (bubblewrap's namespaces, the seccomp filter, limits, a fresh working
- * folder). Prints p50/p99 per way and the sandbox's added p50.
+ * folder). Prints p50/p99 per way and the sandbox's added p50, then one JSON
+ * line of the figures.
  *
  *   bun bench/sandbox.ts [--n 40]
  */
 import { runSnippet, type SandboxLimits } from "../services/agents/code-runner/sandbox.ts";
-import { fmt, summarize, table, timeRuns } from "./stats.ts";
+import { type Figures, fmt, printFigures, summarize, table, timeRuns } from "./stats.ts";
 
 const n = Number(process.argv[process.argv.indexOf("--n") + 1]) || 40;
 const limits: SandboxLimits = {
@@ -41,6 +42,7 @@ const spawn = async (cmd: readonly string[]) => {
 };
 
 const rows: (string | number)[][] = [["language", "way", "p50 ms", "p99 ms", "added p50 ms"]];
+const figures: Figures = { runs: n, uid: process.getuid?.() };
 for (const language of ["python", "javascript"] as const) {
   const bare = summarize(await timeRuns(n, () => spawn(interpreters[language])));
   const limited = summarize(await timeRuns(n, () => spawn([...rlimits, ...interpreters[language]])));
@@ -54,6 +56,18 @@ for (const language of ["python", "javascript"] as const) {
   rows.push([language, "interpreter", fmt(bare.p50, 1), fmt(bare.p99, 1), "-"]);
   rows.push([language, "prlimit", fmt(limited.p50, 1), fmt(limited.p99, 1), fmt(limited.p50 - bare.p50, 1)]);
   rows.push([language, "sandbox", fmt(sandboxed.p50, 1), fmt(sandboxed.p99, 1), fmt(sandboxed.p50 - bare.p50, 1)]);
+  const way = (s: typeof bare) => ({
+    p50_ms: s.p50,
+    p99_ms: s.p99,
+    added_p50_ms: s.p50 - bare.p50,
+    p50_vs_interpreter: s.p50 / bare.p50,
+  });
+  figures[language] = {
+    interpreter: { p50_ms: bare.p50, p99_ms: bare.p99 },
+    prlimit: way(limited),
+    sandbox: way(sandboxed),
+  };
 }
 console.log(`trivial snippet, ${n} runs each (uid ${process.getuid?.()})`);
 console.log(table(rows));
+printFigures("sandbox", figures);

@@ -21,6 +21,7 @@ import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
 import { conductorProcesses, leaseHolder, ManagedProcess, procStatusBytes } from "./chaos/processes.ts";
 import { setUpDomain } from "./control-plane.ts";
 import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
+import { printFigures } from "./stats.ts";
 
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10_000);
@@ -237,7 +238,7 @@ try {
     failover: { leaderAfterMs: takeoverMs, steadyAfterMs: failoverSteadyMs, peakQueueDepth: sawDepth },
     coldRestart: { cachesSyncedAfterMs: readyMs, steadyAfterMs: coldSteadyMs, peakQueueDepth: coldDepth },
   };
-  console.log(`\n${JSON.stringify(report, null, 2)}`);
+  printFigures("scale", report);
   if (process.env.OUT) await Bun.write(process.env.OUT, `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await stopAll();

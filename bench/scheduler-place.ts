@@ -3,7 +3,7 @@
  * decisions/s over gRPC on loopback, one call per task (Place) and 200 tasks
  * per call (PlaceBatch, what the controller uses), against the same policy
  * called in process (the baseline, measured in the same run). Prints
- * figures; asserts nothing.
+ * figures, then one JSON line of them; asserts nothing.
  *   bun bench/scheduler-place.ts
  */
 import { silentLogger } from "../lib/log.ts";
@@ -11,7 +11,7 @@ import { SchedulerClient } from "../lib/scheduling/client.ts";
 import { place, placeBatch } from "../lib/scheduling/policy.ts";
 import type { Candidate, TaskSpec } from "../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import { startSchedulerServer } from "../services/scheduler/server.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
 const capabilities = ["data-processing", "filesystem", "http", "code", "inference"];
 const tags = ["ssd", "gpu", "spot", "eu", "us"];
@@ -51,6 +51,7 @@ const client = new SchedulerClient(`127.0.0.1:${server.port}`);
 const rows: (string | number)[][] = [
   ["candidates", "mode", "p50 ms", "p99 ms", "decisions/s", "rate vs Place in-process"],
 ];
+const figures: Figures = {};
 
 for (const n of [10, 100, 1000]) {
   const cands = candidates(n);
@@ -114,8 +115,28 @@ for (const n of [10, 100, 1000]) {
     Math.round(batchRate),
     `${fmt(batchRate / localRate, 2)}x`,
   ]);
+  figures[`c${n}`] = {
+    place_in_process: { p50_ms: l.p50, p99_ms: l.p99, decisions_per_s: Math.round(localRate) },
+    place_grpc: {
+      p50_ms: g.p50,
+      p99_ms: g.p99,
+      decisions_per_s: Math.round(remoteRate),
+      rate_vs_place_in_process: remoteRate / localRate,
+    },
+    place_batch_in_process: {
+      decisions_per_s: Math.round(localBatchRate),
+      rate_vs_place_in_process: localBatchRate / localRate,
+    },
+    place_batch_grpc: {
+      p50_ms_per_task: b.p50,
+      p99_ms_per_task: b.p99,
+      decisions_per_s: Math.round(batchRate),
+      rate_vs_place_in_process: batchRate / localRate,
+    },
+  };
 }
 
 console.log(table(rows));
+printFigures("scheduler-place", figures);
 client.close();
 await server.stop();

@@ -828,18 +828,23 @@ function clusterChart(): Map<string, string> {
   const files = new Map<string, string>();
   const prefix = "mcp-conductor-cluster";
   const policy = new Template();
+  const flowControl = new Template();
   for (const o of kustomize("kustomize/cluster")) {
     if (o.kind === "CustomResourceDefinition") {
       // crds/ is not templated: Helm applies these as they are, before the templates, once.
       files.set(`crds/${o.metadata.name}.yaml`, `${header("kustomize/cluster")}${stringify(o, { lineWidth: 0 })}`);
       continue;
     }
-    if (!o.kind.startsWith("ValidatingAdmissionPolicy"))
-      fail(`kustomize/cluster has ${kindName(o)}, which the chart does not place`);
-    addHelmLabels(policy, o, prefix);
-    policy.add(o);
+    const t = o.kind.startsWith("ValidatingAdmissionPolicy")
+      ? policy
+      : o.kind === "FlowSchema" || o.kind === "PriorityLevelConfiguration"
+        ? flowControl
+        : fail(`kustomize/cluster has ${kindName(o)}, which the chart does not place`);
+    addHelmLabels(t, o, prefix);
+    t.add(o);
   }
   files.set("templates/agent-policy.yaml", policy.text("kustomize/cluster (deploy/policy)"));
+  files.set("templates/flow-control.yaml", flowControl.text("kustomize/cluster (flow-control.yaml)"));
 
   const authorizer = new Template();
   const rendered = kustomize("kustomize/cluster/authorizer");

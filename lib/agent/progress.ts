@@ -117,11 +117,22 @@ export class ProgressWriter {
     this.pump();
   }
 
-  /** The task finished or left the agent: pending progress is dropped. */
-  stop(): void {
+  /**
+   * The task finished or left the agent: nothing more is written. Returns
+   * what was reported but not yet written (the last interval's), for the
+   * final status write to carry, so a tool's last words reach its client.
+   */
+  stop(): StatusNotes {
     this.stopped = true;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    const pending: StatusNotes = {
+      ...(this.latest ? { progress: this.latest } : {}),
+      ...(this.messages.length ? { messages: this.messages } : {}),
+    };
+    this.latest = undefined;
+    this.messages = [];
+    return pending;
   }
 
   private pump(): void {

@@ -39,7 +39,7 @@ import { leaseClient } from "../kube/leases.ts";
 import type { Logger } from "../log.ts";
 import { AgentLease, leaseDurationSeconds } from "./lease.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { normalizeMessage, normalizeProgress, ProgressWriter } from "./progress.ts";
+import { normalizeMessage, normalizeProgress, ProgressWriter, type StatusNotes } from "./progress.ts";
 import type { AnyTool, InputRequest, ToolContext, ToolDefinition } from "./tool.ts";
 import { clientOf, inputHelpers, ToolError, toolLog } from "./tool.ts";
 import { ToolTime } from "./tool-time.ts";
@@ -633,6 +633,7 @@ export class AgentRuntime {
     attempt: number,
     outcome: "completed" | "failed",
     detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
+    notes: StatusNotes = {},
   ): Promise<boolean> {
     const now = new Date().toISOString();
     const end: NonNullable<Task["status"]> =
@@ -646,7 +647,7 @@ export class AgentRuntime {
               retryable: detail.retryable ?? false,
             },
           };
-    const status = started ? end : { ...this.startFields(attempt), ...end };
+    const status = { ...(started ? {} : this.startFields(attempt)), ...notes, ...end };
     return (await this.writeStatus(t, status, attempt)) !== undefined;
   }
 
@@ -691,6 +692,8 @@ export class AgentRuntime {
       return entry.claim;
     };
     const stopClaimTimer = this.clock.schedule(() => void claim(), this.opts.runningAfterMs ?? 1_000);
+    // What the tool reported in its last interval, not yet written: the final write carries it.
+    let lastNotes: StatusNotes = {};
     const finish = async (
       outcome: "completed" | "failed",
       detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
@@ -698,7 +701,7 @@ export class AgentRuntime {
       entry.ending = true;
       stopClaimTimer();
       if (entry.claim && !(await entry.claim)) return false;
-      return this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, outcome, detail);
+      return this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, outcome, detail, lastNotes);
     };
     const tool = this.resolveTool(t);
     if (typeof tool === "string") {
@@ -755,7 +758,9 @@ export class AgentRuntime {
         new Promise<never>((_, reject) =>
           signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
         ),
-      ]).finally(() => progress.stop()); // the final status says more than any pending progress
+      ]).finally(() => {
+        lastNotes = progress.stop();
+      });
       const result =
         value !== null && typeof value === "object" && !Array.isArray(value)
           ? (value as Record<string, unknown>)

@@ -78,6 +78,20 @@ const chatty = defineTool({
   },
 });
 
+/** Logs at once, and again just before it returns: inside the 500 ms between two writes of its Task. */
+const lastWords = defineTool({
+  name: "last_words",
+  description: "Logs twice, the second time as it returns.",
+  capability: "calls",
+  inputSchema: { type: "object" },
+  handler: async (_args: Record<string, unknown>, ctx) => {
+    ctx.log("info", "starting");
+    await Bun.sleep(100);
+    ctx.log("info", "done soon");
+    return { done: true };
+  },
+});
+
 const tasksOf = async (tool: string) =>
   (await cluster.mcp.tasks.list(ns, { labelSelector: `${labels.createdBy}=gateway,${labels.tool}=${tool}` })).items;
 
@@ -110,7 +124,7 @@ beforeAll(async () => {
   cluster = await testCluster();
   ns = await cluster.newNamespace("gateway-calls");
   ref = await startEverythingServer();
-  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask, steps, chatty], {
+  stack = await startGatewayStack(cluster, ns, [slow, onlyTask, neverTask, steps, chatty, lastWords], {
     federation: { callTimeoutMs: 20_000 },
   });
   await cluster.mcp.mcpServers.create(ns, { metadata: { name: "ref" }, spec: { url: ref.url.toString() } });
@@ -389,6 +403,23 @@ describe("the tool's messages to the client (ctx.log)", () => {
         { level: "info", data: "working" },
         { level: "error", data: "something to see", logger: "chatty" },
       ]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("2025: a message logged just before the tool returns still reaches the client, before the result", async () => {
+    const client = await legacyClient(stack.url);
+    try {
+      const got: unknown[] = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.push(n.params.data));
+      await client.setLoggingLevel("info");
+      const res = await client.callTool({ name: "last_words", arguments: {} });
+      // The second message was never written on its own (the writer waits 500 ms between
+      // writes): it came with the Task's final status, and reached the client before the result.
+      const atResult = [...got];
+      expect(res.structuredContent).toEqual({ done: true });
+      expect(atResult).toEqual(["starting", "done soon"]);
     } finally {
       await client.close();
     }

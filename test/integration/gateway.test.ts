@@ -117,13 +117,15 @@ describe("gateway over Streamable HTTP with the SDK client", () => {
 
   test("sends progress while the task runs", async () => {
     const seen: string[] = [];
-    const res = await client.callTool({ name: "slow", arguments: { ms: 300 } }, undefined, {
+    // Past the agent's runningAfterMs (1 s) its Task is marked Running (ADR 0013); a shorter call
+    // goes from created to finished.
+    const res = await client.callTool({ name: "slow", arguments: { ms: 1_500 } }, undefined, {
       onprogress: (p) => {
         seen.push(p.message ?? "");
       },
     });
-    expect(res.structuredContent).toEqual({ sleptMs: 300 });
-    expect(seen).toContain("task running");
+    expect(res.structuredContent).toEqual({ sleptMs: 1_500 });
+    expect(seen).toEqual(["task created", "task running", "task finished"]);
   });
 
   test("a cancelled call deletes its Task, which stops the agent's work", async () => {

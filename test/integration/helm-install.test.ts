@@ -31,7 +31,7 @@ const domain = `helm-${process.pid % 1000}-${Math.random().toString(36).slice(2,
 const ns = `mcp-${domain}`;
 
 const crds = ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io"];
-const policies = ["mcp-agent-own-tasks", "mcp-agent-own-agent"];
+const policies = ["mcp-agent-own-tasks", "mcp-agent-own-agent", "mcp-agent-own-lease"];
 const admission = "/apis/admissionregistration.k8s.io/v1";
 const policyPaths = policies.flatMap((p) => [
   `${admission}/validatingadmissionpolicies/${p}`,
@@ -81,6 +81,15 @@ beforeAll(async () => {
     "--ignore-not-found",
   ]);
   expect(res.code).toBe(0);
+  // The flow-control objects too: Helm adopts nothing another tool applied.
+  const flow = await cluster.kubectl([
+    "delete",
+    "flowschema,prioritylevelconfiguration",
+    "mcp-conductor-leases",
+    "mcp-conductor-tasks",
+    "--ignore-not-found",
+  ]);
+  expect(flow.code).toBe(0);
 }, 600_000);
 
 afterAll(async () => {

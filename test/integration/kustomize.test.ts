@@ -63,8 +63,9 @@ const exists = (path: string) =>
       throw e;
     },
   );
-const crds = ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io"];
+const crds = ["agents.mcp.io", "tasks.mcp.io", "mcpservers.mcp.io", "plans.mcp.io"];
 const policies = ["mcp-agent-own-tasks", "mcp-agent-own-agent", "mcp-agent-own-lease"];
+const flowControl = ["mcp-conductor-leases", "mcp-conductor-tasks"];
 const admission = "/apis/admissionregistration.k8s.io/v1";
 
 interface Deployment {
@@ -73,7 +74,7 @@ interface Deployment {
 }
 
 describe("install units", () => {
-  test("the cluster-wide unit holds the CRDs and the admission policies, all cluster-scoped, no namespace", async () => {
+  test("the cluster-wide unit holds the CRDs, the admission policies and the flow control, all cluster-scoped, no namespace", async () => {
     const objects = parseManifests(await render(clusterDir));
     const scoped = await clusterScopedKinds();
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
@@ -81,6 +82,8 @@ describe("install units", () => {
         ...crds.map((n) => `CustomResourceDefinition/${n}`),
         ...policies.map((n) => `ValidatingAdmissionPolicy/${n}`),
         ...policies.map((n) => `ValidatingAdmissionPolicyBinding/${n}`),
+        ...flowControl.map((n) => `FlowSchema/${n}`),
+        ...flowControl.map((n) => `PriorityLevelConfiguration/${n}`),
       ].sort(),
     );
     for (const o of objects) {

@@ -46,7 +46,7 @@ describe("up", () => {
     const up = startUp([], { KUBECONFIG: join(home, "missing-kubeconfig") });
     const ready = await eventually(() => up.output().includes("Press Ctrl-C") && up.output(), { timeout: 90_000 });
     expect(ready).toContain("Starting a local control plane");
-    expect(ready).toContain("agents.mcp.io, mcpservers.mcp.io, tasks.mcp.io");
+    expect(ready).toContain("agents.mcp.io, mcpservers.mcp.io, plans.mcp.io, tasks.mcp.io");
     const port = Number(/Kubernetes API\s+https:\/\/127\.0\.0\.1:(\d+)/.exec(ready)?.[1]);
     const kubeconfig = /export KUBECONFIG=(\S+)/.exec(ready)?.[1] ?? "";
     expect(port).toBeGreaterThan(0);

@@ -332,8 +332,11 @@ export class CallCore {
       questions?.seen(t);
       const attempt = t.status?.attempts ?? 0;
       if (attempt !== seen.attempt) seen = { attempt, seq: 0 };
-      // Only a running attempt's: between attempts the last one's may still be on the Task.
-      for (const m of t.status?.phase === "Running" ? (t.status.messages ?? []) : []) {
+      // The attempt's own: while it runs, and as it ends (its last words come with its result); between
+      // attempts (Pending, Assigned) the last one's may still be on the Task.
+      const phase0 = t.status?.phase;
+      const attemptsOwn = phase0 === "Running" || phase0 === "Completed" || phase0 === "Failed";
+      for (const m of attemptsOwn ? (t.status?.messages ?? []) : []) {
         if (m.seq <= seen.seq) continue;
         seen.seq = m.seq;
         req.onMessage?.(m as ToolMessage);
