@@ -55,6 +55,7 @@ describe("up", () => {
     expect(res.stdout.toString().trim().split("\n")).toEqual([
       "customresourcedefinition.apiextensions.k8s.io/agents.mcp.io",
       "customresourcedefinition.apiextensions.k8s.io/mcpservers.mcp.io",
+      "customresourcedefinition.apiextensions.k8s.io/plans.mcp.io",
       "customresourcedefinition.apiextensions.k8s.io/tasks.mcp.io",
     ]);
     const ns = Bun.spawnSync([
