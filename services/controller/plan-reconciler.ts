@@ -23,6 +23,7 @@ import {
   type ReconcileResult,
   reconcileFailedReason,
   runWorkers,
+  TerminalError,
 } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
@@ -240,7 +241,11 @@ export class PlanController {
         // Made by an earlier pass whose status write was lost: ours, and the step runs.
         const existing = await this.read(ns, task.metadata.name ?? "");
         if (!existing || ownedBy(existing, plan)) return;
-        throw new Error(`Task ${task.metadata.name} exists and is not this plan's (an earlier plan of this name?)`);
+        // Retrying cannot fix it: the reconcile ends with a Warning Event (ReconcileFailed) until the plan
+        // changes, or the other Task goes and the plan is looked at again.
+        throw new TerminalError(
+          `Task ${task.metadata.name} exists and is not this plan's (an earlier plan of this name?): delete it or rename the plan`,
+        );
       }
       // A full quota (403 "exceeded quota") frees up as Tasks finish: retried with backoff, not given
       // up as another 403 (RBAC) is.

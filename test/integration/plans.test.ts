@@ -14,7 +14,7 @@ import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/type
 import type { Subprocess } from "bun";
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { defineTool } from "../../lib/agent/tool.ts";
-import { withPlanContext } from "../../lib/api/plan-state.ts";
+import { stepTaskName, withPlanContext } from "../../lib/api/plan-state.ts";
 import type { Plan, PlanSpecStepsItem, Task } from "../../lib/api/resources.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
@@ -367,6 +367,27 @@ describe("running plans", () => {
     });
     expect(events.find((x) => x.reason === "DependencyCycle")?.type).toBe("Warning");
     expect((await cluster.mcp.tasks.list(ns, { labelSelector: "mcp.io/plan=cyclic" })).items).toEqual([]);
+  }, 60_000);
+
+  test("a step whose Task name is taken by a Task not of this plan: a Warning ReconcileFailed, not a retry loop", async () => {
+    // Where it works: the plan's own Task by that name is taken over (an earlier pass's, its status write lost).
+    await createPlan("taken-ok", [step("a", "echo", { payload: { text: "hi" } })]);
+    expect((await finished("taken-ok")).status?.phase).toBe("Succeeded");
+    // A Task of someone else's holds the name of the step's Task.
+    await cluster.mcp.tasks.create(ns, {
+      metadata: { name: stepTaskName("taken", "a") },
+      spec: { requiredCapabilities: ["nobody-has-this"] },
+    });
+    await createPlan("taken", [step("a", "echo", { payload: { text: "hi" } })]);
+    const failed = await eventually(async () => {
+      const e = await planEvents("taken");
+      return e.find((x) => x.reason === "ReconcileFailed");
+    });
+    expect(failed.type).toBe("Warning");
+    expect(failed.message).toContain("exists and is not this plan's");
+    // Not retried with backoff: one Event, the plan left as it is until it or the Task changes.
+    await Bun.sleep(3_000);
+    expect((await planEvents("taken")).filter((x) => x.reason === "ReconcileFailed")).toHaveLength(1);
   }, 60_000);
 
   test("the shared context: steps add to it and read it; additions over 64 KiB fail their step", async () => {
