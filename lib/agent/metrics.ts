@@ -1,5 +1,5 @@
 /** The agent runtime's Prometheus metrics. */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "../metrics.ts";
 
 export class AgentMetrics {
   readonly registry = new Registry();

@@ -5,33 +5,23 @@
  * Why this exists: @kubernetes/client-node 2.x hands TLS material to undici
  * through a `dispatcher`, and Bun's fetch ignores dispatchers, so under Bun
  * the kubeconfig's CA and client certificate are silently dropped. Bun's own
- * fetch takes them through its `tls` option instead. This module keeps
- * client-node for what it does well (parsing kubeconfigs, in-cluster config,
- * token and exec credential plugins) and does the HTTP itself, so both our
- * typed resource clients and client-node's generated API classes
- * (`makeApiClient`) carry the right identity.
+ * fetch takes them through its `tls` option instead. The kubeconfig and its
+ * credentials are ours too (kubeconfig.ts): client-node's loader alone costs
+ * each process about 45 MiB (ADR 0001). Its generated API classes still work
+ * over this connection, for whoever wants them: client-node-api.ts.
  */
-import {
-  type ApiType,
-  type Configuration,
-  createConfiguration,
-  type HttpLibrary,
-  KubeConfig,
-  type RequestContext,
-  ResponseContext,
-  ServerConfiguration,
-  wrapHttpLibrary,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError, KubeConnectionError, type KubeStatus } from "./errors.ts";
+import {
+  type BunTlsOptions,
+  KubeCredentials,
+  type Kubeconfig,
+  loadKubeconfig,
+  parseKubeconfig,
+  selectContext,
+} from "./kubeconfig.ts";
 
-/** TLS settings in the shape Bun's fetch takes them. */
-export interface BunTlsOptions {
-  ca?: string | Buffer;
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  rejectUnauthorized?: boolean;
-  serverName?: string;
-}
+export type { BunTlsOptions, Kubeconfig };
 
 /** How many times a request the apiserver throttled (429) is sent again. */
 const maxThrottledRetries = 5;
@@ -46,26 +36,43 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Where to find the cluster: an explicit kubeconfig, or the usual search. */
+/** Where to find the cluster: an explicit kubeconfig, or the usual search (kubeconfig.ts). */
 export interface KubeConnectionOptions {
   /** A kubeconfig file; else $KUBECONFIG, ~/.kube/config, or in-cluster. */
   kubeconfigPath?: string;
   /** A kubeconfig given as YAML text, used before kubeconfigPath. */
   kubeconfigYaml?: string;
-  /** A ready KubeConfig, used before both. */
+  /**
+   * A ready client-node KubeConfig, used before both. Only its data is read
+   * (exportConfig), so client-node is not loaded for it here.
+   */
   kubeConfig?: KubeConfig;
+  /** The context to use instead of the kubeconfig's current-context. */
+  context?: string;
   /** Client-side rate limit in requests per second; 0 means none. */
   qps?: number;
 }
 
-export function loadKubeConfig(opts: KubeConnectionOptions = {}): KubeConfig {
-  if (opts.kubeConfig) return opts.kubeConfig;
-  const kc = new KubeConfig();
-  if (opts.kubeconfigYaml) kc.loadFromString(opts.kubeconfigYaml);
-  else if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error("The kubeconfig has no current cluster");
-  return kc;
+export function loadKubeConfig(opts: KubeConnectionOptions = {}): Kubeconfig {
+  if (opts.kubeConfig) return fromClientNode(opts.kubeConfig, opts.context);
+  return loadKubeconfig({ yaml: opts.kubeconfigYaml, path: opts.kubeconfigPath, context: opts.context });
+}
+
+/**
+ * A client-node KubeConfig's current context, through its exported text. Its
+ * in-cluster configuration names the token file as an auth-provider, which
+ * is the kubeconfig's tokenFile.
+ */
+function fromClientNode(kc: KubeConfig, context?: string): Kubeconfig {
+  const doc = JSON.parse(kc.exportConfig()) as { users?: { user?: Record<string, unknown> }[] };
+  for (const { user } of doc.users ?? []) {
+    const provider = user?.["auth-provider"] as { name?: string; config?: { tokenFile?: string } } | undefined;
+    if (user && provider?.name === "tokenFile" && provider.config?.tokenFile) {
+      user.tokenFile = provider.config.tokenFile;
+      delete user["auth-provider"];
+    }
+  }
+  return selectContext(parseKubeconfig(JSON.stringify(doc), "a KubeConfig", process.cwd()), context);
 }
 
 function toQueryString(query: Record<string, QueryValue> | undefined): string {
@@ -78,14 +85,12 @@ function toQueryString(query: Record<string, QueryValue> | undefined): string {
 
 export class KubeConnection {
   readonly server: string;
-  private tls: BunTlsOptions | undefined;
-  private tlsReady: Promise<void>;
+  readonly credentials: KubeCredentials;
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error("The kubeconfig has no current cluster");
-    this.server = cluster.server.replace(/\/+$/, "");
-    this.tlsReady = this.loadTls();
+  /** Reads the kubeconfig's CA and certificate files now, so a bad one fails here (KubeconfigError). */
+  constructor(readonly kubeconfig: Kubeconfig) {
+    this.server = kubeconfig.cluster.server.replace(/\/+$/, "");
+    this.credentials = new KubeCredentials(kubeconfig);
   }
 
   static fromOptions(opts: KubeConnectionOptions = {}): KubeConnection {
@@ -93,53 +98,45 @@ export class KubeConnection {
   }
 
   /**
-   * TLS material is read once: Bun pools keep-alive connections per TLS
-   * configuration, so a fresh object per request would defeat the pool.
+   * The TLS options of the next request: the same object for the life of the
+   * connection (Bun pools keep-alive connections per TLS configuration),
+   * unless an exec plugin hands out a new client certificate.
    */
-  private async loadTls(): Promise<void> {
-    if (!this.server.startsWith("https:")) return;
-    const o: Record<string, unknown> = {};
-    await this.kubeConfig.applyToHTTPSOptions(o);
-    const tls: BunTlsOptions = {};
-    if (o.ca) tls.ca = o.ca as Buffer;
-    if (o.cert) tls.cert = o.cert as Buffer;
-    if (o.key) tls.key = o.key as Buffer;
-    if (o.rejectUnauthorized === false) tls.rejectUnauthorized = false;
-    if (typeof o.servername === "string") tls.serverName = o.servername;
-    this.tls = tls;
+  tls(): Promise<BunTlsOptions | undefined> {
+    return this.credentials.tls();
   }
 
   /**
    * Authentication headers, asked for on every request because tokens change
-   * underneath us: client-node re-reads a mounted service-account token each
-   * minute (as client-go does) and exec plugins mint short-lived ones.
+   * underneath us: a mounted service-account token is re-read each minute (as
+   * client-go does) and exec plugins mint short-lived ones.
    */
-  async authHeaders(): Promise<Record<string, string>> {
-    const o: { headers?: Record<string, string | string[]>; auth?: string } = {};
-    await this.kubeConfig.applyToHTTPSOptions(o as never);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(o.headers ?? {})) headers[k] = Array.isArray(v) ? v.join(", ") : String(v);
-    if (o.auth && !headers.Authorization) headers.Authorization = `Basic ${Buffer.from(o.auth).toString("base64")}`;
-    return headers;
+  authHeaders(): Promise<Record<string, string>> {
+    return this.credentials.authHeaders();
   }
 
   /** A raw fetch against the apiserver with this identity. */
   async fetch(method: string, path: string, init: RequestOptions & { accept?: string } = {}): Promise<Response> {
-    await this.tlsReady;
     const url = `${this.server}${path}${toQueryString(init.query)}`;
+    const tls = await this.tls();
     const headers = await this.authHeaders();
+    // After the credentials: a 401 then drops only a credential this request could have used.
+    const sentAt = Date.now();
     headers.Accept = init.accept ?? "application/json";
     let body: string | undefined;
     if (init.body !== undefined) {
       body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
       headers["Content-Type"] = init.contentType ?? "application/json";
     }
+    let res: Response;
     try {
-      return await fetch(url, { method, headers, body, signal: init.signal, tls: this.tls } as RequestInit);
+      res = await fetch(url, { method, headers, body, signal: init.signal, tls } as RequestInit);
     } catch (err) {
       if (init.signal?.aborted) throw err;
       throw new KubeConnectionError(method, path, err);
     }
+    if (res.status === 401) this.credentials.unauthorized(sentAt);
+    return res;
   }
 
   /** A JSON request; a non-2xx answer throws KubeApiError with the apiserver's Status. */
@@ -158,51 +155,6 @@ export class KubeConnection {
       }
       throw new KubeApiError(res.status, parseStatus(text, res.status), method, path);
     }
-  }
-
-  /**
-   * A client-node API class (CoreV1Api, CoordinationV1Api, …) whose HTTP goes
-   * through this connection, so it carries the right TLS identity under Bun.
-   */
-  makeApiClient<T extends ApiType>(apiClientType: new (config: Configuration) => T): T {
-    const config = createConfiguration({
-      baseServer: new ServerConfiguration(this.server, {}),
-      authMethods: { default: this.kubeConfig },
-      httpApi: this.httpLibrary(),
-    });
-    return new apiClientType(config);
-  }
-
-  private httpLibrary(): HttpLibrary {
-    return wrapHttpLibrary({
-      send: async (ctx: RequestContext): Promise<ResponseContext> => {
-        await this.tlsReady;
-        // ctx already carries the auth headers client-node applied; its
-        // undici dispatcher is what Bun ignores, so TLS is ours to pass.
-        let res: Response;
-        try {
-          res = await fetch(ctx.getUrl(), {
-            method: ctx.getHttpMethod().toString(),
-            headers: ctx.getHeaders(),
-            body: ctx.getBody() as BodyInit | undefined,
-            signal: ctx.getSignal() as AbortSignal | undefined,
-            tls: this.tls,
-          } as RequestInit);
-        } catch (err) {
-          throw new KubeConnectionError(ctx.getHttpMethod().toString(), new URL(ctx.getUrl()).pathname, err);
-        }
-        const headers: Record<string, string> = {};
-        res.headers.forEach((v, k) => {
-          headers[k] = v;
-        });
-        const bytes = Buffer.from(await res.arrayBuffer());
-        return new ResponseContext(res.status, headers, {
-          text: async () => bytes.toString("utf8"),
-          binary: async () => bytes,
-          stream: () => new Blob([bytes]).stream(),
-        });
-      },
-    });
   }
 }
 

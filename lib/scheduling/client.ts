@@ -1,35 +1,61 @@
 /**
  * A promise-based client of the scheduler service, with a deadline per call.
+ * grpc-js and the generated stubs are loaded on the first call, so a
+ * controller with no Task to place does not carry them (about 6 MiB of an
+ * idle controller; bench/memory.ts).
  */
-import { credentials, Metadata } from "@grpc/grpc-js";
-import {
-  type Candidate,
-  type Placement,
+import type { Metadata } from "@grpc/grpc-js";
+import type {
+  Candidate,
+  Placement,
   SchedulerServiceClient,
-  type TaskSpec,
-  type WhatIfResponse,
+  TaskSpec,
+  WhatIfResponse,
 } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 
+interface Channel {
+  client: SchedulerServiceClient;
+  metadata: () => Metadata;
+}
+
 export class SchedulerClient {
-  private readonly client: SchedulerServiceClient;
+  private channel: Promise<Channel> | undefined;
+  private closed = false;
 
   constructor(
-    address: string,
+    private readonly address: string,
     private readonly timeoutMs = 5_000,
-  ) {
-    this.client = new SchedulerServiceClient(address, credentials.createInsecure(), {
-      // grpc-js backs off reconnecting up to 120 s: a scheduler replaced while the
-      // channel was failing would then sit unused for tens of seconds after it is back,
-      // and every Task waits for placement meanwhile. The scheduler is stateless and
-      // close by, so try again soon.
-      "grpc.initial_reconnect_backoff_ms": 200,
-      "grpc.max_reconnect_backoff_ms": 2_000,
-    });
+  ) {}
+
+  private open(): Promise<Channel> {
+    if (this.closed) return Promise.reject(new Error("The scheduler client is closed"));
+    this.channel ??= Promise.all([
+      import("@grpc/grpc-js"),
+      import("../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts"),
+    ]).then(
+      ([grpc, gen]) => ({
+        client: new gen.SchedulerServiceClient(this.address, grpc.credentials.createInsecure(), {
+          // grpc-js backs off reconnecting up to 120 s: a scheduler replaced while the
+          // channel was failing would then sit unused for tens of seconds after it is back,
+          // and every Task waits for placement meanwhile. The scheduler is stateless and
+          // close by, so try again soon.
+          "grpc.initial_reconnect_backoff_ms": 200,
+          "grpc.max_reconnect_backoff_ms": 2_000,
+        }),
+        metadata: () => new grpc.Metadata(),
+      }),
+      (err: unknown) => {
+        this.channel = undefined;
+        throw err;
+      },
+    );
+    return this.channel;
   }
 
-  place(task: TaskSpec, candidates: Candidate[]): Promise<Placement> {
+  async place(task: TaskSpec, candidates: Candidate[]): Promise<Placement> {
+    const { client, metadata } = await this.open();
     return new Promise((resolve, reject) => {
-      this.client.place({ task, candidates }, new Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+      client.place({ task, candidates }, metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
         err
           ? reject(err)
           : resolve(res.placement ?? { chosenAgent: "", candidates: [], topReasons: [], candidateCount: 0 }),
@@ -37,26 +63,32 @@ export class SchedulerClient {
     });
   }
 
-  placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Promise<Placement[]> {
+  async placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Promise<Placement[]> {
+    const { client, metadata } = await this.open();
     return new Promise((resolve, reject) => {
-      this.client.placeBatch(
+      client.placeBatch(
         { tasks, candidates, candidateLimit },
-        new Metadata(),
+        metadata(),
         { deadline: Date.now() + this.timeoutMs },
         (err, res) => (err ? reject(err) : resolve(res.placements)),
       );
     });
   }
 
-  whatIf(namespace: string, task: TaskSpec): Promise<WhatIfResponse> {
+  async whatIf(namespace: string, task: TaskSpec): Promise<WhatIfResponse> {
+    const { client, metadata } = await this.open();
     return new Promise((resolve, reject) => {
-      this.client.whatIf({ namespace, task }, new Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+      client.whatIf({ namespace, task }, metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
         err ? reject(err) : resolve(res),
       );
     });
   }
 
   close(): void {
-    this.client.close();
+    this.closed = true;
+    void this.channel?.then(
+      ({ client }) => client.close(),
+      () => {},
+    );
   }
 }

@@ -2,7 +2,7 @@
  * The authorizer's Prometheus metrics: reviews by decision (allowed,
  * no_opinion, malformed) and how long each took to answer.
  */
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Histogram, Registry } from "../../lib/metrics.ts";
 
 export type DecisionLabel = "allowed" | "no_opinion" | "malformed";
 

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { KubeConnection, loadKubeConfig } from "../../lib/kube/connection.ts";
+import { KubeConnection } from "../../lib/kube/connection.ts";
 import { CommandError } from "./errors.ts";
 
 /** The conductor's default domain, used when neither the flag nor the kubeconfig names a namespace. */
@@ -24,7 +24,7 @@ let server: string | undefined;
 export const connectedServer = (): string | undefined => server;
 
 export function connect(flags: { kubeconfig?: string; namespace?: string }): Target {
-  // client-node falls back to http://localhost:8080 when it finds nothing; say so instead.
+  // Say what to do, rather than the loader's account of where it looked.
   if (
     !flags.kubeconfig &&
     !process.env.KUBECONFIG &&
@@ -33,18 +33,16 @@ export function connect(flags: { kubeconfig?: string; namespace?: string }): Tar
   ) {
     throw new CommandError("no kubeconfig: set $KUBECONFIG or pass --kubeconfig (`conductor up` prints one)");
   }
-  let kc: ReturnType<typeof loadKubeConfig>;
+  let conn: KubeConnection;
   try {
-    kc = loadKubeConfig({ kubeconfigPath: flags.kubeconfig });
+    conn = KubeConnection.fromOptions({ kubeconfigPath: flags.kubeconfig });
   } catch (err) {
     const where = flags.kubeconfig ?? process.env.KUBECONFIG ?? "the default kubeconfig";
     throw new CommandError(`cannot load the kubeconfig (${where}): ${(err as Error).message}`);
   }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
-  const conn = new KubeConnection(kc);
   server = conn.server;
   return {
     conn,
-    namespace: flags.namespace || contextNamespace || defaultNamespace,
+    namespace: flags.namespace || conn.kubeconfig.namespace || defaultNamespace,
   };
 }

@@ -3,14 +3,19 @@
  * over Streamable HTTP, then close the session. Reachable means exactly this
  * succeeded; an open port that does not speak MCP is not reachable.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { version } from "../../lib/version.ts";
 import type { ProbeResult } from "./mcp-server-workload.ts";
 
 export type Prober = (url: string, headers: Record<string, string>, timeoutMs: number) => Promise<ProbeResult>;
 
 export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
+  // Loaded on the first probe: the SDK costs a process about 14 MiB, which a
+  // domain without MCPServers should not pay (bench/memory.ts).
+  const [{ Client }, { StreamableHTTPClientTransport }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+  ]);
   const client = new Client({ name: "mcp-conductor-controller", version });
   let transport: StreamableHTTPClientTransport;
   try {

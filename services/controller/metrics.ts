@@ -6,8 +6,9 @@
  * replicas hold the same caches, and `sum by (phase) (mcp_tasks)` over both
  * would count every Task twice.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
 import type { ReconcileObserver } from "../../lib/controller/reconcile.ts";
+import { Counter, Gauge, Histogram, Registry } from "../../lib/metrics.ts";
 
 export class ControllerMetrics implements ReconcileObserver {
   readonly registry = new Registry();

@@ -1,5 +1,5 @@
 /** The gateway's Prometheus metrics, every series labelled with the domain. */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "../../lib/metrics.ts";
 
 export class GatewayMetrics {
   readonly registry = new Registry();

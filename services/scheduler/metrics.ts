@@ -3,7 +3,7 @@
  * latency, and how many candidates each request weighed (placement time grows
  * with them). Every series carries the domain label when one is given.
  */
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Histogram, Registry } from "../../lib/metrics.ts";
 
 export class SchedulerMetrics {
   readonly registry = new Registry();

@@ -111,11 +111,17 @@ const agentMetricsPort = await freePort();
 const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
 const bun = process.execPath;
 const children = [
-  Bun.spawn([bun, join(repoRoot, "services", "scheduler", "main.ts"), `--port=${schedulerPort}`, "--host=127.0.0.1"], {
-    env,
-    stdout: "ignore",
-    stderr: "inherit",
-  }),
+  // No metrics port: the fixed default (9091) would clash with any other scheduler on the machine.
+  Bun.spawn(
+    [
+      bun,
+      join(repoRoot, "services", "scheduler", "main.ts"),
+      `--port=${schedulerPort}`,
+      "--host=127.0.0.1",
+      "--metrics-port=0",
+    ],
+    { env, stdout: "ignore", stderr: "inherit" },
+  ),
   Bun.spawn(
     [
       bun,

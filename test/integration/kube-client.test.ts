@@ -1,7 +1,7 @@
 // The Kubernetes client under Bun carries the kubeconfig's identity: client
 // certificates and bearer tokens (kubeconfig and in-cluster), for our typed
-// clients and for client-node's generated API classes alike. The negative
-// cases prove the CA and certificate are really used, not skipped.
+// clients and for client-node's generated API classes alike (client-node-api.ts).
+// The negative cases prove the CA and certificate are really used, not skipped.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,8 +9,10 @@ import { join } from "node:path";
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { LocalPki } from "../../lib/control-plane/pki.ts";
+import { makeApiClient } from "../../lib/kube/client-node-api.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { KubeApiError, KubeConnectionError } from "../../lib/kube/errors.ts";
+import { loadKubeconfig } from "../../lib/kube/kubeconfig.ts";
 import { type TestCluster, testCluster } from "../harness/cluster.ts";
 
 let cluster: TestCluster;
@@ -44,7 +46,7 @@ beforeAll(async () => {
 
 async function whoAmI(conn: KubeConnection): Promise<string | undefined> {
   // SelfSubjectReview through client-node's generated API, over our HTTP adapter.
-  const api = conn.makeApiClient(AuthenticationV1Api);
+  const api = makeApiClient(conn, AuthenticationV1Api);
   const review = await api.createSelfSubjectReview({
     body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
   });
@@ -69,7 +71,7 @@ describe("client certificate identity under Bun", () => {
     const tasks = await mcpClients(conn).tasks.list(ns);
     expect(tasks.items.map((t) => t.metadata.name)).toEqual(["visible"]);
     // RBAC applies to this identity: alice may not list namespaces.
-    const core = conn.makeApiClient(CoreV1Api);
+    const core = makeApiClient(conn, CoreV1Api);
     const denied = await core.listNamespace().then(
       () => undefined,
       (e: unknown) => e as { code?: number },
@@ -78,7 +80,7 @@ describe("client certificate identity under Bun", () => {
   });
 
   test("admin certificate in system:masters can do everything", async () => {
-    const core = cluster.conn.makeApiClient(CoreV1Api);
+    const core = makeApiClient(cluster.conn, CoreV1Api);
     const list = await core.listNamespace();
     expect(list.items.some((n) => n.metadata?.name === ns)).toBe(true);
   });
@@ -108,7 +110,8 @@ describe("client certificate identity under Bun", () => {
       contexts: kc.getContexts(),
       currentContext: kc.getCurrentContext(),
     });
-    const err = await mcpClients(new KubeConnection(kc))
+    // A client-node KubeConfig is still taken (its data only).
+    const err = await mcpClients(KubeConnection.fromOptions({ kubeConfig: kc }))
       .tasks.list(ns)
       .then(
         () => undefined,
@@ -135,28 +138,21 @@ describe("bearer token identity under Bun", () => {
     writeFileSync(join(mount, "token"), token);
     writeFileSync(join(mount, "ca.crt"), cluster.cp.pki.ca.cert);
     writeFileSync(join(mount, "namespace"), ns);
-    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
-    process.env.KUBERNETES_SERVICE_HOST = "127.0.0.1";
-    process.env.KUBERNETES_SERVICE_PORT = String(cluster.cp.apiserverPort);
-    try {
-      const kc = new KubeConfig();
-      kc.loadFromCluster(root);
-      const conn = new KubeConnection(kc);
-      expect(await whoAmI(conn)).toBe(`system:serviceaccount:${ns}:robot`);
-      const list = await mcpClients(conn).tasks.list(ns);
-      expect(list.items.map((t) => t.metadata.name)).toEqual(["visible"]);
-      // and RBAC holds for it: the robot may read tasks but not write them
-      const err = await mcpClients(conn)
-        .tasks.create(ns, { metadata: { name: "nope" }, spec: { requiredCapabilities: ["x"] } })
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-      expect((err as KubeApiError).statusCode).toBe(403);
-    } finally {
-      process.env.KUBERNETES_SERVICE_HOST = saved.host;
-      process.env.KUBERNETES_SERVICE_PORT = saved.port;
-    }
+    // No $KUBECONFIG and no ~/.kube/config in this environment: the pod's service account.
+    const env = { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(cluster.cp.apiserverPort) };
+    const conn = new KubeConnection(loadKubeconfig({ env, home: root, serviceAccountDir: mount }));
+    expect(conn.kubeconfig.namespace).toBe(ns);
+    expect(await whoAmI(conn)).toBe(`system:serviceaccount:${ns}:robot`);
+    const list = await mcpClients(conn).tasks.list(ns);
+    expect(list.items.map((t) => t.metadata.name)).toEqual(["visible"]);
+    // and RBAC holds for it: the robot may read tasks but not write them
+    const err = await mcpClients(conn)
+      .tasks.create(ns, { metadata: { name: "nope" }, spec: { requiredCapabilities: ["x"] } })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect((err as KubeApiError).statusCode).toBe(403);
   });
 
   test("an invalid token is refused with 401", async () => {
