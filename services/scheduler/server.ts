@@ -1,13 +1,11 @@
 /**
  * The scheduler's gRPC server: Place (pure), WhatIf (reads live Agents and
  * Tasks, changes nothing), the standard grpc.health.v1 service and server
- * reflection, so Kubernetes gRPC probes and `grpcurl list` work.
+ * reflection, so Kubernetes gRPC probes and `grpcurl list` work. Neither
+ * parses a .proto at start-up (see health.ts and reflection.ts).
  */
 import { join } from "node:path";
 import { Server, ServerCredentials, type ServerUnaryCall, status as Status, type sendUnaryData } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
 import type { Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { toServiceError } from "../../lib/grpc/errors.ts";
@@ -31,7 +29,9 @@ import {
   type WhatIfRequest,
   type WhatIfResponse,
 } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import { Health, ServingStatus } from "./health.ts";
 import type { SchedulerMetrics } from "./metrics.ts";
+import { addLazyReflection } from "./reflection.ts";
 
 const protoRoot = join(import.meta.dir, "..", "..", "proto");
 export const schedulerServiceName = "mcp.conductor.scheduler.v1.SchedulerService";
@@ -115,7 +115,7 @@ export function schedulerImplementation(
 export interface SchedulerServer {
   server: Server;
   port: number;
-  health: HealthImplementation;
+  health: Health;
   stop(): Promise<void>;
 }
 
@@ -128,12 +128,13 @@ export async function startSchedulerServer(opts: {
 }): Promise<SchedulerServer> {
   const server = new Server();
   server.addService(SchedulerServiceService, schedulerImplementation(opts.log, opts.candidates, opts.metrics));
-  const health = new HealthImplementation({ "": "SERVING", [schedulerServiceName]: "SERVING" });
+  const health = new Health({ "": ServingStatus.SERVING, [schedulerServiceName]: ServingStatus.SERVING });
   health.addToServer(server);
-  const definitions = loadSync(["mcp/conductor/scheduler/v1/scheduler.proto", "grpc/health/v1/health.proto"], {
-    includeDirs: [protoRoot, join(protoRoot, "third_party")],
-  });
-  new ReflectionService(definitions).addToServer(server);
+  addLazyReflection(
+    server,
+    ["mcp/conductor/scheduler/v1/scheduler.proto", "grpc/health/v1/health.proto"],
+    [protoRoot, join(protoRoot, "third_party")],
+  );
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host ?? "127.0.0.1"}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) =>
@@ -147,7 +148,7 @@ export async function startSchedulerServer(opts: {
     health,
     stop: () =>
       new Promise<void>((resolve) => {
-        health.setStatus("", "NOT_SERVING");
+        health.setStatus("", ServingStatus.NOT_SERVING);
         server.tryShutdown(() => resolve());
       }),
   };
