@@ -8,6 +8,7 @@
  * changes again, and is reported through onPermanentFailure (an Event).
  */
 import { isConflict, KubeApiError } from "../kube/errors.ts";
+import type { KubeObject } from "../kube/resource-client.ts";
 import type { Logger } from "../log.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
@@ -40,6 +41,21 @@ export function isPermanent(err: unknown): boolean {
 
 /** The reason of the Warning Event that says a reconcile failed permanently (onPermanentFailure). */
 export const reconcileFailedReason = "ReconcileFailed";
+
+/**
+ * An onPermanentFailure that says the failure once on the object, as a
+ * Warning ReconcileFailed Event in the apiserver's words; nothing when the
+ * object is gone. Every reconciler of the controller reports so.
+ */
+export function reportOnObject(
+  objectOf: (key: string) => KubeObject | undefined,
+  events: { record(obj: KubeObject, type: "Warning", reason: string, message: string): void },
+): (key: string, err: Error) => void {
+  return (key, err) => {
+    const obj = objectOf(key);
+    if (obj) events.record(obj, "Warning", reconcileFailedReason, err.message);
+  };
+}
 
 export interface ReconcileObserver {
   observe(controller: string, seconds: number, outcome: "success" | "error" | "conflict"): void;

@@ -17,7 +17,7 @@ import { mcpClients } from "../../lib/api/resources.ts";
 import { isBoundUnstarted } from "../../lib/api/task-state.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
 import { LeaderElector } from "../../lib/controller/leader-election.ts";
-import { type ReconcileResult, reconcileFailedReason, runWorkers } from "../../lib/controller/reconcile.ts";
+import { type ReconcileResult, reportOnObject, runWorkers } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer, objectKey } from "../../lib/kube/informer.ts";
@@ -54,8 +54,6 @@ export interface ControllerOptions {
 }
 
 const fieldManager = "mcp-conductor-controller";
-
-/** The Event reason of a reconcile that retrying cannot fix. */
 
 export class Controller {
   readonly tasks: Informer<Task>;
@@ -299,7 +297,7 @@ export class Controller {
         concurrency: c,
         log: this.log,
         observer,
-        onPermanentFailure: (k, err) => this.reportPermanentFailure(this.tasks.get(...splitKey(k)), err),
+        onPermanentFailure: reportOnObject((k) => this.tasks.getByKey(k), this.events),
       }),
       runWorkers({
         name: "agent",
@@ -308,7 +306,7 @@ export class Controller {
         concurrency: c,
         log: this.log,
         observer,
-        onPermanentFailure: (k, err) => this.reportPermanentFailure(this.agents.get(...splitKey(k)), err),
+        onPermanentFailure: reportOnObject((k) => this.agents.getByKey(k), this.events),
       }),
       runWorkers({
         name: "placement",
@@ -325,11 +323,6 @@ export class Controller {
     for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
     for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
     this.enqueuePlacement();
-  }
-
-  /** A reconcile that retrying cannot fix shows on its object as a Warning Event, in the apiserver's words. */
-  private reportPermanentFailure(obj: Task | Agent | undefined, err: Error): void {
-    if (obj) this.events.record(obj, "Warning", reconcileFailedReason, err.message);
   }
 
   private stopWorkers(): void {
@@ -454,10 +447,4 @@ function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
 
 function newPlacementQueue(): WorkQueue {
   return new WorkQueue({ baseDelayMs: 50, maxDelayMs: 5_000 });
-}
-
-/** "namespace/name" → [namespace, name], as objectKey makes them. */
-function splitKey(key: string): [string, string] {
-  const i = key.indexOf("/");
-  return [key.slice(0, i), key.slice(i + 1)];
 }

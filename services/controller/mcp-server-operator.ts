@@ -16,7 +16,7 @@ import type { EventRecorder } from "../../lib/controller/events.ts";
 import {
   type ReconcileObserver,
   type ReconcileResult,
-  reconcileFailedReason,
+  reportOnObject,
   runWorkers,
 } from "../../lib/controller/reconcile.ts";
 import { WorkQueue } from "../../lib/controller/workqueue.ts";
@@ -146,10 +146,7 @@ export class McpServerOperator {
       observer: this.opts.observer,
       // A write the apiserver refuses as invalid or forbidden fails the same way on every retry:
       // said once on the MCPServer, then nothing until it changes.
-      onPermanentFailure: (k, err) => {
-        const s = this.servers.getByKey(k);
-        if (s) this.opts.events.record(s, "Warning", reconcileFailedReason, err.message);
-      },
+      onPermanentFailure: reportOnObject((k) => this.servers.getByKey(k), this.opts.events),
     });
     for (const s of this.servers.list()) this.queue.add(objectKey(s));
   }

@@ -21,7 +21,7 @@ import type { EventRecorder } from "../../lib/controller/events.ts";
 import {
   type ReconcileObserver,
   type ReconcileResult,
-  reconcileFailedReason,
+  reportOnObject,
   runWorkers,
   TerminalError,
 } from "../../lib/controller/reconcile.ts";
@@ -126,10 +126,7 @@ export class PlanController {
       concurrency: this.o.concurrency,
       log: this.log,
       observer: this.o.observer,
-      onPermanentFailure: (k, err) => {
-        const p = this.plans.getByKey(k);
-        if (p) this.o.events.record(p, "Warning", reconcileFailedReason, err.message);
-      },
+      onPermanentFailure: reportOnObject((k) => this.plans.getByKey(k), this.o.events),
     });
     for (const p of this.plans.list()) this.queue.add(objectKey(p));
   }
