@@ -213,6 +213,7 @@ describe("docs conventions", () => {
       "operations.md",
       "plans.md",
       "reliability.md",
+      "scaling.md",
     ]);
     for (const file of docFiles.filter((f) => f !== "README.md" && f !== "architecture.md")) {
       expect(allBlocks.filter((b) => b.file === file && runnable(b)).length).toBeGreaterThan(0);
