@@ -97,3 +97,22 @@ export function stepTaskName(plan: string, step: string): string {
 export function stepTaskLabels(plan: string, step: string): Record<string, string> {
   return { [planLabels.createdBy]: createdByPlan, [planLabels.plan]: labelValue(plan), [planLabels.step]: step };
 }
+
+/**
+ * What a step's Task takes from its Plan: who made the call that runs the
+ * plan (the gateway's caller marks: client, a digest of the caller's groups,
+ * the caller's user) and what that client can answer. A step's questions then
+ * reach that caller and only that caller, and a 2026 client's retry naming a
+ * step's Task is that caller's to make (services/gateway/calls/marks.ts madeBy).
+ * It grants nothing new: whoever may create a Plan may create Tasks with the
+ * same marks.
+ */
+export const inheritedStepLabels = ["mcp.io/mcp-client", "mcp.io/caller-groups"] as const;
+export const inheritedStepAnnotations = ["mcp.io/caller-user", "mcp.io/client-capabilities"] as const;
+
+/** The entries of `from` under `keys`, those present only. */
+export function picked(from: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (from?.[k] !== undefined) out[k] = from[k];
+  return out;
+}

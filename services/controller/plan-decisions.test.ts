@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { clientCapabilitiesAnnotation } from "../../lib/agent/tool.ts";
 import { stepTaskName } from "../../lib/api/plan-state.ts";
 import type { Plan, PlanSpecStepsItem, PlanStatus, Task } from "../../lib/api/resources.ts";
+import { annotations as callAnnotations, callerMarks, labels as callLabels, madeBy } from "../gateway/calls/marks.ts";
 import { decidePlan, type PlanDecision, stepTaskTtlSeconds, waitForToolMs } from "./plan-decisions.ts";
 
 const NOW = Date.parse("2026-01-01T00:10:00Z");
@@ -108,6 +110,31 @@ describe("decidePlan: starting steps", () => {
         ttlSecondsAfterFinished: stepTaskTtlSeconds,
       },
     });
+  });
+
+  test("a step's Task takes the caller and the client's capabilities from its Plan, and nothing else", () => {
+    const marks = callerMarks({ client: "cli", subject: { user: "alice", groups: ["team-a"] } });
+    const p = plan([step("a")]);
+    p.metadata.labels = { ...marks.labels, [callLabels.createdBy]: "gateway", [callLabels.tool]: "x", other: "y" };
+    p.metadata.annotations = {
+      ...marks.annotations,
+      [clientCapabilitiesAnnotation]: '{"sampling":{}}',
+      [callAnnotations.requestId]: "7",
+    };
+    const [t] = update(decide(p)).create;
+    expect(t?.metadata.labels).toEqual({
+      ...marks.labels,
+      "mcp.io/created-by": "plan",
+      "mcp.io/plan": "p",
+      "mcp.io/plan-step": "a",
+    });
+    expect(t?.metadata.annotations).toEqual({
+      ...marks.annotations,
+      [clientCapabilitiesAnnotation]: '{"sampling":{}}',
+    });
+    // the gateway's own check: the step's Task was made by the plan's caller
+    expect(madeBy(t as Task, { client: "cli", subject: { user: "alice", groups: ["team-a"] } })).toBe(true);
+    expect(madeBy(t as Task, { client: "cli", subject: { user: "bob", groups: ["team-a"] } })).toBe(false);
   });
 
   test("a step that names its capabilities needs no Agent to declare its tool", () => {

@@ -26,12 +26,15 @@
  */
 import { evaluate, parsePath, type Scope, type StepView } from "../../lib/api/plan-expressions.ts";
 import {
+  inheritedStepAnnotations,
+  inheritedStepLabels,
   isPlanFinished,
   isStepFinished,
   jsonBytes,
   maxContextBytes,
   mergeContext,
   type PlanPhase,
+  picked,
   planContextKey,
   planLabels,
   type StepPhase,
@@ -402,11 +405,13 @@ class Pass {
   private taskFor(s: PlanSpecStepsItem, capabilities: string[], payload: Record<string, unknown>): Task {
     const plan = this.plan;
     const name = plan.metadata.name ?? "";
+    const annotations = picked(plan.metadata.annotations, inheritedStepAnnotations);
     return {
       metadata: {
         name: stepTaskName(name, s.name),
         namespace: plan.metadata.namespace,
-        labels: stepTaskLabels(name, s.name),
+        labels: { ...picked(plan.metadata.labels, inheritedStepLabels), ...stepTaskLabels(name, s.name) },
+        ...(Object.keys(annotations).length ? { annotations } : {}),
         ownerReferences: [{ apiVersion, kind: "Plan", name, uid: plan.metadata.uid ?? "", controller: true }],
       },
       spec: {

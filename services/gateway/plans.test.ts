@@ -2,10 +2,13 @@
 // every refusal answered before a Plan exists (the runs themselves are in
 // test/integration/plans.test.ts, on a real apiserver).
 import { describe, expect, test } from "bun:test";
-import type { McpClients } from "../../lib/api/resources.ts";
+import type { McpClients, Plan, Task } from "../../lib/api/resources.ts";
+import { KubeApiError } from "../../lib/kube/errors.ts";
 import { silentLogger } from "../../lib/log.ts";
 import type { CallRequest } from "./calls/core.ts";
+import { callerMarks } from "./calls/marks.ts";
 import type { CallStore } from "./calls/store.ts";
+import { TaskView } from "./calls/task-view.ts";
 import type { Authorize, Caller, ToolSource } from "./calls/tools.ts";
 import { PlanCallCore, PlanCalls, runPlanToolName } from "./plans.ts";
 import type { GatewayTool } from "./tool-registry.ts";
@@ -78,6 +81,8 @@ const outcome = (p: Promise<unknown>) =>
     (e: { code?: number; message: string }) => `${e.code} ${e.message}`,
   );
 
+const plan1 = { steps: [{ name: "parse", tool: "csv_to_json", payload: { csv: "a\n1" } }] };
+
 describe("conductor__run_plan", () => {
   test("is listed, sorted among the tools, for a caller who may call it, and only then", async () => {
     const open = await core().c.list(alice);
@@ -100,7 +105,7 @@ describe("conductor__run_plan", () => {
     expect(listed[0]?.execution).toEqual({ taskSupport: "optional" });
   });
 
-  const plan = { steps: [{ name: "parse", tool: "csv_to_json", payload: { csv: "a\n1" } }] };
+  const plan = plan1;
 
   test.each([
     {
@@ -210,5 +215,115 @@ describe("conductor__run_plan", () => {
         },
       },
     ]);
+  });
+});
+
+describe("a plan's steps and the client that runs it", () => {
+  test("the Plan records what the client can answer, as a call's Task does, for its steps' tools", async () => {
+    const { c, creates } = core();
+    const capabilities = { sampling: {}, elicitation: { form: {} }, experimental: { x: {} } };
+    await outcome(c.call(call(plan1, { clientCapabilities: capabilities })));
+    expect((creates[0] as Plan).metadata.annotations?.["mcp.io/client-capabilities"]).toBe(
+      '{"elicitation":{"form":{}},"sampling":{}}',
+    );
+    await outcome(c.call(call(plan1, { clientCapabilities: { experimental: {} } })));
+    expect((creates[1] as Plan).metadata.annotations?.["mcp.io/client-capabilities"]).toBeUndefined();
+  });
+
+  /** A core whose apiserver holds these Plans, for a 2026 call retried with a step's answers. */
+  function resuming(plans: readonly Plan[], authorize: Authorize = () => true) {
+    const clients = {
+      plans: {
+        get: async (_ns: string, name: string) => {
+          const p = plans.find((x) => x.metadata.name === name);
+          if (!p) throw new KubeApiError(404, { reason: "NotFound", message: "not found" }, "GET", name);
+          return p;
+        },
+      },
+      tasks: {},
+    } as unknown as McpClients;
+    const source = registry(agentTools);
+    return new PlanCallCore(new PlanCalls({ clients, namespace: "ns", log: silentLogger }), source, {
+      tools: source,
+      store: {} as CallStore,
+      authorize,
+    });
+  }
+  const marks = callerMarks(alice);
+  const alicesPlan: Plan = {
+    metadata: { name: "p-1", uid: "uid-p", labels: marks.labels, annotations: marks.annotations },
+    spec: { steps: [{ name: "write", tool: "csv_to_json" }] },
+  };
+  const stepTask = (owner?: { name: string; uid: string }): Task => ({
+    metadata: {
+      name: "p-1-write",
+      labels: { "mcp.io/created-by": "plan" },
+      ...(owner ? { ownerReferences: [{ apiVersion: "mcp.io/v1", kind: "Plan", controller: true, ...owner }] } : {}),
+    },
+    spec: { requiredCapabilities: ["data-processing"] },
+  });
+  const retried = call(plan1, { era: "2026", input: { answered: ["code"] } });
+  const gone =
+    "-32602 The plan this requestState continues is gone (it was deleted or has expired); call the tool again";
+
+  test.each([
+    { name: "a Task no Plan owns", plans: [alicesPlan], task: stepTask(), want: gone },
+    { name: "a Plan deleted since", plans: [], task: stepTask({ name: "p-1", uid: "uid-p" }), want: gone },
+    {
+      name: "a Plan made again under the same name",
+      plans: [alicesPlan],
+      task: stepTask({ name: "p-1", uid: "uid-old" }),
+      want: gone,
+    },
+    {
+      name: "another caller's Plan",
+      plans: [{ ...alicesPlan, metadata: { ...alicesPlan.metadata, labels: callerMarks({ client: "bob" }).labels } }],
+      task: stepTask({ name: "p-1", uid: "uid-p" }),
+      want: gone,
+    },
+    {
+      name: "a caller who may no longer call conductor__run_plan",
+      plans: [alicesPlan],
+      task: stepTask({ name: "p-1", uid: "uid-p" }),
+      authorize: ((_, t) => t !== runPlanToolName) as Authorize,
+      want: "-32003 Forbidden: alice may not call tool conductor__run_plan (verb call on tools.mcp.io/conductor__run_plan)",
+    },
+  ])(
+    "a retried 2026 call continues only its caller's Plan: refuses $name",
+    async ({ plans, task, authorize, want }) => {
+      expect(await outcome(resuming(plans, authorize).resume(retried, task))).toBe(want);
+    },
+  );
+});
+
+describe("the task view of a plan's steps", () => {
+  const marks = callerMarks(alice);
+  const task = (name: string, labels: Record<string, string>, annotations?: Record<string, string>): Task => ({
+    metadata: { name, labels, ...(annotations ? { annotations } : {}) },
+    spec: { requiredCapabilities: ["data-processing"], tool: "csv_to_json" },
+  });
+  const held = [
+    task("p-1-write", { "mcp.io/created-by": "plan", ...marks.labels }, marks.annotations),
+    task("p-2-write", { "mcp.io/created-by": "plan" }),
+    task("made-by-hand", { "mcp.io/created-by": "kubectl", ...marks.labels }, marks.annotations),
+  ];
+  const store = {
+    cached: () => undefined,
+    get: async (name: string) => {
+      const t = held.find((x) => x.metadata.name === name);
+      if (!t) throw new KubeApiError(404, { reason: "NotFound", message: "not found" }, "GET", name);
+      return t;
+    },
+  } as unknown as CallStore;
+  const view = new TaskView(store, silentLogger);
+
+  test.each([
+    { name: "a step's Task that records the plan's caller", id: "p-1-write", caller: alice, found: true },
+    { name: "the same Task, for another caller", id: "p-1-write", caller: { client: "bob" }, found: false },
+    { name: "a step's Task that records no caller", id: "p-2-write", caller: alice, found: false },
+    { name: "a Task with the caller's marks that no plan made", id: "made-by-hand", caller: alice, found: false },
+    { name: "a name that is not a Task's", id: "P_1", caller: alice, found: false },
+  ])("$name: found $found", async ({ id, caller, found }) => {
+    expect((await view.find(id, caller, { fresh: true }))?.metadata.name).toBe(found ? id : undefined);
   });
 });

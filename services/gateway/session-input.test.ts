@@ -122,6 +122,34 @@ describe("SessionInput", () => {
     expect(h.failed).toEqual([]);
   });
 
+  test("one SessionInput serves a plan's steps: each Task's questions are its own, and failing one leaves the others", async () => {
+    const answeredTasks: string[] = [];
+    const h = harness({ sampling: {} }, undefined, {
+      answer: async (t) => void answeredTasks.push(`answered ${t.metadata.name}`),
+    });
+    const step = (name: string, inputRequests: Record<string, unknown>): Task => ({
+      ...running(inputRequests),
+      metadata: { name },
+    });
+    const sample = { code: { method: "sampling/createMessage", params: { maxTokens: 9 } } };
+    // the same key asked by two steps is two questions
+    h.input.onTask(step("plan-a-write", sample));
+    h.input.onTask(step("plan-a-write", sample));
+    h.input.onTask(step("plan-a-check", sample));
+    // a step asking what the client cannot answer fails, that step only
+    h.input.onTask(step("plan-a-confirm", { ok: { method: "elicitation/create" } }));
+    h.input.onTask(step("plan-a-more", { code: { method: "sampling/createMessage" } }));
+    await Bun.sleep(0);
+    expect(h.asked).toEqual(["sampling/createMessage", "sampling/createMessage", "sampling/createMessage"]);
+    expect(answeredTasks.sort()).toEqual(["answered plan-a-check", "answered plan-a-more", "answered plan-a-write"]);
+    expect(h.failed).toEqual([
+      {
+        message: "the tool asked for elicitation/create, but this client did not declare the elicitation capability",
+        reason: "InputNotSupported",
+      },
+    ]);
+  });
+
   test("a Task not asking for anything is left alone", () => {
     const h = harness({});
     h.input.onTask({ ...running({}), status: { phase: "Assigned" } });

@@ -9,6 +9,9 @@
  * to answer, fails the call with a reason that says so: never a call that
  * hangs until the client gives up. The request to the client lasts until the
  * question's answer-by time; past it the agent fails the Task (InputTimeout).
+ * One SessionInput serves every Task of a call: a plan run by
+ * conductor__run_plan relays each of its steps' Tasks (plans.ts), and a step
+ * failed for its client leaves the others' questions asked.
  */
 import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import type { Task } from "../../lib/api/resources.ts";
@@ -44,26 +47,31 @@ export interface SessionInputDeps {
 const askGraceMs = 5_000;
 
 export class SessionInput {
-  /** Input keys already asked for (each update of the Task shows them again until answered). */
-  private readonly asked = new Set<string>();
-  /** The attempt those keys belong to: a retried Task asks afresh, under the same names. */
-  private attempt = -1;
-  private failed = false;
+  /**
+   * By Task name: the input keys already asked for (each update of the Task
+   * shows them again until answered), and the attempt they belong to (a
+   * retried Task asks afresh, under the same names).
+   */
+  private readonly asked = new Map<string, { attempt: number; keys: Set<string> }>();
+  /** The Tasks this failed. */
+  private readonly failed = new Set<string>();
 
   constructor(private readonly deps: SessionInputDeps) {}
 
-  /** Every update of the call's Task: asks for what it newly requests. */
+  /** Every update of the call's Task (or of each step's, for a plan): asks for what it newly requests. */
   onTask(t: Task): void {
     const attempt = t.status?.attempts ?? 0;
-    if (attempt !== this.attempt) {
-      this.attempt = attempt;
-      this.asked.clear();
+    const name = t.metadata.name ?? "";
+    let asked = this.asked.get(name);
+    if (asked?.attempt !== attempt) {
+      asked = { attempt, keys: new Set() };
+      this.asked.set(name, asked);
     }
     const pending = pendingInput(t);
-    if (!pending || this.failed) return;
+    if (!pending || this.failed.has(name)) return;
     for (const q of questionsOf(pending)) {
-      if (this.asked.has(q.key)) continue;
-      this.asked.add(q.key);
+      if (asked.keys.has(q.key)) continue;
+      asked.keys.add(q.key);
       const why = unanswerable(q, this.deps.capabilities() as Record<string, unknown> | undefined);
       if (why) {
         this.stop(t, why.message, why.reason);
@@ -86,8 +94,8 @@ export class SessionInput {
   }
 
   private stop(t: Task, message: string, reason: string): void {
-    if (this.failed) return;
-    this.failed = true;
+    if (this.failed.has(t.metadata.name ?? "")) return;
+    this.failed.add(t.metadata.name ?? "");
     this.deps.log.info({ task: t.metadata.name, reason }, "Failing a call whose input the client cannot give");
     void this.deps
       .fail(t, message, reason)

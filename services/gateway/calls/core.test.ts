@@ -52,7 +52,7 @@ class FakeStore implements CallStore {
   }
   async get(name: string) {
     const t = this.tasks.get(name);
-    if (!t) throw Object.assign(new Error("not found"), { statusCode: 404 });
+    if (!t) throw new KubeApiError(404, { reason: "NotFound", message: "not found" }, "GET", name);
     return t;
   }
   async create(

@@ -410,9 +410,10 @@ export class CallCore {
    * its question asked of the client instead); the rest, after a moment for
    * questions asked together, end the wait as the call's answer: the
    * questions, by key, with the attempt they belong to and their answer-by
-   * time.
+   * time. Protected: conductor__run_plan watches each step's Task of its
+   * plan with it (plans.ts).
    */
-  private questions(task: Task, req: CallRequest, log: Logger) {
+  protected questions(task: Task, req: CallRequest, log: Logger) {
     const store = this.deps.store;
     const clock = this.deps.clock ?? systemClock;
     const given = req.input?.given ?? {};
@@ -521,6 +522,6 @@ export class CallCore {
 }
 
 /** How a 2026 call's questions end its wait: put to the client, or refused. */
-type Asked =
+export type Asked =
   | { kind: "input"; task: Task; attempt: number; requests: Record<string, unknown>; answerBy?: number }
   | { kind: "refused"; error: CallError };

@@ -40,12 +40,12 @@ export function callerMarks(caller: Caller): { labels: Record<string, string>; a
 }
 
 /**
- * Whether a Task was made by this caller: the same client, user and groups.
+ * Whether a Task (or a Plan) was made by this caller: the same client, user and groups.
  * Client label values are cut and sanitised, so two clients may share one;
  * the user annotation is exact, and a caller whose groups changed is another
  * caller to RBAC, and here too.
  */
-export function madeBy(t: Task, caller: Caller): boolean {
+export function madeBy(t: Pick<Task, "metadata">, caller: Caller): boolean {
   return callerKeyOfTask(t) === callerKey(caller);
 }
 
@@ -55,7 +55,7 @@ export function callerKey(caller: Caller): string {
   return `${clientLabelValue(caller.client)}\u0000${groupsHash(subject.groups)}\u0000${subject.user}`;
 }
 
-export function callerKeyOfTask(t: Task): string {
+export function callerKeyOfTask(t: Pick<Task, "metadata">): string {
   const l = t.metadata.labels ?? {};
   return `${l[labels.client] ?? ""}\u0000${l[labels.callerGroups] ?? ""}\u0000${t.metadata.annotations?.[annotations.callerUser] ?? ""}`;
 }

@@ -7,9 +7,13 @@
  * few seconds of its own writes, so any replica answers for any task. A task
  * is its caller's only while the caller may still call its tool: the
  * authorize hook is asked again on every task method (a revoked binding
- * stops tasks/result as it stops tools/call).
+ * stops tasks/result as it stops tools/call). A plan's step's Task is its
+ * caller's too when the controller recorded the plan's caller on it: a 2026
+ * conductor__run_plan call continues with the answers to a step's questions
+ * through it (plans.ts).
  */
 import type { CallToolResult, Task as McpTask } from "@modelcontextprotocol/sdk/types.js";
+import { createdByPlan, planLabels } from "../../../lib/api/plan-state.ts";
 import type { Task } from "../../../lib/api/resources.ts";
 import { isNotFound } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
@@ -33,6 +37,8 @@ import { type Authorize, allowAll, type Caller, forbiddenTool } from "./tools.ts
 const pollIntervalMs = 500;
 const defaultTaskTtlMs = 3_600_000;
 const taskIdPattern = /^call-[0-9a-f]{24}$/;
+/** A plan's step's Task: named `<plan>-<step>`, a DNS subdomain. */
+const stepTaskPattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** How long a Task this replica just wrote is read from memory rather than from a watch that may lag. */
 const writtenForMs = 5_000;
 
@@ -53,7 +59,9 @@ export class TaskView {
    * come to any replica); otherwise the watch's copy serves when it has one.
    */
   async find(taskId: unknown, caller: Caller, opts: { fresh?: boolean } = {}): Promise<Task | undefined> {
-    if (typeof taskId !== "string" || !taskIdPattern.test(taskId)) return undefined;
+    if (typeof taskId !== "string") return undefined;
+    const call = taskIdPattern.test(taskId);
+    if (!call && !stepTaskPattern.test(taskId)) return undefined;
     const recent = this.written.get(taskId);
     let t: Task | undefined =
       recent && Date.now() - recent.at < writtenForMs
@@ -70,6 +78,7 @@ export class TaskView {
       }
     }
     if (!madeBy(t, caller)) return undefined;
+    if (!call && t.metadata.labels?.[planLabels.createdBy] !== createdByPlan) return undefined;
     await this.mayCall(caller, t);
     return t;
   }
