@@ -15,6 +15,7 @@ import {
 import { missingNodePrerequisites } from "../../lib/control-plane/node.ts";
 import { type NodeCluster as LocalNodeCluster, startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
+import { eventually } from "./eventually.ts";
 
 export interface NodeCluster extends LocalNodeCluster {
   kubeconfigPath: string;
@@ -131,7 +132,13 @@ export async function gatewayOf(cluster: NodeCluster, ns: string): Promise<{ url
     "GET",
     `/api/v1/namespaces/${ns}/services/mcp-gateway`,
   );
-  return { url: new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`), token };
+  const url = new URL(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port}/mcp`);
+  // Available pods are not yet a Service that answers: kube-proxy programs its rules a moment later.
+  await eventually(async () => (await fetch(new URL("/readyz", url))).ok, {
+    message: `the gateway Service ${ns}/mcp-gateway answers`,
+    timeout: 30_000,
+  });
+  return { url, token };
 }
 
 /** Waits until every Deployment of the namespace is Available (kubectl wait); throws with kubectl's words if not. */
