@@ -14,10 +14,14 @@
 import { hostname } from "node:os";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { type InitializeRequest, isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type InitializeRequest,
+  isInitializeRequest,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Agent } from "../../lib/api/resources.ts";
+import type { Agent, Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { isFinished } from "../../lib/api/task-state.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
@@ -48,6 +52,7 @@ import { isModernRequest, ModernHandler } from "./modern.ts";
 import { callCore } from "./plans.ts";
 import { withCaller } from "./request-caller.ts";
 import { RequestStates } from "./request-state.ts";
+import { resumeFromTasks } from "./resume-elsewhere.ts";
 import {
   claimsFor,
   defaultSessionKeySecret,
@@ -60,6 +65,7 @@ import {
 } from "./sealed-sessions.ts";
 import { originCheck, rateLimit } from "./security.ts";
 import { SharedSubscriptions, sessionRef } from "./shared-subscriptions.ts";
+import { requestsOfEventId, SessionStreamEvents, streamRequests, streamRetryMs } from "./stream-events.ts";
 import { annotations, clientLabelValue, labels, sessionLabelValue, TaskCalls } from "./task-calls.ts";
 import {
   federatedTool,
@@ -184,6 +190,10 @@ interface Session {
   client: string;
   /** When the sealed id expires (ms since the epoch). */
   expiresAt: number;
+  /** The protocol version the session negotiated at initialize (its sealed claims). */
+  protocolVersion: string;
+  /** What its streams sent, for a resume (SEP-1699). */
+  events: SessionStreamEvents;
   /** JSON-RPC ids of this session's requests not yet answered (on this replica). */
   inFlight: Set<string | number>;
   /** Response bodies still open: the GET stream, POST streams. */
@@ -546,8 +556,12 @@ export class Gateway implements ToolSource {
     mint: () => { id: string; claims: SessionClaims },
   ): Promise<WebStandardStreamableHTTPServerTransport> {
     const server = this.createServer(client);
+    const events = new SessionStreamEvents();
     let claims: SessionClaims | undefined;
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      // Resumable streams (SEP-1699): a priming event first, the retry field, replay after Last-Event-ID.
+      eventStore: events,
+      retryInterval: streamRetryMs,
       sessionIdGenerator: () => {
         const m = mint();
         claims = m.claims;
@@ -561,6 +575,8 @@ export class Gateway implements ToolSource {
           server,
           client,
           expiresAt: (claims?.exp ?? 0) * 1000,
+          protocolVersion: claims?.protocolVersion ?? "",
+          events,
           inFlight: new Set(),
           streams: 0,
           lastUsed: Date.now(),
@@ -696,6 +712,39 @@ export class Gateway implements ToolSource {
     });
   }
 
+  /** The session's call of this JSON-RPC id, as the watch last saw its Task. */
+  private taskOfRequest(s: Session, requestId: string | number): Task | undefined {
+    const session = sessionLabelValue(s.id);
+    const client = clientLabelValue(s.client);
+    return this.calls.informer
+      .list()
+      .find(
+        (t) =>
+          t.metadata.labels?.[labels.session] === session &&
+          t.metadata.labels?.[labels.client] === client &&
+          t.metadata.annotations?.[annotations.requestId] === String(requestId),
+      );
+  }
+
+  /**
+   * A resume whose events this replica does not hold: the stream's calls are
+   * answered from their Tasks (resume-elsewhere.ts); an event id that names
+   * no requests is refused as the SDK refuses one it does not know.
+   */
+  private resumeElsewhere(s: Session, lastEventId: string, signal: AbortSignal): Response {
+    const ids = requestsOfEventId(lastEventId);
+    if (!ids) return jsonRpcError(400, -32000, "Invalid event ID format");
+    const log = this.log.child({ mcpSession: sessionLabelValue(s.id), client: s.client });
+    log.info({ requests: ids.length }, "Resuming a stream from its calls' Tasks");
+    this.metrics.streamResumes.inc({ where: "tasks" });
+    const res = resumeFromTasks(
+      ids,
+      { taskOf: (id) => this.taskOfRequest(s, id), wait: (t, on, stop) => this.calls.wait(t, on, stop), log },
+      { signal, sessionId: s.id },
+    );
+    return this.respond(s, res, []);
+  }
+
   /**
    * notifications/cancelled for a call running on another replica: its Task
    * is found by session and request id and deleted, which ends the call
@@ -707,19 +756,12 @@ export class Gateway implements ToolSource {
       const requestId = params?.requestId;
       if (method !== "notifications/cancelled") continue;
       if ((typeof requestId !== "string" && typeof requestId !== "number") || s.inFlight.has(requestId)) continue;
-      const session = sessionLabelValue(s.id);
-      const client = clientLabelValue(s.client);
-      const task = this.calls.informer
-        .list()
-        .find(
-          (t) =>
-            t.metadata.labels?.[labels.session] === session &&
-            t.metadata.labels?.[labels.client] === client &&
-            t.metadata.annotations?.[annotations.requestId] === String(requestId) &&
-            !isFinished(t),
-        );
-      if (!task) continue;
-      this.log.info({ mcpSession: session, task: task.metadata.name }, "Call cancelled through another replica");
+      const task = this.taskOfRequest(s, requestId);
+      if (!task || isFinished(task)) continue;
+      this.log.info(
+        { mcpSession: sessionLabelValue(s.id), task: task.metadata.name },
+        "Call cancelled through another replica",
+      );
       void this.calls.cancel(task);
     }
   }
@@ -830,6 +872,9 @@ export class Gateway implements ToolSource {
         const s = await this.session(sessionId, client, c.req.url);
         if (!s) return jsonRpcError(404, -32001, "Session not found");
         s.lastUsed = Date.now();
+        const lastEventId = c.req.method === "GET" ? c.req.header("last-event-id") : undefined;
+        if (lastEventId && !s.events.holds(lastEventId)) return this.resumeElsewhere(s, lastEventId, c.req.raw.signal);
+        if (lastEventId) this.metrics.streamResumes.inc({ where: "events" });
         // A second request with the id of one still running would never be answered
         // (responses are routed by id): refuse it instead.
         const ids = requestIds(body);
@@ -844,8 +889,9 @@ export class Gateway implements ToolSource {
         for (const id of ids) s.inFlight.add(id);
         try {
           // The SDK's handlers run in this request's context: they see its caller (request-caller.ts).
-          const res = await withCaller(caller, () =>
-            s.transport.handleRequest(c.req.raw, { parsedBody: body, authInfo }),
+          const req = atNegotiatedVersion(c.req.raw, s.protocolVersion);
+          const res = await streamRequests.run(ids, () =>
+            withCaller(caller, () => s.transport.handleRequest(req, { parsedBody: body, authInfo })),
           );
           return this.respond(s, res, ids);
         } catch (err) {
@@ -873,6 +919,25 @@ export class Gateway implements ToolSource {
     this.app.get("/readyz", (c) => (this.ready ? c.text("ok") : c.text("not ready", 503)));
     this.opsApp = opsApp({ registry: this.metrics.registry, ready: () => this.ready });
   }
+}
+
+/**
+ * The request as the session's transport should see it: with the protocol
+ * version the session negotiated when its header names an older one the SDK
+ * also speaks. The SDK decides per request from that header whether a stream
+ * starts with a priming event (only for 2025-11-25 and later, since older
+ * clients may choke on an event without data); a client that negotiated
+ * 2025-11-25 reads them whatever a later header says, and without the event it
+ * could not resume a broken stream. Anything else is left to the SDK as sent.
+ */
+export function atNegotiatedVersion(req: Request, negotiated: string): Request {
+  const sent = req.headers.get("mcp-protocol-version");
+  if (!sent || sent >= negotiated || !SUPPORTED_PROTOCOL_VERSIONS.includes(sent)) return req;
+  if (!SUPPORTED_PROTOCOL_VERSIONS.includes(negotiated)) return req;
+  const headers = new Headers(req.headers);
+  headers.set("mcp-protocol-version", negotiated);
+  // the body was read already (parsedBody): the copy has none
+  return new Request(req.url, { method: req.method, headers, signal: req.signal });
 }
 
 /**

@@ -10,6 +10,7 @@ export class GatewayMetrics {
   readonly tasksInFlight: Gauge;
   readonly sessions: Gauge;
   readonly sessionRehydrations: Counter<"outcome">;
+  readonly streamResumes: Counter<"where">;
   readonly callsLimited: Counter<"reason">;
   readonly toolAuthorizations: Counter<"decision" | "cached">;
   readonly toolRegistryRebuilds: Counter;
@@ -62,6 +63,12 @@ export class GatewayMetrics {
       name: "mcp_gateway_session_rehydrations_total",
       help: "Session ids this replica did not hold: rebuilt from the sealed id (rehydrated), or refused with 404 (rejected: malformed, forged, expired, another client's, or DELETEd here)",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.streamResumes = new Counter({
+      name: "mcp_gateway_stream_resumes_total",
+      help: "2025 streams resumed with Last-Event-ID: replayed from the events this replica holds (events), or answered from the calls' Tasks where it holds none (tasks)",
+      labelNames: ["where"],
       registers,
     });
     this.callsLimited = new Counter({

@@ -488,7 +488,7 @@ describe("every example agent through the gateway", () => {
 });
 
 describe("gateway process restart", () => {
-  test("kill -9 mid-call: the task still completes and its result is fetched from the restarted gateway", async () => {
+  test("kill -9 mid-call: the task still completes, its result is fetched from the restarted gateway, and a plain call's stream resumes there", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gw-tokens-"));
     writeFileSync(join(dir, "carol"), "carol-token");
     const port = await freePort();
@@ -517,6 +517,13 @@ describe("gateway process restart", () => {
       await c.connect(
         new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), {
           requestInit: { headers: { Authorization: "Bearer carol-token" } },
+          // a broken stream is resumed once the gateway is back (every retry interval, for 20 of them)
+          reconnectionOptions: {
+            maxRetries: 20,
+            initialReconnectionDelay: 1000,
+            maxReconnectionDelay: 1000,
+            reconnectionDelayGrowFactor: 1,
+          },
         }),
       );
       return c;
@@ -530,7 +537,7 @@ describe("gateway process restart", () => {
         CreateTaskResultSchema,
       );
       // and a plain call in flight at the moment of the kill
-      const plain = first.callTool({ name: "slow", arguments: { ms: 2500 } }).catch((e: unknown) => e);
+      const plain = first.callTool({ name: "slow", arguments: { ms: 2500 } }, undefined, { timeout: 45_000 });
       await eventually(async () => (await cluster.mcp.tasks.get(ns, task.taskId)).status?.phase === "Running");
       // the plain call's Task exists before the kill (on a loaded machine its create may trail)
       await eventually(async () =>
@@ -540,9 +547,11 @@ describe("gateway process restart", () => {
       );
       gw.kill("SIGKILL");
       await gw.exited;
-      expect(await plain).toBeInstanceOf(Error); // that connection died with the gateway
       gw = start();
       await ready();
+      // that call's stream died with the gateway: the client resumes it on the new process, which
+      // holds none of its events and answers it from its Task (services/gateway/resume-elsewhere.ts)
+      expect((await plain).structuredContent).toEqual({ sleptMs: 2500 });
       const second = await connect();
       try {
         const result = await second.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
