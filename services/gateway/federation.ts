@@ -18,6 +18,8 @@ import {
   type CallToolResult,
   type CompleteRequest,
   type CompleteResult,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
   ErrorCode,
   type GetPromptResult,
   McpError,
@@ -40,8 +42,11 @@ import { Informer } from "../../lib/kube/informer.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import { type BreakerOptions, CircuitBreaker, defaultBreaker } from "./breaker.ts";
+import { ServerUnavailableError } from "./calls/errors.ts";
+import { answerServerRequest } from "./prompt-input.ts";
 
 export type { BreakerOptions };
+export { ServerUnavailableError };
 
 export type CatalogKind = "tools" | "resources" | "prompts";
 
@@ -91,15 +96,6 @@ interface Upstream {
   prompts: Prompt[];
   /** Resource URIs this gateway subscribed to on the server. */
   subscribed: Set<string>;
-}
-
-export class ServerUnavailableError extends McpError {
-  constructor(
-    readonly server: string,
-    readonly why: string,
-  ) {
-    super(ErrorCode.InternalError, `MCP server ${server} is unavailable: ${why}`);
-  }
 }
 
 export class Federation {
@@ -199,10 +195,27 @@ export class Federation {
     )) as CallToolResult;
   }
 
-  async getPrompt(name: string, args: Record<string, string> | undefined): Promise<GetPromptResult> {
+  /**
+   * Gets a prompt from its server. The server may ask the client something
+   * meanwhile (elicitation, sampling): the caller runs this in a round of
+   * prompt-input.ts that says how those are answered; `signal` cancels it.
+   */
+  async getPrompt(
+    name: string,
+    args: Record<string, string> | undefined,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<GetPromptResult> {
     const p = this.prompts().find((x) => x.name === name);
     if (!p) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
-    return this.withServer(p.server, (c) => c.getPrompt({ name: p.upstreamName, arguments: args }));
+    return this.withServer(
+      p.server,
+      (c) =>
+        c.getPrompt(
+          { name: p.upstreamName, arguments: args },
+          { signal: opts.signal, timeout: this.opts.callTimeoutMs ?? 300_000 },
+        ),
+      opts.signal,
+    );
   }
 
   async readResource(uri: string): Promise<ReadResourceResult> {
@@ -277,9 +290,9 @@ export class Federation {
    * Runs one request on a server. The server's own JSON-RPC errors pass
    * through as they are (the server is fine, the request was not); anything
    * else (refused connection, timeout, broken stream) counts towards opening
-   * its circuit.
+   * its circuit, except the request's own cancellation (`signal`).
    */
-  private async withServer<T>(name: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  private async withServer<T>(name: string, fn: (c: Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const u = this.upstreams.get(name);
     if (u?.state !== "ready" || !u.client) throw new ServerUnavailableError(name, "not connected");
     try {
@@ -289,6 +302,7 @@ export class Federation {
     } catch (err) {
       if (err instanceof McpError && err.code !== ErrorCode.RequestTimeout && err.code !== ErrorCode.ConnectionClosed)
         throw err;
+      if (signal?.aborted) throw err;
       this.failed(u, err as Error);
       throw new ServerUnavailableError(name, (err as Error).message);
     }
@@ -341,7 +355,18 @@ export class Federation {
 
   private async connect(u: Upstream): Promise<void> {
     const log = this.log.child({ mcpServer: u.name });
-    const client = new Client({ name: "mcp-conductor-gateway", version });
+    // A server's prompt may ask the client something while it is got: the
+    // gateway takes those requests and answers them for the client (prompt-input.ts).
+    const client = new Client(
+      { name: "mcp-conductor-gateway", version },
+      { capabilities: { elicitation: { form: {}, url: {} }, sampling: {} } },
+    );
+    client.setRequestHandler(ElicitRequestSchema, (req) =>
+      answerServerRequest(req.method, req.params as Record<string, unknown>),
+    );
+    client.setRequestHandler(CreateMessageRequestSchema, (req) =>
+      answerServerRequest(req.method, req.params as Record<string, unknown>),
+    );
     try {
       const transport = new StreamableHTTPClientTransport(new URL(u.url), { requestInit: { headers: u.headers } });
       await client.connect(transport, { timeout: this.opts.connectTimeoutMs ?? 10_000 });

@@ -31,10 +31,12 @@ import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
+import { inputAnswerTimeMs, unanswerable } from "./calls/input.ts";
 import type { TaskView } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
+import { gettingPrompt } from "./prompt-input.ts";
 import { requestCaller } from "./request-caller.ts";
 import { SessionInput } from "./session-input.ts";
 
@@ -188,9 +190,24 @@ export function createMcpServer(opts: {
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({
     prompts: (federation?.prompts() ?? []).map((p) => ({ ...p.prompt, name: p.name })),
   }));
-  server.setRequestHandler(GetPromptRequestSchema, async (req) =>
-    needFederation().getPrompt(req.params.name, req.params.arguments),
-  );
+  // A prompt's questions while it is got (prompt-input.ts) go to this session's client over the request's stream.
+  server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+    const relay = (method: string, params: Record<string, unknown>) => {
+      const why = unanswerable({ key: method, method, params }, server.getClientCapabilities());
+      if (why) throw new McpError(ErrorCode.InvalidRequest, why.message.replace("the tool", "the prompt"));
+      return extra.sendRequest({ method, params } as never, inputResultSchemas[method] as never, {
+        timeout: inputAnswerTimeMs,
+        signal: extra.signal,
+      });
+    };
+    const out = await gettingPrompt({ relay }, (signal) =>
+      needFederation().getPrompt(req.params.name, req.params.arguments, {
+        signal: AbortSignal.any([signal, extra.signal]),
+      }),
+    );
+    if (out.kind !== "result") throw new McpError(ErrorCode.InternalError, "the prompt's questions were not relayed");
+    return out.result;
+  });
   server.setRequestHandler(CompleteRequestSchema, async (req) => needFederation().complete(req.params));
 
   return server;

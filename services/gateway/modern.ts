@@ -28,6 +28,7 @@ import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
 import { serverInfo } from "./mcp-server.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { gettingPrompt } from "./prompt-input.ts";
 import type { RequestStates } from "./request-state.ts";
 
 export { errorCodes, tasksExtension };
@@ -244,8 +245,7 @@ export class ModernHandler {
       prompts: this.deps.federation.prompts().map((p) => ({ ...p.prompt, name: p.name })),
       ...cacheHints.prompts,
     }),
-    "prompts/get": async ({ params }: Ctx) =>
-      this.deps.federation.getPrompt(String(params.name ?? ""), params.arguments as Record<string, string> | undefined),
+    "prompts/get": async (ctx: Ctx) => this.getPrompt(ctx),
     "completion/complete": async ({ params }: Ctx) =>
       this.deps.federation.complete(params as unknown as Parameters<Federation["complete"]>[0]),
 
@@ -292,6 +292,29 @@ export class ModernHandler {
           : 500
         : e.status;
     return [status, errorBody(id, e)];
+  }
+
+  /**
+   * prompts/get from the prompt's MCPServer. A prompt that asks the client
+   * something while it is got is answered input_required with that question
+   * (prompt-input.ts) and a requestState sealing the answers given so far;
+   * the retry, on any replica, gets the prompt again with them and the new
+   * ones (inputResponses), until the server has all it asks for.
+   */
+  private async getPrompt({ params, caps, caller }: Ctx): Promise<Json> {
+    const name = String(params.name ?? "");
+    const earlier =
+      "requestState" in params ? await this.deps.requestStates.openPrompt(params.requestState, name, caller) : {};
+    const given = "inputResponses" in params ? answersOf(params.inputResponses) : {};
+    const out = await gettingPrompt({ answers: { ...earlier, ...given }, capabilities: caps }, (signal) =>
+      this.deps.federation.getPrompt(name, params.arguments as Record<string, string> | undefined, { signal }),
+    );
+    if (out.kind === "result") return out.result as unknown as Json;
+    return {
+      resultType: "input_required",
+      inputRequests: out.asked,
+      requestState: this.deps.requestStates.sealPrompt(name, out.used, caller),
+    } as Json;
   }
 
   /**

@@ -103,3 +103,32 @@ describe("requestState", () => {
     expect(unsealSessionId(key, "domain-a", states.seal(call1, "t", alice, now), now)).toBeUndefined();
   });
 });
+
+describe("a prompt's requestState", () => {
+  const answers = { "elicitation-1": { action: "accept", content: { context: "notes" } } };
+
+  test("carries the answers given so far, for its caller and prompt, for the default time", async () => {
+    const s = states.sealPrompt("p", answers, alice, now);
+    expect(await states.openPrompt(s, "p", alice, now + 1000)).toEqual(answers);
+    expect(await refusal(states.openPrompt(s, "q", alice, now))).toBe("requestState continues prompt p, not q");
+    expect(await refusal(states.openPrompt(s, "p", { ...alice, client: "bob" }, now))).toBe(
+      "requestState was issued to another caller",
+    );
+    expect(await refusal(states.openPrompt(s, "p", alice, now + 600_000))).toContain("Expired requestState");
+    expect(await refusal(states.openPrompt(`${s.slice(0, -2)}xx`, "p", alice, now))).toContain("Invalid requestState");
+  });
+
+  test("is never taken for a call's requestState, nor the other way round", async () => {
+    expect(await refusal(states.open(states.sealPrompt("t", answers, alice, now), "t", alice, now))).toContain(
+      "Invalid requestState",
+    );
+    expect(await refusal(states.openPrompt(states.seal(call1, "t", alice, now), "t", alice, now))).toContain(
+      "Invalid requestState",
+    );
+  });
+
+  test("answers too large to carry are -32602 saying so", () => {
+    const big = { "elicitation-1": { action: "accept", content: { text: "x".repeat(9000) } } };
+    expect(() => states.sealPrompt("p", big, alice, now)).toThrow(/too large to carry in a requestState/);
+  });
+});

@@ -15,9 +15,39 @@ import { CallError, errorCodes } from "./calls/errors.ts";
 import { inputAnswerTimeMs } from "./calls/input.ts";
 import { callerKey } from "./calls/marks.ts";
 import type { Caller } from "./calls/tools.ts";
-import { openClaims, type SessionKey, sealClaims, sessionKeyId } from "./sealed-sessions.ts";
+import { maxSessionIdLength, openClaims, type SessionKey, sealClaims, sessionKeyId } from "./sealed-sessions.ts";
 
 const purpose = "request-state";
+/** A prompt's: a purpose of its own, so one can never be taken for the other. */
+const promptPurpose = "prompt-state";
+
+/**
+ * The requestState of a prompts/get answered input_required (prompt-input.ts):
+ * the answers the client gave in earlier rounds, which the prompt is got
+ * with again. There is no Task: the answers travel sealed with the client.
+ */
+export interface PromptStateClaims {
+  v: 1;
+  prompt: string;
+  caller: string;
+  answers: Record<string, unknown>;
+  iat: number;
+  exp: number;
+}
+
+function isPromptClaims(c: unknown): c is PromptStateClaims {
+  if (!c || typeof c !== "object") return false;
+  const x = c as Record<string, unknown>;
+  return (
+    x.v === 1 &&
+    typeof x.prompt === "string" &&
+    typeof x.caller === "string" &&
+    !!x.answers &&
+    typeof x.answers === "object" &&
+    typeof x.iat === "number" &&
+    typeof x.exp === "number"
+  );
+}
 
 export interface RequestStateClaims {
   v: 2;
@@ -115,5 +145,48 @@ export class RequestStates {
     if (claims.caller !== callerDigest(caller)) throw invalidState("requestState was issued to another caller");
     if (claims.tool !== tool) throw invalidState(`requestState continues a call of tool ${claims.tool}, not ${tool}`);
     return claims;
+  }
+
+  /** The requestState of a prompt's next round: the answers given so far, this caller's, for this prompt. */
+  sealPrompt(prompt: string, answers: Record<string, unknown>, caller: Caller, nowMs = Date.now()): string {
+    const iat = Math.floor(nowMs / 1000);
+    const claims: PromptStateClaims = {
+      v: 1,
+      prompt,
+      caller: callerDigest(caller),
+      answers,
+      iat,
+      exp: iat + Math.ceil(this.ttlMs / 1000),
+    };
+    const state = sealClaims(this.keys.signing, promptPurpose, this.domain, claims);
+    if (state.length > maxSessionIdLength)
+      throw invalidState(
+        `The answers to prompt ${prompt}'s questions are too large to carry in a requestState (${state.length} characters sealed, at most ${maxSessionIdLength})`,
+      );
+    return state;
+  }
+
+  /** The answers a prompt's requestState carries; -32602 saying what is wrong otherwise. */
+  async openPrompt(
+    state: unknown,
+    prompt: string,
+    caller: Caller,
+    nowMs = Date.now(),
+  ): Promise<Record<string, unknown>> {
+    if (typeof state !== "string") throw invalidState("requestState must be the string a previous answer gave");
+    const kid = sessionKeyId(state);
+    const key = kid ? await this.keys.get(kid) : undefined;
+    const claims = key ? openClaims(key, promptPurpose, this.domain, state) : undefined;
+    if (!isPromptClaims(claims))
+      throw invalidState(
+        "Invalid requestState: this gateway did not issue it, or it was altered; get the prompt again",
+      );
+    if (claims.exp * 1000 <= nowMs)
+      throw invalidState(
+        `Expired requestState: it was good until ${new Date(claims.exp * 1000).toISOString()}; get the prompt again`,
+      );
+    if (claims.caller !== callerDigest(caller)) throw invalidState("requestState was issued to another caller");
+    if (claims.prompt !== prompt) throw invalidState(`requestState continues prompt ${claims.prompt}, not ${prompt}`);
+    return claims.answers;
   }
 }

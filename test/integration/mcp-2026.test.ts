@@ -91,7 +91,7 @@ describe("MCP 2026-07-28 conformance", () => {
       console.log(`${res.stdout.slice(res.stdout.indexOf("=== SUMMARY ==="))}\n${res.stderr.slice(-3000)}`);
     expect(res.stdout).toContain("Baseline check passed");
     expect(res.code).toBe(0);
-    // 183 checks pass (159 before the input_required fixtures and synchronous input_required)
+    // 185 checks pass (159 before the input_required fixtures and synchronous input_required, 183 before prompts asked)
     expect(Number(total?.[1])).toBeGreaterThanOrEqual(180);
   }, 420_000);
 });

@@ -10,7 +10,6 @@ import { randomUUID } from "node:crypto";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { isForbidden } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
-import { ServerUnavailableError } from "../federation.ts";
 
 export const errorCodes = {
   parse: -32700,
@@ -26,6 +25,16 @@ export const errorCodes = {
   missingClientCapability: -32021,
   unsupportedVersion: -32022,
 } as const;
+
+/** A federated MCPServer that cannot be reached (not connected, or cut off by its circuit breaker). */
+export class ServerUnavailableError extends McpError {
+  constructor(
+    readonly server: string,
+    readonly why: string,
+  ) {
+    super(ErrorCode.InternalError, `MCP server ${server} is unavailable: ${why}`);
+  }
+}
 
 /** A JSON-RPC error meant for the client, with the HTTP status it travels with (2026-07-28). */
 export class CallError extends Error {
