@@ -32,6 +32,29 @@ export function createLogger({ service, level, fd = 1 }: LoggerOptions): Logger 
   );
 }
 
+/**
+ * The audit stream of a service: JSON lines marked "log":"audit", on stdout
+ * (or stderr, when stdout carries a protocol) beside its other lines (a log
+ * shipper picks them by that key) or in a file of their own; none for "off".
+ * Not subject to the log level: a record is never filtered out.
+ */
+export function createAuditLogger(service: string, where: string): Logger | undefined {
+  if (where === "off") return undefined;
+  return pino(
+    {
+      level: "info",
+      base: { service, log: "audit" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination(
+      where === "stdout" || where === "stderr"
+        ? { dest: where === "stdout" ? 1 : 2, sync: true }
+        : { dest: where, sync: true, mkdir: true },
+    ),
+  );
+}
+
 /** A logger that writes nothing, for tests and library defaults. */
 export const silentLogger: Logger = pino({ level: "silent" });
 

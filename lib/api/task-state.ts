@@ -61,3 +61,12 @@ export function taskAgent(t: Task): string | undefined {
 
 /** The attempt a Task is in: status.attempts, or 1 for a bound Task not yet started (its first). */
 export const taskAttempt = (t: Task): number => t.status?.attempts ?? (isBoundUnstarted(t) ? 1 : 0);
+
+/**
+ * How long a finished Task (or Plan) is kept: what it asks for, else the
+ * default, and never less than the operator's minimum, so that a client
+ * cannot shorten the trail its calls leave (a Task asking for 0 s is kept
+ * the minimum all the same).
+ */
+export const keptSeconds = (asked: number | undefined, ttl: { defaultTtlSeconds: number; minTtlSeconds?: number }) =>
+  Math.max(asked ?? ttl.defaultTtlSeconds, ttl.minTtlSeconds ?? 0);

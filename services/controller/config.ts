@@ -38,6 +38,10 @@ export interface ControllerConfig {
   concurrency: number;
   /** Deletes finished Tasks this long after they finished, unless they say otherwise. */
   defaultTtlSecondsAfterFinished: number;
+  /** Keeps finished Tasks and Plans at least this long, whatever they say (the audit trail's floor). */
+  minTtlSecondsAfterFinished: number;
+  /** Where the audit records of tool calls go: "stdout", "off", or a file path. */
+  auditLog: string;
   /** Parallel status writes in one placement pass. */
   placementWriteConcurrency: number;
   metricsPort: number;
@@ -113,6 +117,16 @@ export const controllerProgram = defineProgram({
       3600,
       "Finished Tasks are deleted this long after they finished, unless they say otherwise.",
     ),
+    minTtlSecondsAfterFinished: int(
+      "CONDUCTOR_MIN_TTL_SECONDS_AFTER_FINISHED",
+      300,
+      "Finished Tasks and Plans are kept at least this long, even when they ask for less: a client cannot cut short the trail its calls leave.",
+    ),
+    auditLog: string({
+      env: "CONDUCTOR_AUDIT_LOG",
+      default: "stdout",
+      doc: 'Where the audit record of each finished tool call goes: "stdout" (JSON lines with "log":"audit", beside the other logs), a file path, or "off".',
+    }),
     placementWriteConcurrency: int(
       "CONDUCTOR_PLACEMENT_WRITE_CONCURRENCY",
       32,
@@ -178,6 +192,14 @@ export const controllerProgram = defineProgram({
           },
         ]
       : []),
+    ...(c.defaultTtlSecondsAfterFinished < c.minTtlSecondsAfterFinished
+      ? [
+          {
+            key: "defaultTtlSecondsAfterFinished" as const,
+            message: `must be at least minTtlSecondsAfterFinished (${c.minTtlSecondsAfterFinished})`,
+          },
+        ]
+      : []),
     ...(c.renewDeadlineSeconds >= c.leaseDurationSeconds
       ? [
           {
@@ -208,6 +230,8 @@ function nest(v: ConfigOf<typeof controllerProgram.settings>): ControllerConfig 
     unknownAfterSeconds: v.unknownAfterSeconds,
     concurrency: v.concurrency,
     defaultTtlSecondsAfterFinished: v.defaultTtlSecondsAfterFinished,
+    minTtlSecondsAfterFinished: v.minTtlSecondsAfterFinished,
+    auditLog: v.auditLog,
     placementWriteConcurrency: v.placementWriteConcurrency,
     metricsPort: v.metricsPort,
     logLevel: v.logLevel,

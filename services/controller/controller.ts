@@ -25,6 +25,7 @@ import { type Lease, leaseClient } from "../../lib/kube/leases.ts";
 import type { Logger } from "../../lib/log.ts";
 import { LoadIndex } from "../../lib/scheduling/load-index.ts";
 import { AgentReconciler } from "./agent-reconciler.ts";
+import { TaskAudit } from "./audit.ts";
 import type { ControllerConfig } from "./config.ts";
 import type { Prober } from "./mcp-probe.ts";
 import { McpServerOperator } from "./mcp-server-operator.ts";
@@ -51,6 +52,8 @@ export interface ControllerOptions {
   onLostLeadership?: () => void;
   /** The MCP handshake with MCPServers; a real one by default. */
   mcpProber?: Prober;
+  /** The audit stream: one record per finished Task (audit.ts); none by default. */
+  audit?: Logger;
 }
 
 const fieldManager = "mcp-conductor-controller";
@@ -75,6 +78,7 @@ export class Controller {
   private readonly now: () => number;
   private readonly cfg: ControllerConfig;
   private readonly load: LoadIndex;
+  private readonly audit?: TaskAudit;
   private readonly taskReconciler: TaskReconciler;
   private readonly agentReconciler: AgentReconciler;
   private readonly placement: PlacementReconciler;
@@ -103,6 +107,17 @@ export class Controller {
     this.metrics = this.newMetrics();
     this.mcpServers = this.newMcpServerOperator(opts);
     this.load = new LoadIndex((key) => this.tasks.getByKey(key));
+    this.audit = opts.audit
+      ? new TaskAudit({
+          conn: opts.conn,
+          namespace: ns,
+          domain: this.cfg.domain,
+          audit: opts.audit,
+          log: this.log,
+          component: "mcp-conductor-controller",
+          instance: this.cfg.identity,
+        })
+      : undefined;
     const shared = { tasks: this.tasks, agents: this.agents, events: this.events, now: this.now };
     const writeStatus: TaskStatusWriter = (task, status) =>
       this.clients.tasks.replaceStatus({ ...task, status }, { fieldManager });
@@ -110,6 +125,7 @@ export class Controller {
       ...shared,
       namespace: ns,
       defaultTtlSeconds: this.cfg.defaultTtlSecondsAfterFinished,
+      minTtlSeconds: this.cfg.minTtlSecondsAfterFinished,
       writeStatus,
       deleteTask: (t) =>
         this.clients.tasks.delete(t.metadata.namespace, t.metadata.name ?? "", { uid: t.metadata.uid }),
@@ -125,6 +141,7 @@ export class Controller {
       log: this.log,
       now: this.now,
       defaultTtlSeconds: this.cfg.defaultTtlSecondsAfterFinished,
+      minTtlSeconds: this.cfg.minTtlSecondsAfterFinished,
       concurrency: this.cfg.concurrency,
       fieldManager,
       observer: this.metrics,
@@ -210,6 +227,7 @@ export class Controller {
       this.mcpServers.stop(),
       this.plans.stop(),
     ]);
+    await this.audit?.flush();
     await this.events.flush();
   }
 
@@ -319,14 +337,35 @@ export class Controller {
     ];
     this.mcpServers.startReconciling();
     this.plans.startReconciling();
+    void this.startAuditing();
     // Level-triggered: look at everything once on becoming leader.
     for (const t of this.tasks.list()) this.taskQueue.add(objectKey(t));
     for (const a of this.agents.list()) this.agentQueue.add(objectKey(a));
     this.enqueuePlacement();
   }
 
+  /**
+   * The audit trail's part of leading: learn which finished Tasks earlier
+   * leaders recorded, then record the rest; new ones as they finish (onTask).
+   */
+  private async startAuditing(): Promise<void> {
+    const audit = this.audit;
+    if (!audit) return;
+    for (let delayMs = 1000; this.leading; delayMs = Math.min(delayMs * 2, 30_000)) {
+      try {
+        await audit.seed();
+        break;
+      } catch (err) {
+        this.log.warn({ err, retryInMs: delayMs }, "Could not list the audit Events; trying again");
+        await Bun.sleep(delayMs);
+      }
+    }
+    if (this.leading) for (const t of this.tasks.list()) audit.observe(t);
+  }
+
   private stopWorkers(): void {
     this.leading = false;
+    this.audit?.reset();
     this.taskQueue.shutdown();
     this.agentQueue.shutdown();
     this.placementQueue.shutdown();
@@ -350,6 +389,7 @@ export class Controller {
 
   private onTask(t: Task, old: Task | undefined): void {
     this.placement.observe(t);
+    if (this.leading) this.audit?.observe(t);
     const { released, took } = this.load.observe(t, old);
     if (released) {
       this.enqueueAgent(released);
@@ -367,6 +407,7 @@ export class Controller {
 
   private onTaskDeleted(t: Task): void {
     this.placement.forget(t);
+    this.audit?.forget(t);
     const agent = this.load.remove(t);
     if (agent) {
       this.enqueueAgent(agent);

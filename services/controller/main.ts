@@ -7,7 +7,7 @@ import { loadOrExit } from "../../lib/config/config.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
-import { createLogger } from "../../lib/log.ts";
+import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
 import { loadConfig } from "./config.ts";
@@ -19,7 +19,8 @@ const log = createLogger({ service: "controller", level: config.logLevel });
 
 const scheduler = new SchedulerClient(config.schedulerAddress);
 const conn = KubeConnection.fromOptions();
-const controller = new Controller({ config, conn, scheduler, log });
+const audit = createAuditLogger("controller", config.auditLog);
+const controller = new Controller({ config, conn, scheduler, log, audit });
 // A quota on Tasks made before Kubernetes discovered them is never counted by itself (quota-recount.ts).
 const quotaRecount = new QuotaRecount({
   conn,

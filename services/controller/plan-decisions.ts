@@ -45,7 +45,7 @@ import {
 import { invalidPlanReasons, planProblems, stepOrder } from "../../lib/api/plan-validation.ts";
 import type { Plan, PlanSpecStepsItem, PlanStatus, Task } from "../../lib/api/resources.ts";
 import { apiVersion } from "../../lib/api/resources.ts";
-import { isFinallyFailed } from "../../lib/api/task-state.ts";
+import { isFinallyFailed, keptSeconds } from "../../lib/api/task-state.ts";
 import { setCondition } from "../../lib/controller/conditions.ts";
 
 export const planConditions = {
@@ -107,6 +107,8 @@ export interface PlanView {
   capabilityOf(tool: string): string | undefined;
   /** For plans that name no ttlSecondsAfterFinished. */
   defaultTtlSeconds: number;
+  /** The least time a finished plan is kept, whatever it asks for. */
+  minTtlSeconds?: number;
 }
 
 export interface PlanEvent {
@@ -134,7 +136,7 @@ const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
 export function decidePlan(plan: Plan, now: number, view: PlanView): PlanDecision {
   const status = plan.status ?? {};
   if (isPlanFinished(plan)) {
-    const ttl = plan.spec.ttlSecondsAfterFinished ?? view.defaultTtlSeconds;
+    const ttl = keptSeconds(plan.spec.ttlSecondsAfterFinished, view);
     const finishedAt = ms(status.completionTime);
     if (Number.isNaN(finishedAt)) return { kind: "wait" };
     const left = finishedAt + ttl * 1000 - now;

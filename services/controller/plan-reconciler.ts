@@ -43,6 +43,8 @@ export interface PlanControllerOptions {
   now: () => number;
   /** For Plans that name no ttlSecondsAfterFinished. */
   defaultTtlSeconds: number;
+  /** The least time a finished Plan (and its Tasks with it) is kept. */
+  minTtlSeconds?: number;
   concurrency: number;
   fieldManager: string;
   observer?: ReconcileObserver;
@@ -204,6 +206,7 @@ export class PlanController {
       taskOf: (step) => tasks.get(step),
       capabilityOf: (tool) => this.capabilityOf(tool),
       defaultTtlSeconds: this.o.defaultTtlSeconds,
+      minTtlSeconds: this.o.minTtlSeconds,
     };
   }
 

@@ -180,6 +180,26 @@ describe("decideTask: the edges and what it says", () => {
     expect(decide(makeTask().phase("Completed").completedAt(at(-60_000)).ttl(60).obj())).toEqual({ kind: "delete" });
   });
 
+  test("the operator's minimum TTL keeps a task that asks for less (or for 0) that long", () => {
+    const floor = (t: Task) =>
+      decideTask(t, NOW, { agentPhase: () => "Ready", defaultTtlSeconds: 3600, minTtlSeconds: 300 });
+    // asks for 60 s, finished 61 s ago: kept until 300 s
+    expect(floor(makeTask().phase("Completed").completedAt(at(-61_000)).ttl(60).obj())).toEqual({
+      kind: "wait",
+      requeueAfterMs: 239_000,
+    });
+    expect(floor(makeTask().phase("Completed").completedAt(at(-1000)).ttl(0).obj())).toEqual({
+      kind: "wait",
+      requeueAfterMs: 299_000,
+    });
+    expect(floor(makeTask().phase("Completed").completedAt(at(-300_000)).ttl(0).obj())).toEqual({ kind: "delete" });
+    // one that asks for more than the floor keeps what it asked for
+    expect(floor(makeTask().phase("Completed").completedAt(at(-400_000)).ttl(600).obj())).toEqual({
+      kind: "wait",
+      requeueAfterMs: 200_000,
+    });
+  });
+
   test("the moment the deadline comes, the task fails, naming it", () => {
     const deadline = at(0);
     expect(decide(makeTask().phase("Pending").deadline(deadline).obj())).toEqual({

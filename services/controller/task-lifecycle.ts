@@ -23,6 +23,7 @@ import {
   finalFailureCondition,
   isBoundUnstarted,
   isFinished,
+  keptSeconds,
   taskAgent,
   taskAttempt,
 } from "../../lib/api/task-state.ts";
@@ -87,14 +88,14 @@ const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
 export function decideTask(
   task: Task,
   now: number,
-  ctx: { agentPhase: (name: string) => AgentPhaseView; defaultTtlSeconds: number },
+  ctx: { agentPhase: (name: string) => AgentPhaseView; defaultTtlSeconds: number; minTtlSeconds?: number },
 ): TaskDecision {
   const status = task.status ?? {};
   // A Task created bound to an agent is on it, as an Assigned one is.
   const phase = isBoundUnstarted(task) ? "Assigned" : status.phase;
 
   if (isFinished(task)) {
-    const ttl = task.spec.ttlSecondsAfterFinished ?? ctx.defaultTtlSeconds;
+    const ttl = keptSeconds(task.spec.ttlSecondsAfterFinished, ctx);
     const finishedAt = ms(status.completionTime);
     if (Number.isNaN(finishedAt)) return { kind: "wait" };
     const left = finishedAt + ttl * 1000 - now;

@@ -23,6 +23,8 @@ export interface TaskReconcilerOptions {
   namespace: string;
   /** For Tasks that name no ttlSecondsAfterFinished. */
   defaultTtlSeconds: number;
+  /** The least time a finished Task is kept, whatever it asks for. */
+  minTtlSeconds: number;
   writeStatus: TaskStatusWriter;
   /** Deletes a finished Task, only if it is still the one with this UID. */
   deleteTask: (task: Task) => Promise<void>;
@@ -41,7 +43,11 @@ export class TaskReconciler {
     if (!task || task.metadata.deletionTimestamp) return undefined;
     const tlog = log.child({ task: task.metadata.name, agent: task.status?.assignedAgent });
     const now = this.o.now();
-    const d = decideTask(task, now, { agentPhase: this.agentPhase, defaultTtlSeconds: this.o.defaultTtlSeconds });
+    const d = decideTask(task, now, {
+      agentPhase: this.agentPhase,
+      defaultTtlSeconds: this.o.defaultTtlSeconds,
+      minTtlSeconds: this.o.minTtlSeconds,
+    });
     switch (d.kind) {
       case "wait":
         return { requeueAfterMs: d.requeueAfterMs };

@@ -31,6 +31,7 @@ describe("the gateway's configuration", () => {
       maxBodyBytes: 1024 * 1024,
       sessionKeyFile: undefined,
       sessionTtlSeconds: 86400,
+      auditLog: "stdout",
       logLevel: "info",
     });
   });
@@ -142,14 +143,18 @@ describe("the gateway's configuration", () => {
 
 describe("the stdio gateway's configuration", () => {
   test.each([
-    { given: [], env: {}, want: { namespace: "mcp-system", logLevel: "warn" } },
+    { given: [], env: {}, want: { namespace: "mcp-system", auditLog: "stderr", logLevel: "warn" } },
     {
       given: ["--namespace=a"],
-      env: { NAMESPACE: "b", LOG_LEVEL: "error" },
-      want: { namespace: "a", logLevel: "error" },
+      env: { NAMESPACE: "b", LOG_LEVEL: "error", GATEWAY_AUDIT_LOG: "off" },
+      want: { namespace: "a", auditLog: "off", logLevel: "error" },
     },
   ])("$given $env", ({ given, env, want }) => {
     expect(loadConfig(stdioProgram, given, env)).toEqual(want);
+  });
+
+  test("keeps audit records off stdout, which carries MCP", () => {
+    expect(() => loadConfig(stdioProgram, ["--audit-log=stdout"], {})).toThrow("cannot be stdout");
   });
 
   test("refuses what the HTTP gateway takes", () => {

@@ -113,6 +113,11 @@ export const gatewayProgram = defineProgram({
       doc: "The key that seals session ids (32 bytes, raw, hex or base64), shared by the replicas (docs/adr/0007).",
     }),
     sessionTtlSeconds: positive("GATEWAY_SESSION_TTL_SECONDS", 24 * 60 * 60, "How long a 2025 session lives."),
+    auditLog: string({
+      env: "GATEWAY_AUDIT_LOG",
+      default: "stdout",
+      doc: 'Where the audit record of each federated tool call goes (the controller records agents\' calls): "stdout" (JSON lines with "log":"audit"), "stderr", a file path, or "off".',
+    }),
     logLevel: logLevel(),
   },
   check: (c) =>
@@ -140,6 +145,12 @@ export const stdioProgram = defineProgram({
       env: "NAMESPACE",
       default: "mcp-system",
       doc: "The namespace (domain) whose tools it serves.",
+    }),
+    auditLog: string({
+      env: "GATEWAY_AUDIT_LOG",
+      default: "stderr",
+      doc: 'Where the audit record of each federated tool call goes: "stderr", a file path, or "off" (stdout carries MCP).',
+      check: (v) => (v === "stdout" ? "cannot be stdout, which carries MCP" : undefined),
     }),
     // stdout carries MCP and a desktop client shows stderr: only warnings by default.
     logLevel: logLevel("warn"),

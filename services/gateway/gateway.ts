@@ -29,6 +29,7 @@ import { opsApp } from "../../lib/http/ops-server.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { Informer } from "../../lib/kube/informer.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
+import { FederatedAudit } from "./audit.ts";
 import {
   type AuthEnv,
   anonymous,
@@ -157,6 +158,8 @@ export interface GatewayOptions {
    * Task to the controller's placement (one more status write per call).
    */
   bindCalls?: boolean;
+  /** The audit stream the records of federated calls go to (audit.ts); none, none recorded. */
+  audit?: Logger;
 }
 
 export interface GatewaySessionOptions {
@@ -393,6 +396,14 @@ export class Gateway implements ToolSource {
     const access = this.toolAccess;
     const authorize: Authorize | undefined =
       opts.authorize ?? (access ? (caller, tool) => access.allowed(subjectOfCaller(caller), tool) : undefined);
+    const audit = opts.audit
+      ? new FederatedAudit({
+          namespace: opts.namespace,
+          audit: opts.audit,
+          events: this.events,
+          server: (name) => this.federation.servers.get(opts.namespace, name),
+        })
+      : undefined;
     const plans = opts.plans ? { clients, namespace: opts.namespace, log: this.log, metrics: this.metrics } : undefined;
     this.core = callCore(plans, {
       tools: this,
@@ -402,6 +413,7 @@ export class Gateway implements ToolSource {
       authorize,
       maxInFlightPerCaller: opts.maxInFlightPerCaller,
       onDenied: (caller, tool) => this.recordDenial(caller, tool),
+      onFederatedCall: audit ? (c) => audit.record(c) : undefined,
     });
     this.view = new TaskView(this.calls, this.log, authorize);
     this.modern = new ModernHandler({

@@ -7,7 +7,7 @@
  */
 import { loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
-import { createLogger } from "../../lib/log.ts";
+import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { Gateway, serveGatewayWithMetrics } from "./gateway.ts";
@@ -54,6 +54,7 @@ const gateway = new Gateway({
   maxInFlightPerCaller: config.maxTasksInFlightPerCaller,
   bindCalls: config.bindCalls,
   plans: config.plans,
+  audit: createAuditLogger("gateway", config.auditLog),
   sessions: {
     key: config.sessionKeyFile ? { file: config.sessionKeyFile } : undefined,
     ttlSeconds: config.sessionTtlSeconds,

@@ -28,6 +28,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { atLeast, type LoggingLevel } from "../../lib/agent/progress.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
+import { requestTraceparent } from "../../lib/trace-context.ts";
 import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
 import { CallError, toMcpError } from "./calls/errors.ts";
@@ -131,6 +132,7 @@ export function createMcpServer(opts: {
         arguments: req.params.arguments,
         caller: callerFor(extra.sessionId),
         requestId: String(extra.requestId),
+        traceparent: requestTraceparent(req.params._meta, extra.requestInfo?.headers.traceparent),
         form: req.params.task ? "task" : "sync",
         era: "2025",
         taskTtlMs: req.params.task?.ttl ?? undefined,

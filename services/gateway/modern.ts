@@ -18,6 +18,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { atLeast, type LoggingLevel, loggingLevels } from "../../lib/agent/progress.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
+import { requestTraceparent } from "../../lib/trace-context.ts";
 import { tasksExtension } from "./calls/checks.ts";
 import type { CallCore, CallOutcome, CallRequest } from "./calls/core.ts";
 import { CallError, errorCodes, toCallError } from "./calls/errors.ts";
@@ -348,6 +349,7 @@ export class ModernHandler {
       arguments: params.arguments,
       caller,
       requestId: String(id),
+      traceparent: requestTraceparent(params._meta, req.headers.get("traceparent")),
       form: hasTasksExtension(caps) ? "either" : "sync",
       era: "2026",
       signal: gone.signal,

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
-import { createLogger } from "../../lib/log.ts";
+import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { stdioProgram } from "./config.ts";
 import { Gateway } from "./gateway.ts";
 
@@ -20,6 +20,7 @@ const gateway = new Gateway({
   conn: KubeConnection.fromOptions(),
   namespace: config.namespace,
   log,
+  audit: createAuditLogger("gateway-stdio", config.auditLog),
   sessions: { key: { key: randomBytes(32) }, shareSubscriptions: false },
 });
 await gateway.start();

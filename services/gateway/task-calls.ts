@@ -250,6 +250,7 @@ export class TaskCalls implements CallStore {
           annotations: {
             [annotations.requestId]: meta.requestId,
             ...marks.annotations,
+            ...(meta.traceparent ? { [annotations.traceparent]: meta.traceparent } : {}),
             // a client that declared none of them is the Task without the annotation (ctx.client: nothing)
             ...(client && client !== "{}" ? { [clientCapabilitiesAnnotation]: client } : {}),
           },

@@ -5,7 +5,7 @@
  * the test plays the agent's part in task status.
  */
 import type { Agent, Task } from "../../lib/api/resources.ts";
-import { createLogger, silentLogger } from "../../lib/log.ts";
+import { createLogger, type Logger, silentLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { type ControllerConfig, defaultConfig } from "../../services/controller/config.ts";
 import { Controller } from "../../services/controller/controller.ts";
@@ -24,7 +24,7 @@ export async function startConductor(
   cluster: TestCluster,
   namespace: string,
   overrides: Partial<ControllerConfig> = {},
-  opts: { mcpProber?: Prober } = {},
+  opts: { mcpProber?: Prober; audit?: Logger } = {},
 ): Promise<TestConductor> {
   const scheduler = await startSchedulerServer({ log: silentLogger, candidates: kubeCandidateSource(cluster.conn) });
   const client = new SchedulerClient(`127.0.0.1:${scheduler.port}`);
@@ -35,6 +35,8 @@ export async function startConductor(
     identity: `test-${namespace}`,
     heartbeatTimeoutSeconds: 2,
     unknownAfterSeconds: 6,
+    // tests of TTLs choose their own floor
+    minTtlSecondsAfterFinished: 0,
     ...overrides,
     leaderElection: { ...defaultConfig().leaderElection, enabled: false, ...overrides.leaderElection },
   };
@@ -43,6 +45,7 @@ export async function startConductor(
     conn: cluster.conn,
     scheduler: client,
     mcpProber: opts.mcpProber,
+    audit: opts.audit,
     log: process.env.TEST_LOG ? createLogger({ service: "controller", level: "debug" }) : silentLogger,
   });
   await controller.start();

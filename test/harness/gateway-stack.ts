@@ -5,7 +5,7 @@
  */
 import { AgentRuntime } from "../../lib/agent/runtime.ts";
 import { type AnyTool, defineTool } from "../../lib/agent/tool.ts";
-import { silentLogger } from "../../lib/log.ts";
+import { type Logger, silentLogger } from "../../lib/log.ts";
 import { Gateway, type GatewayOptions, type GatewaySecurity, serveGateway } from "../../services/gateway/gateway.ts";
 import type { TestCluster } from "./cluster.ts";
 import { startConductor, type TestConductor } from "./conductor.ts";
@@ -28,11 +28,13 @@ export async function startGatewayStack(
     agentName?: string;
     security?: GatewaySecurity;
     federation?: GatewayOptions["federation"];
-    /** More gateway options: authorization, limits. */
+    /** More gateway options: authorization, limits, its audit stream. */
     gateway?: Partial<GatewayOptions>;
+    /** The controller's audit stream. */
+    audit?: Logger;
   } = {},
 ): Promise<GatewayStack> {
-  const conductor = await startConductor(cluster, ns);
+  const conductor = await startConductor(cluster, ns, {}, { audit: opts.audit });
   const agent = new AgentRuntime({
     name: opts.agentName ?? "agent-1",
     namespace: ns,

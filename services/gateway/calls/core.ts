@@ -12,6 +12,7 @@ import type { ToolMessage } from "../../../lib/agent/progress.ts";
 import type { Task } from "../../../lib/api/resources.ts";
 import { type Clock, systemClock } from "../../../lib/clock.ts";
 import { type Logger, logIgnored } from "../../../lib/log.ts";
+import type { FederatedCall } from "../audit.ts";
 import type { Federation } from "../federation.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { sessionLabelValue } from "../task-calls.ts";
@@ -44,6 +45,8 @@ export interface CallRequest {
   caller: Caller;
   /** The JSON-RPC id of the call, recorded on its Task. */
   requestId: string;
+  /** The W3C trace context the request carried (lib/trace-context.ts), recorded on its Task. */
+  traceparent?: string;
   form: CallForm;
   era: "2025" | "2026";
   /** How long a task's Task is kept once finished (2025 `task.ttl`). */
@@ -102,6 +105,8 @@ export interface CallCoreDeps {
   onDenied?: (caller: Caller, tool: GatewayTool) => void;
   /** Time for the wait for questions asked together (tests move it by hand). */
   clock?: Clock;
+  /** Told of every federated call that ran, as it ended (the gateway's audit record: audit.ts). */
+  onFederatedCall?: (c: FederatedCall) => void;
 }
 
 /**
@@ -209,21 +214,38 @@ export class CallCore {
       count("internal_error");
       throw internalError(log, new Error("federation is not enabled"), "Could not call a federated tool");
     }
+    const startedAt = new Date();
+    const ended = (outcome: FederatedCall["outcome"], reason?: string) =>
+      this.deps.onFederatedCall?.({
+        tool: tool.name,
+        mcpServer: upstream.server,
+        upstreamTool: upstream.upstreamName,
+        caller: req.caller,
+        arguments: args,
+        outcome,
+        ...(reason ? { reason } : {}),
+        startedAt,
+        finishedAt: new Date(),
+        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+      });
     try {
       const result = await federation.callTool(upstream, args, {
         signal: req.signal,
         onprogress: req.onProgress ? (p) => void req.onProgress?.(p) : undefined,
       });
       count(result.isError ? "tool_error" : "completed");
+      ended(result.isError ? "tool_error" : "completed");
       return { kind: "result", result };
     } catch (err) {
       if (req.signal?.aborted) {
         count("cancelled");
+        ended("cancelled");
         log.info({ mcpServer: upstream.server }, "Client cancelled a federated call");
         throw new CallError(errorCodes.internal, "the call was cancelled by the client");
       }
       const e = toCallError(err, log, "Federated tool call failed");
       count(e.code === errorCodes.internal ? "internal_error" : "invalid_params");
+      ended("failed", e.message);
       throw e;
     }
   }
@@ -251,6 +273,7 @@ export class CallCore {
     try {
       task = await store.create(tool, args, {
         requestId: req.requestId,
+        ...(req.traceparent ? { traceparent: req.traceparent } : {}),
         caller: req.caller,
         ttlSeconds: req.taskTtlMs != null ? Math.ceil(req.taskTtlMs / 1000) : undefined,
         counted: release,

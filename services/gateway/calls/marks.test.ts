@@ -31,7 +31,11 @@ describe("marks", () => {
       client: "mcp.io/mcp-client",
       callerGroups: "mcp.io/caller-groups",
     });
-    expect(annotations).toEqual({ requestId: "mcp.io/mcp-request-id", callerUser: "mcp.io/caller-user" });
+    expect(annotations).toEqual({
+      requestId: "mcp.io/mcp-request-id",
+      callerUser: "mcp.io/caller-user",
+      traceparent: "mcp.io/traceparent",
+    });
   });
 
   test("record the client as a label, the groups' digest as a label and the user exactly", () => {

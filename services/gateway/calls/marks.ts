@@ -22,6 +22,8 @@ export const annotations = {
   requestId: "mcp.io/mcp-request-id",
   /** The caller's user, exactly (a label value would have to be cut or changed). */
   callerUser: "mcp.io/caller-user",
+  /** The W3C trace context the call came with: the audit record's trace id, and where a trace continues. */
+  traceparent: "mcp.io/traceparent",
 } as const;
 
 /** The label value that records a client identity (distinct clients never share one: task ownership reads it). */

@@ -16,6 +16,8 @@ export type TaskOutcome =
 /** What a call's Task is created with besides the tool and its arguments. */
 export interface CallMeta {
   requestId: string;
+  /** The call's W3C trace context, kept on its Task (annotation mcp.io/traceparent). */
+  traceparent?: string;
   caller: Caller;
   ttlSeconds?: number;
   counted?: () => void;
