@@ -6,6 +6,9 @@
  * audit record takes its trace id.
  */
 
+/** The annotation of a Task that holds its call's traceparent (the gateway's span, or the client's). */
+export const traceparentAnnotation = "mcp.io/traceparent";
+
 const traceparentPattern = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** A traceparent as the spec allows it (not version ff, no all-zero ids), or undefined. */

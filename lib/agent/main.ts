@@ -12,6 +12,7 @@ import { startOpsServer } from "../http/ops-server.ts";
 import { KubeConnection } from "../kube/connection.ts";
 import { createLogger } from "../log.ts";
 import { stopOnSignal } from "../shutdown.ts";
+import { startServiceTracing, tracedServices } from "../tracing.ts";
 import { type AgentConfig, agentProgram } from "./config.ts";
 import { AgentRuntime } from "./runtime.ts";
 import type { AnyTool } from "./tool.ts";
@@ -32,6 +33,7 @@ export async function runAgent<S extends Specs = Record<never, never>>(o: RunAge
   const program = agentProgram(o.kind, o.settings ?? ({} as S));
   const config = loadOrExit(() => loadConfig(program, o.argv, o.env)) as AgentConfig<S>;
   const log = createLogger({ service: o.kind, level: config.logLevel });
+  const tracing = await startServiceTracing(tracedServices.agent, log);
   const runtime = new AgentRuntime({
     name: config.name,
     namespace: config.namespace,
@@ -63,6 +65,7 @@ export async function runAgent<S extends Specs = Record<never, never>>(o: RunAge
   stopOnSignal(log, async () => {
     await runtime.shutdown();
     await ops.stop();
+    await tracing?.shutdown();
   });
   return runtime;
 }

@@ -19,6 +19,7 @@
  * admission policy (deploy/policy) refuses them. A task that leaves the agent
  * (deleted, reassigned, failed by its deadline) aborts its handler.
  */
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import pLimit from "p-limit";
 import type { Agent, Task } from "../api/resources.ts";
 import { mcpClients } from "../api/resources.ts";
@@ -37,6 +38,8 @@ import { Informer } from "../kube/informer.ts";
 import { isLabelValue } from "../kube/labels.ts";
 import { leaseClient } from "../kube/leases.ts";
 import type { Logger } from "../log.ts";
+import { traceparentAnnotation } from "../trace-context.ts";
+import { inSpan, tracedServices } from "../tracing.ts";
 import { AgentLease, leaseDurationSeconds } from "./lease.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { normalizeMessage, normalizeProgress, ProgressWriter, type StatusNotes } from "./progress.ts";
@@ -406,7 +409,25 @@ export class AgentRuntime {
       inputWaits: new Set(),
     };
     this.running.set(uid, entry);
-    entry.done = this.limit(() => this.execute(t, entry))
+    // The run continues the call's trace (the gateway's span, on the Task).
+    entry.done = this.limit(() =>
+      inSpan(
+        tracedServices.agent,
+        `execute_tool ${t.spec.tool ?? "(by capability)"}`,
+        {
+          kind: SpanKind.CONSUMER,
+          parent: t.metadata.annotations?.[traceparentAnnotation],
+          attributes: {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": t.spec.tool,
+            "mcp.task": t.metadata.name,
+            "mcp.task.attempt": entry.attempt,
+            "mcp.agent": this.opts.name,
+          },
+        },
+        () => this.execute(t, entry),
+      ),
+    )
       .catch((err: Error) => this.log.error({ err, task: t.metadata.name }, "Task execution failed unexpectedly"))
       .finally(() => this.running.delete(uid));
   }
@@ -700,6 +721,10 @@ export class AgentRuntime {
     ): Promise<boolean> => {
       entry.ending = true;
       stopClaimTimer();
+      const span = trace.getActiveSpan();
+      span?.setAttribute("mcp.task.outcome", outcome === "failed" ? (detail.reason ?? "failed") : "completed");
+      if (outcome === "failed")
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: detail.message ?? detail.reason });
       if (entry.claim && !(await entry.claim)) return false;
       return this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, outcome, detail, lastNotes);
     };

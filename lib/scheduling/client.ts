@@ -12,6 +12,7 @@ import type {
   TaskSpec,
   WhatIfResponse,
 } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import { activeTraceparent } from "../tracing.ts";
 
 interface Channel {
   client: SchedulerServiceClient;
@@ -42,7 +43,13 @@ export class SchedulerClient {
           "grpc.initial_reconnect_backoff_ms": 200,
           "grpc.max_reconnect_backoff_ms": 2_000,
         }),
-        metadata: () => new grpc.Metadata(),
+        metadata: () => {
+          const m = new grpc.Metadata();
+          // the span active at the call (the controller's placement) continues in the scheduler
+          const traceparent = activeTraceparent();
+          if (traceparent) m.set("traceparent", traceparent);
+          return m;
+        },
       }),
       (err: unknown) => {
         this.channel = undefined;

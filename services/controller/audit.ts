@@ -24,7 +24,7 @@ import { type AuditRecord, argumentsDigest, auditEventReason, auditMessage } fro
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { isConflict } from "../../lib/kube/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { traceIdOfTraceparent } from "../../lib/trace-context.ts";
+import { traceIdOfTraceparent, traceparentAnnotation } from "../../lib/trace-context.ts";
 
 /** The Task marks a record takes its caller from (services/gateway/calls/marks.ts writes them). */
 const marks = {
@@ -33,7 +33,7 @@ const marks = {
   callerUser: "mcp.io/caller-user",
   createdBy: "mcp.io/created-by",
   plan: "mcp.io/plan",
-  traceparent: "mcp.io/traceparent",
+  traceparent: traceparentAnnotation,
 } as const;
 
 const between = (from: string | undefined, to: string | undefined) => {

@@ -10,6 +10,7 @@ import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
+import { startServiceTracing, tracedServices } from "../../lib/tracing.ts";
 import { loadConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 import { QuotaRecount } from "./quota-recount.ts";
@@ -17,6 +18,7 @@ import { QuotaRecount } from "./quota-recount.ts";
 const config = loadOrExit(() => loadConfig());
 const log = createLogger({ service: "controller", level: config.logLevel });
 
+const tracing = await startServiceTracing(tracedServices.controller, log);
 const scheduler = new SchedulerClient(config.schedulerAddress);
 const conn = KubeConnection.fromOptions();
 const audit = createAuditLogger("controller", config.auditLog);
@@ -43,4 +45,5 @@ stopOnSignal(log, async () => {
   await controller.stop(); // releases the lease so a successor takes over at once
   scheduler.close();
   await ops.stop();
+  await tracing?.shutdown();
 });

@@ -19,6 +19,8 @@ import type { Logger } from "../../lib/log.ts";
 import { toCandidate, toTaskSpec } from "../../lib/scheduling/candidates.ts";
 import type { LoadIndex } from "../../lib/scheduling/load-index.ts";
 import { defaultPriority, describeNoFit } from "../../lib/scheduling/policy.ts";
+import { traceparentAnnotation } from "../../lib/trace-context.ts";
+import { inSpan, linkTo, tracedServices } from "../../lib/tracing.ts";
 import type { Candidate, Placement } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { conditionTypes, eventReasons, reasons } from "./task-lifecycle.ts";
@@ -112,7 +114,18 @@ export class PlacementReconciler {
       const start = performance.now();
       let placements: Placement[];
       try {
-        placements = await this.o.scheduler.placeBatch(batch.map(toTaskSpec), candidates, candidateLimit);
+        // One placement serves many calls: a trace of its own, linked to each call's.
+        placements = await inSpan(
+          tracedServices.controller,
+          "place tasks",
+          {
+            attributes: { "mcp.tasks": batch.length, "mcp.candidates": candidates.length },
+            links: batch.map((t) =>
+              linkTo(t.metadata.annotations?.[traceparentAnnotation], { "mcp.task": t.metadata.name ?? "" }),
+            ),
+          },
+          () => this.o.scheduler.placeBatch(batch.map(toTaskSpec), candidates, candidateLimit),
+        );
       } finally {
         this.o.metrics.placementLatency.observe((performance.now() - start) / 1000);
       }

@@ -183,10 +183,16 @@ export class Federation {
   async callTool(
     t: Pick<FederatedTool, "server" | "upstreamName">,
     args: Record<string, unknown>,
-    opts: { signal?: AbortSignal; onprogress?: (p: { progress: number; total?: number; message?: string }) => void },
+    opts: {
+      signal?: AbortSignal;
+      onprogress?: (p: { progress: number; total?: number; message?: string }) => void;
+      /** The call's trace context, carried on in the request's _meta (SEP-414). */
+      traceparent?: string;
+    },
   ): Promise<CallToolResult> {
+    const meta = opts.traceparent ? { _meta: { traceparent: opts.traceparent } } : {};
     return (await this.withServer(t.server, (c) =>
-      c.callTool({ name: t.upstreamName, arguments: args }, undefined, {
+      c.callTool({ name: t.upstreamName, arguments: args, ...meta }, undefined, {
         signal: opts.signal,
         onprogress: opts.onprogress,
         resetTimeoutOnProgress: true,

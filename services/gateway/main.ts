@@ -9,6 +9,7 @@ import { loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
+import { startServiceTracing, tracedServices } from "../../lib/tracing.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { Gateway, serveGatewayWithMetrics } from "./gateway.ts";
 
@@ -31,6 +32,7 @@ else log.info({ auth: configured, resource }, "Authentication configured");
 if (authorization === "none") log.warn("--authorization=none: every caller may call every tool");
 else log.info("Tool authorization by RBAC: verb call on tools.mcp.io/<tool> in the namespace");
 
+const tracing = await startServiceTracing(tracedServices.gateway, log);
 const gateway = new Gateway({
   conn: KubeConnection.fromOptions(),
   namespace: config.namespace,
@@ -75,4 +77,5 @@ stopOnSignal(log, async () => {
   gateway.drain();
   await server.stop();
   await gateway.stop();
+  await tracing?.shutdown();
 });

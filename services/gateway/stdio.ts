@@ -10,12 +10,14 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
+import { startServiceTracing, tracedServices } from "../../lib/tracing.ts";
 import { stdioProgram } from "./config.ts";
 import { Gateway } from "./gateway.ts";
 
 const config = loadOrExit(() => loadConfig(stdioProgram));
 const log = createLogger({ service: "gateway-stdio", level: config.logLevel, fd: 2 });
 // One process, one client, no HTTP sessions: no shared session key or subscriptions to touch.
+const tracing = await startServiceTracing(tracedServices.gateway, log);
 const gateway = new Gateway({
   conn: KubeConnection.fromOptions(),
   namespace: config.namespace,
@@ -29,6 +31,7 @@ await server.connect(new StdioServerTransport());
 const stop = async () => {
   await server.close();
   await gateway.stop();
+  await tracing?.shutdown();
   process.exit(0);
 };
 process.stdin.on("close", stop);

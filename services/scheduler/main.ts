@@ -8,6 +8,7 @@ import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
+import { startServiceTracing, tracedServices } from "../../lib/tracing.ts";
 import { schedulerProgram } from "./config.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { kubeCandidateSource, startSchedulerServer } from "./server.ts";
@@ -15,6 +16,7 @@ import { kubeCandidateSource, startSchedulerServer } from "./server.ts";
 const config = loadOrExit(() => loadConfig(schedulerProgram));
 const log = createLogger({ service: "scheduler", level: config.logLevel });
 
+const tracing = await startServiceTracing(tracedServices.scheduler, log);
 let candidates: ReturnType<typeof kubeCandidateSource> | undefined;
 try {
   candidates = kubeCandidateSource(KubeConnection.fromOptions());
@@ -31,4 +33,5 @@ const ops =
 stopOnSignal(log, async () => {
   await srv.stop();
   await ops?.stop();
+  await tracing?.shutdown();
 });

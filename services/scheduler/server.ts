@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { Server, ServerCredentials, type ServerUnaryCall, status as Status, type sendUnaryData } from "@grpc/grpc-js";
+import { SpanKind } from "@opentelemetry/api";
 import type { Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { toServiceError } from "../../lib/grpc/errors.ts";
@@ -19,6 +20,7 @@ import {
   validateCandidates,
   validateTask,
 } from "../../lib/scheduling/policy.ts";
+import { inSpan, tracedServices } from "../../lib/tracing.ts";
 import {
   type PlaceBatchRequest,
   type PlaceBatchResponse,
@@ -62,9 +64,19 @@ function unary<Req, Res>(
 ) {
   return async (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): Promise<void> => {
     const end = metrics?.duration.startTimer({ method });
+    const traceparent = call.metadata?.get("traceparent")[0];
     let res: Res;
     try {
-      res = await fn(call.request);
+      res = await inSpan(
+        tracedServices.scheduler,
+        `mcp.conductor.scheduler.v1.SchedulerService/${method}`,
+        {
+          kind: SpanKind.SERVER,
+          parent: typeof traceparent === "string" ? traceparent : undefined,
+          attributes: { "rpc.system": "grpc", "rpc.method": method },
+        },
+        () => fn(call.request),
+      );
     } catch (err) {
       const e = toServiceError(err, log, method);
       end?.();

@@ -8,10 +8,12 @@
  * CallToolResult (isError for a tool's error), a Task, or a CallError.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { SpanKind } from "@opentelemetry/api";
 import type { ToolMessage } from "../../../lib/agent/progress.ts";
 import type { Task } from "../../../lib/api/resources.ts";
 import { type Clock, systemClock } from "../../../lib/clock.ts";
 import { type Logger, logIgnored } from "../../../lib/log.ts";
+import { inSpan, tracedServices, traceparentOfSpan } from "../../../lib/tracing.ts";
 import type { FederatedCall } from "../audit.ts";
 import type { Federation } from "../federation.ts";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -154,8 +156,37 @@ export class CallCore {
     return listTools(this.deps.tools, caller, this.authorize);
   }
 
-  /** Runs one tools/call; throws a CallError for anything that is not a result or a task. */
-  async call(req: CallRequest): Promise<CallOutcome> {
+  /**
+   * Runs one tools/call; throws a CallError for anything that is not a result
+   * or a task. Its span continues the client's trace, and its traceparent is
+   * what the call's Task (or its MCPServer) is given to continue.
+   */
+  call(req: CallRequest): Promise<CallOutcome> {
+    return inSpan(
+      tracedServices.gateway,
+      `tools/call ${req.name}`,
+      {
+        kind: SpanKind.SERVER,
+        parent: req.traceparent,
+        attributes: {
+          "mcp.method.name": "tools/call",
+          "gen_ai.operation.name": "execute_tool",
+          "gen_ai.tool.name": req.name,
+          "jsonrpc.request.id": req.requestId,
+          "mcp.session.id": req.caller.session ? sessionLabelValue(req.caller.session) : undefined,
+          "mcp.client": req.caller.client,
+        },
+      },
+      async (span) => {
+        const out = await this.run({ ...req, traceparent: traceparentOfSpan(span) ?? req.traceparent });
+        if (out.kind === "result" && out.result.isError) span.setAttribute("error.type", "tool_error");
+        if (out.kind !== "result") span.setAttribute("mcp.task", out.task.metadata.name ?? "");
+        return out;
+      },
+    );
+  }
+
+  private async run(req: CallRequest): Promise<CallOutcome> {
     const known = this.deps.tools.get(req.name);
     const count = (outcome: Outcome) =>
       this.deps.metrics?.toolCalls.inc({ tool: known ? req.name : "(unknown)", outcome });
@@ -229,10 +260,17 @@ export class CallCore {
         ...(req.traceparent ? { traceparent: req.traceparent } : {}),
       });
     try {
-      const result = await federation.callTool(upstream, args, {
-        signal: req.signal,
-        onprogress: req.onProgress ? (p) => void req.onProgress?.(p) : undefined,
-      });
+      const result = await inSpan(
+        tracedServices.gateway,
+        `tools/call ${upstream.upstreamName}`,
+        { kind: SpanKind.CLIENT, attributes: { "mcp.method.name": "tools/call", "mcp.server": upstream.server } },
+        (span) =>
+          federation.callTool(upstream, args, {
+            signal: req.signal,
+            onprogress: req.onProgress ? (p) => void req.onProgress?.(p) : undefined,
+            traceparent: traceparentOfSpan(span) ?? req.traceparent,
+          }),
+      );
       count(result.isError ? "tool_error" : "completed");
       ended(result.isError ? "tool_error" : "completed");
       return { kind: "result", result };

@@ -6,6 +6,7 @@
  */
 import type { Task } from "../../../lib/api/resources.ts";
 import { labelValue } from "../../../lib/kube/labels.ts";
+import { traceparentAnnotation } from "../../../lib/trace-context.ts";
 import { groupsHash } from "../auth/subject.ts";
 import { type Caller, subjectOfCaller } from "./tools.ts";
 
@@ -23,7 +24,7 @@ export const annotations = {
   /** The caller's user, exactly (a label value would have to be cut or changed). */
   callerUser: "mcp.io/caller-user",
   /** The W3C trace context the call came with: the audit record's trace id, and where a trace continues. */
-  traceparent: "mcp.io/traceparent",
+  traceparent: traceparentAnnotation,
 } as const;
 
 /** The label value that records a client identity (distinct clients never share one: task ownership reads it). */
