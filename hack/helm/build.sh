@@ -5,17 +5,16 @@
 # (test/integration/helm*.test.ts) and hack/render-chart.ts run it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "Go 1.26 or newer is needed to build Helm" >&2; exit 1; }
-key="$( (cat "$here/go.mod" "$here/go.sum" "$here/build.sh"; go version) | sha256sum | cut -c1-16)"
-out="${CONDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-conductor}/helm/$key"
-if [[ ! -x "$out/helm" ]]; then
-  # `helm version` says the module's version, as a release build's does (its Makefile sets it the same way)
-  version="$(sed -nE 's/^(require[[:space:]]+)?[[:space:]]*helm\.sh\/helm\/v4[[:space:]]+(v[^[:space:]]+).*/\2/p' "$here/go.mod")"
-  [[ -n "$version" ]] || { echo "hack/helm/go.mod names no helm.sh/helm/v4 version" >&2; exit 1; }
-  mkdir -p "$out.tmp.$$"
-  (cd "$here" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" \
-    -o "$out.tmp.$$/helm" helm.sh/helm/v4/cmd/helm) >&2
-  rm -rf "$out" && mv "$out.tmp.$$" "$out"
-fi
-echo "$out"
+# shellcheck source=../lib/cached-build.sh
+source "$here/../lib/cached-build.sh"
+need_go Helm 1.26
+cached helm "$( (cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here/../lib/cached-build.sh"; go version) | build_key)" helm
+
+# `helm version` says the module's version, as a release build's does (its Makefile sets it the same way)
+version="$(sed -nE 's/^(require[[:space:]]+)?[[:space:]]*helm\.sh\/helm\/v4[[:space:]]+(v[^[:space:]]+).*/\2/p' "$here/go.mod")"
+[[ -n "$version" ]] || { echo "hack/helm/go.mod names no helm.sh/helm/v4 version" >&2; exit 1; }
+begin_build "Helm $version"
+(cd "$here" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" \
+  -o "$tmp/helm" helm.sh/helm/v4/cmd/helm) >&2
+end_build

@@ -14,26 +14,12 @@ set -euo pipefail
 version=v1.75.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "Go 1.26 or newer is needed to build Jaeger" >&2; exit 1; }
-key="$( (cat "$here/build.sh"; go version) | sha256sum | cut -c1-16)"
-out="${CONDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-conductor}/jaeger/$key"
-if [[ -x "$out/jaeger" ]]; then
-  echo "$out"
-  exit 0
-fi
+# shellcheck source=../lib/cached-build.sh
+source "$here/../lib/cached-build.sh"
+need_go Jaeger 1.26
+cached jaeger "$( (cat "$here/build.sh" "$here/../lib/cached-build.sh"; go version) | build_key)" jaeger
 
-start=$(date +%s)
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-echo "Building Jaeger $version -> $out" >&2
-dir="$(go mod download -json "github.com/jaegertracing/jaeger@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-[[ -n "$dir" ]] || { echo "could not download github.com/jaegertracing/jaeger@$version" >&2; exit 1; }
-# The module cache is read-only and go build writes only to -o and its build cache.
+begin_build "Jaeger $version"
+dir="$(go_module_dir "github.com/jaegertracing/jaeger@$version")"
 (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/jaeger" ./cmd/jaeger) >&2
-rm -rf "$out"
-mv "$tmp" "$out"
-trap - EXIT
-echo "Built Jaeger in $(($(date +%s) - start)) s" >&2
-echo "$out"
+end_build

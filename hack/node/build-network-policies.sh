@@ -12,31 +12,19 @@ set -euo pipefail
 version=v0.8.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "Go 1.25 or newer is needed to build the node's NetworkPolicy engine" >&2; exit 1; }
-key="$( (cd "$here" && cat build-network-policies.sh && find network-policies -type f | LC_ALL=C sort | xargs sha256sum; go version) |
-  sha256sum | cut -c1-16)"
-out="${CONDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-conductor}/network-policies/$key"
-if [[ -x "$out/kube-network-policies" ]]; then
-  echo "$out"
-  exit 0
-fi
+# shellcheck source=../lib/cached-build.sh
+source "$here/../lib/cached-build.sh"
+need_go "the node's NetworkPolicy engine" 1.25
+cached network-policies "$( (cd "$here" && cat build-network-policies.sh ../lib/cached-build.sh &&
+  find network-policies -type f | LC_ALL=C sort | xargs sha256sum; go version) | build_key)" kube-network-policies
 
-start=$(date +%s)
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
-trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "Building kube-network-policies $version (NFQUEUE through nft_compat) -> $out" >&2
-dir="$(go mod download -json "sigs.k8s.io/kube-network-policies@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-[[ -n "$dir" ]] || { echo "could not download sigs.k8s.io/kube-network-policies@$version" >&2; exit 1; }
+begin_build "kube-network-policies $version (NFQUEUE through nft_compat)"
+dir="$(go_module_dir "sigs.k8s.io/kube-network-policies@$version")"
 cp -r "$dir" "$tmp/src"
 chmod -R u+w "$tmp/src"
 (cd "$here/network-policies" && go run . "$tmp/src") >&2
 # -mod=mod: the --kubeconfig flag's clientcmd package needs modules the release's go.sum does not list.
 (cd "$tmp/src" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
   -o "$tmp/kube-network-policies" ./cmd) >&2
-rm -rf "$tmp/src" "$out"
-mv "$tmp" "$out"
-trap - EXIT
-echo "Built kube-network-policies in $(($(date +%s) - start)) s" >&2
-echo "$out"
+rm -rf "$tmp/src"
+end_build

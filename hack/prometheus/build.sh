@@ -18,32 +18,18 @@ version=v0.316.0
 release=3.16.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "Go 1.26 or newer is needed to build Prometheus" >&2; exit 1; }
-key="$( (cat "$here/build.sh"; go version) | sha256sum | cut -c1-16)"
-out="${CONDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-conductor}/prometheus/$key"
-if [[ -x "$out/prometheus" && -x "$out/promtool" ]]; then
-  echo "$out"
-  exit 0
-fi
+# shellcheck source=../lib/cached-build.sh
+source "$here/../lib/cached-build.sh"
+need_go Prometheus 1.26
+cached prometheus "$( (cat "$here/build.sh" "$here/../lib/cached-build.sh"; go version) | build_key)" prometheus promtool
 
-start=$(date +%s)
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-echo "Building Prometheus $release ($version) -> $out" >&2
-dir="$(go mod download -json "github.com/prometheus/prometheus@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-[[ -n "$dir" ]] || { echo "could not download github.com/prometheus/prometheus@$version" >&2; exit 1; }
-# The module cache is read-only and go build writes only to -o and its build
-# cache; GOWORK=off because the release's go.work names folders the module zip
-# leaves out.
+begin_build "Prometheus $release ($version)"
+dir="$(go_module_dir "github.com/prometheus/prometheus@$version")"
+# go build writes only to -o and its build cache; GOWORK=off because the
+# release's go.work names folders the module zip leaves out.
 ldflags="-s -w -X github.com/prometheus/common/version.Version=$release"
 for cmd in prometheus promtool; do
   (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -ldflags "$ldflags" \
     -o "$tmp/$cmd" "./cmd/$cmd") >&2
 done
-rm -rf "$out"
-mv "$tmp" "$out"
-trap - EXIT
-echo "Built Prometheus and promtool in $(($(date +%s) - start)) s" >&2
-echo "$out"
+end_build

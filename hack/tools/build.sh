@@ -4,13 +4,12 @@
 # cache is current.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-command -v go >/dev/null || { echo "Go 1.24 or newer is needed to build the test tools" >&2; exit 1; }
-key="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)"
-out="${CONDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-conductor}/tools/$key"
-if [[ ! -x "$out/grpcurl" || ! -x "$out/kustomize" ]]; then
-  mkdir -p "$out.tmp.$$"
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp.$$/grpcurl" github.com/fullstorydev/grpcurl/cmd/grpcurl) >&2
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp.$$/kustomize" sigs.k8s.io/kustomize/kustomize/v5) >&2
-  rm -rf "$out" && mv "$out.tmp.$$" "$out"
-fi
-echo "$out"
+# shellcheck source=../lib/cached-build.sh
+source "$here/../lib/cached-build.sh"
+need_go "the test tools" 1.24
+cached tools "$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here/../lib/cached-build.sh" | build_key)" grpcurl kustomize
+
+begin_build "grpcurl and kustomize"
+(cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/grpcurl" github.com/fullstorydev/grpcurl/cmd/grpcurl) >&2
+(cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/kustomize" sigs.k8s.io/kustomize/kustomize/v5) >&2
+end_build

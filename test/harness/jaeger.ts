@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { repoRoot, runBuildStep } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
+import { stopProcess } from "../../lib/control-plane/processes.ts";
 import { eventually } from "./eventually.ts";
 
 let binary: string | undefined;
@@ -91,12 +92,7 @@ export async function startJaeger(): Promise<TestJaeger> {
   });
   const query = `http://127.0.0.1:${queryHttp}`;
   const stop = async () => {
-    proc.kill("SIGTERM");
-    const done = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-    if (!done) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
+    await stopProcess(proc);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -11,6 +11,7 @@ import type { Subprocess } from "bun";
 import { stringify } from "yaml";
 import { repoRoot, runBuildStep } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
+import { stopProcess } from "../../lib/control-plane/processes.ts";
 import { eventually } from "./eventually.ts";
 
 let binaries: { prometheus: string; promtool: string } | undefined;
@@ -247,12 +248,7 @@ export async function startPrometheus(opts: {
   );
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    proc.kill("SIGTERM");
-    const done = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-    if (!done) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
+    await stopProcess(proc);
     rmSync(dir, { recursive: true, force: true });
   };
   const api = async <T>(path: string): Promise<T> => {
