@@ -124,8 +124,11 @@ export async function runCall(args: string[], out: (s: string) => void, err: (s:
     }
     return 0;
   } finally {
-    // The command's outcome is already printed; a connection that fails to close changes nothing.
-    await client.close().catch(() => {});
+    // The command's outcome is already printed and stands; a connection that fails to close is said on
+    // stderr (not with -q), as the other notes of a run are, and changes nothing.
+    await client.close().catch((e: unknown) => {
+      if (!values.quiet) err(`note: closing the connection to ${url} failed: ${(e as Error)?.message ?? e}\n`);
+    });
   }
 }
 

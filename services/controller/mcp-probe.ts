@@ -4,12 +4,19 @@
  * succeeded; an open port that does not speak MCP is not reachable.
  */
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { type Logger, logIgnored, silentLogger } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import type { ProbeResult } from "./mcp-server-workload.ts";
 
-export type Prober = (url: string, headers: Record<string, string>, timeoutMs: number) => Promise<ProbeResult>;
+export type Prober = (
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  /** Where what fails after the handshake (ending the session, closing) is said, as debug lines. */
+  log?: Logger,
+) => Promise<ProbeResult>;
 
-export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
+export const probeMcpServer: Prober = async (url, headers, timeoutMs, log = silentLogger) => {
   // Loaded on the first probe: the SDK costs a process about 14 MiB, which a
   // domain without MCPServers should not pay (bench/memory.ts).
   const [{ Client }, { StreamableHTTPClientTransport }] = await Promise.all([
@@ -28,12 +35,12 @@ export const probeMcpServer: Prober = async (url, headers, timeoutMs) => {
     const info = client.getServerVersion();
     const message = `${info?.name ?? "unnamed"} ${info?.version ?? ""}`.trim();
     // The probe's answer is the handshake; a server that cannot end the session is no less reachable.
-    await transport.terminateSession().catch(() => {});
+    await transport.terminateSession().catch(logIgnored(log, "Ending a probe's MCP session", { url }));
     return { ok: true, url, message };
   } catch (err) {
     return { ok: false, url, message: (err as Error).message || String(err) };
   } finally {
     // Closing a probe's connection: nothing depends on it.
-    await client.close().catch(() => {});
+    await client.close().catch(logIgnored(log, "Closing a probe's MCP connection", { url }));
   }
 };

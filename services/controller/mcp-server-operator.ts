@@ -303,7 +303,7 @@ export class McpServerOperator {
     const headers = Object.fromEntries(
       Object.entries(s.spec.headers ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
     );
-    const result = await this.prober(url, headers, this.opts.probeTimeoutMs);
+    const result = await this.prober(url, headers, this.opts.probeTimeoutMs, log);
     if (!result.ok && last?.result.ok !== false) log.warn({ url, err: result.message }, "MCP handshake failed");
     this.probes.set(key, { result, at: Date.now() });
     return result;

@@ -1,5 +1,6 @@
 /** The code-runner agent's own settings, besides the runtime's (lib/agent/config.ts). */
-import { boolean, type ConfigOf, list } from "../../../lib/config/config.ts";
+import { existsSync } from "node:fs";
+import { boolean, type ConfigOf, list, string } from "../../../lib/config/config.ts";
 import {
   defaultJavascriptModules,
   defaultPythonModules,
@@ -11,7 +12,22 @@ import {
 const moduleDoc = (language: string) =>
   `${language} modules a snippet may import (a package allows its submodules); * allows any but those of files, processes, the network and loaders, which must be named.`;
 
+const program = (what: string) => (path: string) =>
+  path.startsWith("/") && existsSync(path) ? undefined : `must be the absolute path of ${what} on this machine`;
+
 export const codeRunnerSettings = {
+  python: string({
+    env: "CODE_RUNNER_PYTHON",
+    defaultDoc: "/usr/bin/python3, else /usr/local/bin/python3, else python3 on the PATH",
+    doc: "The Python that runs snippets; the precheck parses with it too, so it checks the grammar a snippet runs under.",
+    check: program("a Python interpreter"),
+  }),
+  bwrap: string({
+    env: "CODE_RUNNER_BWRAP",
+    defaultDoc: "/usr/bin/bwrap, else /usr/local/bin/bwrap",
+    doc: "The bubblewrap that makes each snippet's sandbox; without one, no snippet runs.",
+    check: program("bubblewrap"),
+  }),
   precheck: boolean({
     env: "CODE_RUNNER_PRECHECK",
     default: true,

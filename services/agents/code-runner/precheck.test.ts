@@ -14,7 +14,7 @@ import {
   precheck,
   type RuleId,
 } from "./precheck.ts";
-import type { Language } from "./sandbox.ts";
+import { type Language, useSandboxBinaries } from "./sandbox.ts";
 
 interface Case {
   name: string;
@@ -661,6 +661,21 @@ describe("precheck policy", () => {
     expect(() => loadConfig(program, [], { CODE_RUNNER_PYTHON_MODULES: "os;rm" })).toThrow(ConfigError);
   });
 
+  test("the interpreter and bubblewrap it runs are settings, checked to exist", () => {
+    const program = agentProgram("code-runner", codeRunnerSettings);
+    const given = loadConfig(program, ["--bwrap", process.execPath], { CODE_RUNNER_PYTHON: process.execPath });
+    expect([given.python, given.bwrap]).toEqual([process.execPath, process.execPath]);
+    const none = loadConfig(program, [], {});
+    expect([none.python, none.bwrap]).toEqual([undefined, undefined]);
+    for (const bad of ["/no/such/python3", "python3"])
+      expect(() => loadConfig(program, [], { CODE_RUNNER_PYTHON: bad })).toThrow(
+        "must be the absolute path of a Python interpreter on this machine",
+      );
+    expect(() => loadConfig(program, ["--bwrap=/no/such/bwrap"], {})).toThrow(
+      "must be the absolute path of bubblewrap",
+    );
+  });
+
   test("JavaScript module names are checked as Python's are", () => {
     const program = agentProgram("code-runner", codeRunnerSettings);
     const names = "path,node:fs,bun:sqlite,@scope/pkg,lodash/fp,left-pad,*";
@@ -711,15 +726,13 @@ describe("precheck refusals", () => {
   });
 
   test("a checker that cannot run is PrecheckUnavailable, retryable, and refuses the snippet", async () => {
-    const saved = process.env.CODE_RUNNER_PYTHON;
-    process.env.CODE_RUNNER_PYTHON = "/bin/false";
+    useSandboxBinaries({ python: "/bin/false" });
     try {
       const err = await toolError(enforcePrecheck("python", "print(1)", defaultPolicy));
       expect(err).toMatchObject({ reason: "PrecheckUnavailable", retryable: true });
       expect(err.message).toContain("the Python checker failed (exit 1)");
     } finally {
-      if (saved === undefined) delete process.env.CODE_RUNNER_PYTHON;
-      else process.env.CODE_RUNNER_PYTHON = saved;
+      useSandboxBinaries({});
     }
   });
 });

@@ -69,14 +69,25 @@ const isRoot = process.getuid?.() === 0;
 const firstSandboxUid = 61000;
 const slots = new Set<number>();
 
+/** The programs the sandbox runs, when the agent's settings name them (config.ts); found in the usual places otherwise. */
+export interface SandboxBinaries {
+  python?: string;
+  bwrap?: string;
+}
+
+let binaries: SandboxBinaries = {};
+
+/** Sets the programs every later run uses: the agent's settings, once at start. */
+export function useSandboxBinaries(b: SandboxBinaries): void {
+  binaries = { ...b };
+}
+
 /**
  * The Python snippets run with; the precheck parses with the same one, so the
  * grammar it checks is the one the snippet runs under.
  */
 export function pythonPath(): string {
-  const candidates = [process.env.CODE_RUNNER_PYTHON, "/usr/bin/python3", "/usr/local/bin/python3"].filter(
-    Boolean,
-  ) as string[];
+  const candidates = [binaries.python, "/usr/bin/python3", "/usr/local/bin/python3"].filter(Boolean) as string[];
   return candidates.find((p) => existsSync(p)) ?? "python3";
 }
 
@@ -122,9 +133,7 @@ export class SandboxUnavailableError extends ToolError {
 }
 
 function bwrapPath(): string | undefined {
-  return [process.env.CODE_RUNNER_BWRAP, "/usr/bin/bwrap", "/usr/local/bin/bwrap"].find(
-    (p): p is string => !!p && existsSync(p),
-  );
+  return [binaries.bwrap, "/usr/bin/bwrap", "/usr/local/bin/bwrap"].find((p): p is string => !!p && existsSync(p));
 }
 
 /** Where the snippet sees its interpreter: under /usr as bound, or its own file bound at a fixed path. */
