@@ -18,6 +18,7 @@ import { conductorImage } from "../../lib/version.ts";
 import { eventually } from "../harness/eventually.ts";
 import { type NodeCluster, waitAvailable } from "../harness/node.ts";
 import type { E2e } from "./suite.ts";
+import { upgradeWithTasksInFlight } from "./upgrade.ts";
 
 const domain = "data-processing";
 const ns = `mcp-${domain}`;
@@ -264,13 +265,17 @@ export function registerDomains(e2e: E2e, whileBoth: () => void = () => {}): voi
       figures = e2e.figures;
     });
     describe("two domains side by side", () => {
-      test("a second domain installs beside the first", async () => {
-        await run("kubectl kustomize kustomize/overlays/content | kubectl apply --server-side -f -");
-        await run(
-          "kubectl -n mcp-content create secret generic mcp-gateway-tokens --from-literal=my-client=$(openssl rand -hex 24)",
-        );
-        await waitAvailable(cluster, "mcp-content", 240);
-      }, 300_000);
+      test("a second domain, installed at the previous release, upgrades to this one with Tasks in flight: none lost, none failed, none completed twice", async () => {
+        const f = await upgradeWithTasksInFlight(cluster, "content", (_n, id) => ({
+          name: "run_code",
+          arguments: { language: "python", code: `import time\ntime.sleep(1)\nprint("${id}")` },
+          expect: id,
+        }));
+        figures.upgradeRolloutSeconds = Math.round(f.rolloutSeconds);
+        figures.upgradeCalls = f.calls;
+        figures.upgradeTasks = f.tasks;
+        figures.upgradeClientErrors = f.clientErrors;
+      }, 900_000);
 
       whileBoth();
 

@@ -169,6 +169,16 @@ describe("traces", () => {
     const answer = named(placement.trace, "mcp.conductor.scheduler.v1.SchedulerService/PlaceBatch");
     expect(service(placement.trace, answer)).toBe("mcp-scheduler");
     expect(parentOf(answer)).toBe(placement.place.spanID);
+    const t = placement.trace;
+    console.info(
+      `placement trace ${t.traceID}: ${t.spans
+        .sort((a, b) => a.startTime - b.startTime)
+        .map(
+          (s) =>
+            `${service(t, s)} "${s.operationName}" +${s.startTime - placement.place.startTime} µs, ${s.duration} µs`,
+        )
+        .join("; ")}`,
+    );
   });
 
   test("a call without a trace starts one at the gateway, and its Task carries it", async () => {
