@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import type { Task } from "../../lib/api/resources.ts";
-import { auditMessage, canonicalJson } from "../../lib/audit/record.ts";
+import type { Plan, Task } from "../../lib/api/resources.ts";
+import { argumentsDigest, auditMessage, canonicalJson } from "../../lib/audit/record.ts";
 import { traceIdOfTraceparent as traceIdOf } from "../../lib/trace-context.ts";
-import { auditEventName, auditRecordOf } from "./audit.ts";
+import { auditEventName, auditRecordOf, auditRecordOfPlan } from "./audit.ts";
 
 const created = "2026-12-05T10:00:00Z";
 const finished = "2026-12-05T10:00:01.250Z";
@@ -144,5 +144,59 @@ describe("an audit record", () => {
     expect(auditMessage(r)).toBe(
       `tools/call csv_to_json by alice@example.com (client claude): completed in 1250 ms on agent-1, attempt 2; arguments ${r.argumentsDigest}`,
     );
+  });
+});
+
+describe("the audit record of a plan run by conductor__run_plan", () => {
+  const plan = (status: NonNullable<Plan["status"]>, cancel?: boolean): Plan => ({
+    apiVersion: "mcp.io/v1",
+    kind: "Plan",
+    metadata: {
+      name: "report-x1",
+      namespace: "mcp-data",
+      uid: "11111111-2222-3333-4444-555555555555",
+      creationTimestamp: created,
+      labels: { "mcp.io/created-by": "gateway", "mcp.io/mcp-client": "claude", "mcp.io/caller-groups": "g-1" },
+      annotations: { "mcp.io/caller-user": "alice@example.com" },
+    },
+    spec: {
+      steps: [{ name: "parse", tool: "csv_to_json", payload: { csv: "a\n1" } }],
+      ...(cancel ? { cancel } : {}),
+    } as Plan["spec"],
+    status,
+  });
+
+  test("says who ran it, the plan's digest without cancel, how it ended and when", () => {
+    const done = auditRecordOfPlan(plan({ phase: "Succeeded", completionTime: finished }), "data");
+    expect(done).toEqual({
+      audit: "tool-call",
+      domain: "data",
+      namespace: "mcp-data",
+      plan: "report-x1",
+      uid: "11111111-2222-3333-4444-555555555555",
+      tool: "conductor__run_plan",
+      caller: { user: "alice@example.com", client: "claude", groupsDigest: "g-1" },
+      createdBy: "gateway",
+      argumentsDigest: argumentsDigest({ steps: [{ name: "parse", tool: "csv_to_json", payload: { csv: "a\n1" } }] }),
+      outcome: "completed",
+      createdAt: created,
+      finishedAt: finished,
+      durationMs: 1250,
+    });
+    // a cancelled plan asked for the same thing: the same digest
+    const cancelled = auditRecordOfPlan(plan({ phase: "Cancelled", completionTime: finished }, true), "data");
+    expect(cancelled).toMatchObject({ outcome: "cancelled", argumentsDigest: done.argumentsDigest });
+  });
+
+  test("a failed plan says why, from its Succeeded condition", () => {
+    const r = auditRecordOfPlan(
+      plan({
+        phase: "Failed",
+        completionTime: finished,
+        conditions: [{ type: "Succeeded", status: "False", reason: "StepFailed", message: "step parse failed" }],
+      } as NonNullable<Plan["status"]>),
+      "data",
+    );
+    expect(r).toMatchObject({ outcome: "failed", reason: "StepFailed" });
   });
 });

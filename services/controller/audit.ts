@@ -18,7 +18,8 @@
  * caller's marks the gateway wrote (client, user, groups digest), not what
  * the agent says.
  */
-import type { Task } from "../../lib/api/resources.ts";
+import { isPlanFinished } from "../../lib/api/plan-state.ts";
+import type { Plan, Task } from "../../lib/api/resources.ts";
 import { isFinallyFailed, isFinished, taskAgent, taskAttempt } from "../../lib/api/task-state.ts";
 import { type AuditRecord, argumentsDigest, auditEventReason, auditMessage } from "../../lib/audit/record.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
@@ -86,9 +87,54 @@ export function auditRecordOf(task: Task, domain: string): AuditRecord {
   };
 }
 
-/** The name of a Task's audit Event: one per Task uid, so a second try is a 409. */
-export const auditEventName = (task: Task): string =>
-  `${(task.metadata.name ?? "task").slice(0, 200)}.audit-${(task.metadata.uid ?? "").replaceAll("-", "").slice(0, 16)}`;
+/** The tool a client runs a Plan with (services/gateway/plans.ts offers it). */
+export const runPlanTool = "conductor__run_plan";
+
+/**
+ * The audit record of a finished Plan that a client's conductor__run_plan
+ * made (its steps' Tasks have records of their own, each naming the plan).
+ * The arguments are the plan as asked: its spec, without `cancel`.
+ */
+export function auditRecordOfPlan(plan: Plan, domain: string): AuditRecord {
+  const l = plan.metadata.labels ?? {};
+  const a = plan.metadata.annotations ?? {};
+  const s = plan.status ?? {};
+  const { cancel: _cancel, ...asked } = plan.spec as Plan["spec"] & { cancel?: unknown };
+  const failed = s.phase === "Failed";
+  // a failed plan's Succeeded condition is False, with why (StepFailed, Invalid)
+  const reason = failed ? s.conditions?.find((c) => c.type === "Succeeded" && c.status === "False")?.reason : undefined;
+  const createdAt = plan.metadata.creationTimestamp;
+  const durationMs = between(createdAt, s.completionTime);
+  const traceId = traceIdOfTraceparent(a[marks.traceparent]);
+  return {
+    audit: "tool-call",
+    domain,
+    namespace: plan.metadata.namespace ?? "",
+    plan: plan.metadata.name ?? "",
+    uid: plan.metadata.uid ?? "",
+    tool: runPlanTool,
+    caller: {
+      ...(a[marks.callerUser] !== undefined ? { user: a[marks.callerUser] } : {}),
+      ...(l[marks.client] !== undefined ? { client: l[marks.client] } : {}),
+      ...(l[marks.callerGroups] !== undefined ? { groupsDigest: l[marks.callerGroups] } : {}),
+    },
+    ...(l[marks.createdBy] !== undefined ? { createdBy: l[marks.createdBy] } : {}),
+    argumentsDigest: argumentsDigest(asked),
+    outcome: s.phase === "Succeeded" ? "completed" : s.phase === "Cancelled" ? "cancelled" : "failed",
+    ...(reason ? { reason } : {}),
+    ...(createdAt ? { createdAt } : {}),
+    ...(s.completionTime ? { finishedAt: s.completionTime } : {}),
+    ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(traceId ? { traceId } : {}),
+  };
+}
+
+/** Whether a Plan is a tool call's (made by the gateway for conductor__run_plan), not one made with kubectl. */
+const isToolCallPlan = (p: Plan): boolean => p.metadata.labels?.[marks.createdBy] === "gateway";
+
+/** The name of an object's audit Event: one per uid, so a second try is a 409. */
+export const auditEventName = (obj: Task | Plan): string =>
+  `${(obj.metadata.name ?? "task").slice(0, 200)}.audit-${(obj.metadata.uid ?? "").replaceAll("-", "").slice(0, 16)}`;
 
 export interface TaskAuditOptions {
   conn: KubeConnection;
@@ -134,10 +180,19 @@ export class TaskAudit {
 
   /** Records a finished Task once (a no-op for one unfinished, or recorded). Never throws: the reconcile goes on. */
   observe(task: Task): void {
-    const uid = task.metadata.uid;
-    if (!this.seeded || !uid || !isFinished(task) || this.recorded.has(uid)) return;
+    if (isFinished(task)) this.once(task, () => auditRecordOf(task, this.o.domain));
+  }
+
+  /** Records a finished Plan of a conductor__run_plan call once. */
+  observePlan(plan: Plan): void {
+    if (isToolCallPlan(plan) && isPlanFinished(plan)) this.once(plan, () => auditRecordOfPlan(plan, this.o.domain));
+  }
+
+  private once(obj: Task | Plan, recordOf: () => AuditRecord): void {
+    const uid = obj.metadata.uid;
+    if (!this.seeded || !uid || this.recorded.has(uid)) return;
     this.recorded.add(uid);
-    const p = this.record(task).finally(() => this.inFlight.delete(p));
+    const p = this.record(obj, recordOf()).finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }
 
@@ -148,9 +203,9 @@ export class TaskAudit {
     this.recorded.clear();
   }
 
-  /** A Task deleted: its uid will not be seen again. */
-  forget(task: Task): void {
-    if (task.metadata.uid) this.recorded.delete(task.metadata.uid);
+  /** A Task or Plan deleted: its uid will not be seen again. */
+  forget(obj: Task | Plan): void {
+    if (obj.metadata.uid) this.recorded.delete(obj.metadata.uid);
   }
 
   /** Waits for the records begun. */
@@ -158,20 +213,19 @@ export class TaskAudit {
     await Promise.all([...this.inFlight]);
   }
 
-  private async record(task: Task): Promise<void> {
-    const r = auditRecordOf(task, this.o.domain);
+  private async record(obj: Task | Plan, r: AuditRecord): Promise<void> {
     const now = new Date().toISOString();
     const body = {
       apiVersion: "v1",
       kind: "Event",
-      metadata: { name: auditEventName(task), namespace: this.o.namespace },
+      metadata: { name: auditEventName(obj), namespace: this.o.namespace },
       involvedObject: {
-        apiVersion: task.apiVersion,
-        kind: task.kind,
-        name: task.metadata.name,
+        apiVersion: obj.apiVersion ?? "mcp.io/v1",
+        kind: obj.kind ?? (r.task ? "Task" : "Plan"),
+        name: obj.metadata.name,
         namespace: this.o.namespace,
-        uid: task.metadata.uid,
-        resourceVersion: task.metadata.resourceVersion,
+        uid: obj.metadata.uid,
+        resourceVersion: obj.metadata.resourceVersion,
       },
       reason: auditEventReason,
       message: auditMessage(r).slice(0, 1024),
@@ -189,7 +243,7 @@ export class TaskAudit {
       // Another leader recorded it first: its record stands.
       if (isConflict(err)) return;
       // The stream is the record; the Event is for people. Say the Event is missing and record all the same.
-      this.o.log.warn({ err, task: r.task }, "Could not record the audit Event of a Task");
+      this.o.log.warn({ err, task: r.task, plan: r.plan }, "Could not record the audit Event of a tool call");
     }
     this.o.audit.info(r, "tool call");
   }

@@ -12,7 +12,7 @@
  */
 
 import { agentLeaseLabel } from "../../lib/agent/lease.ts";
-import type { Agent, Task } from "../../lib/api/resources.ts";
+import type { Agent, Plan, Task } from "../../lib/api/resources.ts";
 import { mcpClients } from "../../lib/api/resources.ts";
 import { isBoundUnstarted } from "../../lib/api/task-state.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
@@ -146,6 +146,11 @@ export class Controller {
       fieldManager,
       observer: this.metrics,
     });
+    // A conductor__run_plan call is recorded when its Plan finishes, as a Task's call is (audit.ts).
+    const auditPlan = (p: Plan) => {
+      if (this.leading) this.audit?.observePlan(p);
+    };
+    this.plans.plans.on({ add: auditPlan, update: auditPlan, delete: (p) => this.audit?.forget(p) });
     this.agentReconciler = new AgentReconciler({
       ...shared,
       leases: this.leases,
@@ -360,7 +365,9 @@ export class Controller {
         await Bun.sleep(delayMs);
       }
     }
-    if (this.leading) for (const t of this.tasks.list()) audit.observe(t);
+    if (!this.leading) return;
+    for (const t of this.tasks.list()) audit.observe(t);
+    for (const p of this.plans.plans.list()) audit.observePlan(p);
   }
 
   private stopWorkers(): void {

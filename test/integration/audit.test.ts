@@ -82,7 +82,7 @@ beforeAll(async () => {
   stack = await startGatewayStack(cluster, ns, [echo], {
     audit: controllerAudit.log,
     security: { tokensDir: tokens, ratePerSecond: 10_000, burst: 10_000 },
-    gateway: { audit: gatewayAudit.log },
+    gateway: { audit: gatewayAudit.log, plans: true },
   });
   await cluster.mcp.mcpServers.create(ns, { metadata: { name: "ref" }, spec: { url: ref.url.toString() } });
   await eventually(() => stack.gateway.federation.states().ref === "ready", {
@@ -170,6 +170,43 @@ describe("the audit trail", () => {
     );
     // the controller records no federated call: it has no Task
     expect(controllerAudit.records.some((r) => r.tool === "ref__echo")).toBe(false);
+  });
+
+  test("a plan run with conductor__run_plan leaves a record of the call, and each step one naming the plan", async () => {
+    const res = await client.callTool({
+      name: "conductor__run_plan",
+      arguments: {
+        name: "audited",
+        steps: [
+          { name: "one", tool: "echo", payload: { step: 1 } },
+          { name: "two", tool: "echo", dependsOn: ["one"], payload: { step: 2 } },
+        ],
+      },
+    });
+    expect(res.isError).toBeFalsy();
+    const planRecord = await eventually(
+      () => controllerAudit.records.find((r) => r.tool === "conductor__run_plan" && r.plan?.startsWith("audited")),
+      { message: "the plan call's record" },
+    );
+    expect(planRecord).toMatchObject({ caller: { user: "alice", client: "alice" }, outcome: "completed" });
+    expect(planRecord.task).toBeUndefined();
+    const steps = await eventually(
+      () => {
+        const r = controllerAudit.records.filter((x) => x.plan === planRecord.plan && x.tool === "echo");
+        return r.length === 2 ? r : undefined;
+      },
+      { message: "a record of each step's Task" },
+    );
+    expect(steps.map((r) => r.argumentsDigest).sort()).toEqual(
+      [argumentsDigest({ step: 1 }), argumentsDigest({ step: 2 })].sort(),
+    );
+    await eventually(
+      async () =>
+        (await auditEvents(ns)).some(
+          (e) => e.involvedObject.kind === "Plan" && e.involvedObject.uid === planRecord.uid,
+        ),
+      { message: "the ToolCallAudited Event on the Plan" },
+    );
   });
 
   test("a new leader records the calls nobody recorded, and none twice", async () => {
