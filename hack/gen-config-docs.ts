@@ -15,6 +15,7 @@ import { controllerProgram } from "../services/controller/config.ts";
 import { gatewayProgram, stdioProgram } from "../services/gateway/config.ts";
 import { schedulerProgram } from "../services/scheduler/config.ts";
 import { bridgeProgram } from "../services/stdio-bridge/config.ts";
+import { upProgram } from "../services/up/config.ts";
 import { writeOrCheck } from "./generated-file.ts";
 
 const root = join(import.meta.dir, "..");
@@ -84,6 +85,7 @@ function generated(): string {
     ...agentExtras("code-runner", codeRunnerSettings),
     ...section("stdio bridge", bridgeProgram),
     ...section("agents' task authorizer", authorizerProgram),
+    ...section("up", upProgram),
     end,
   ].join("\n");
 }

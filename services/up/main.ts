@@ -16,8 +16,8 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { installCrds } from "../../lib/api/install.ts";
+import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 import {
   installClusterCommand,
@@ -30,30 +30,11 @@ import { startNodeCluster } from "../../lib/control-plane/node-cluster.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { isAlreadyExists } from "../../lib/kube/errors.ts";
 import { createLogger } from "../../lib/log.ts";
+import { upProgram } from "./config.ts";
 
 const upStarted = performance.now();
-const { values: args } = parseArgs({
-  options: {
-    local: { type: "boolean", default: false },
-    namespace: { type: "string", default: "mcp-system" },
-    node: { type: "boolean", default: false },
-    domain: { type: "string", default: "data-processing" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
-if (args.help) {
-  console.log(
-    [
-      "usage: up [--local] [--namespace NAME] | up --node [--domain NAME]",
-      "  --local      always start a local control plane, even when $KUBECONFIG reaches a cluster",
-      "  --node       a local control plane with a real node (root): the conductor runs as pods",
-      "  --domain     with --node, the overlay to install (kustomize/overlays/NAME)",
-    ].join("\n"),
-  );
-  process.exit(0);
-}
-
-const log = createLogger({ service: "up", level: process.env.LOG_LEVEL ?? "warn" });
+const args = loadOrExit(() => loadConfig(upProgram));
+const log = createLogger({ service: "up", level: args.logLevel });
 
 if (args.node) {
   await runOnNode(args.domain);
@@ -108,7 +89,7 @@ const controllerMetricsPort = await freePort();
 const gatewayPort = await freePort();
 const gatewayMetricsPort = await freePort();
 const agentMetricsPort = await freePort();
-const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" };
+const env = { ...process.env, KUBECONFIG: target.kubeconfig, LOG_LEVEL: args.logLevel };
 const bun = process.execPath;
 const children = [
   // No metrics port: the fixed default (9091) would clash with any other scheduler on the machine.
