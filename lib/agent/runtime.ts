@@ -101,6 +101,8 @@ export interface AgentRuntimeOptions {
 interface Running {
   abort: AbortController;
   attempt: number;
+  /** When this agent began the attempt: the Task's startTime, whenever it is written (never after its end). */
+  startedAt: string;
   done: Promise<void>;
   /** Why the handler was aborted, when the runtime aborted it. */
   why?: "cancelled" | "shutdown" | "inputTimeout";
@@ -381,7 +383,8 @@ export class AgentRuntime {
     }
     for (const t of mine.values()) {
       this.markStarted(t.metadata.uid ?? "", taskAttempt(t));
-      await this.writeFinal(t, t.status?.phase === "Running", taskAttempt(t), "failed", {
+      const now = new Date().toISOString();
+      await this.writeFinal(t, t.status?.phase === "Running", taskAttempt(t), t.status?.startTime ?? now, "failed", {
         reason: "AgentRestarted",
         message: `agent ${this.opts.name} restarted during the task`,
         retryable: true,
@@ -402,6 +405,7 @@ export class AgentRuntime {
     const entry: Running = {
       abort,
       attempt: taskAttempt(t),
+      startedAt: new Date().toISOString(),
       latest: t,
       done: Promise.resolve(),
       watchers: new Set(),
@@ -631,11 +635,11 @@ export class AgentRuntime {
    * one, the first status it gets), when it started, and nothing an earlier
    * attempt left (progress, messages, questions or answers).
    */
-  private startFields(attempt: number): NonNullable<Task["status"]> {
+  private startFields(attempt: number, startedAt: string): NonNullable<Task["status"]> {
     return {
       assignedAgent: this.opts.name,
       attempts: attempt,
-      startTime: new Date().toISOString(),
+      startTime: startedAt,
       progress: undefined,
       messages: undefined,
       inputRequests: undefined,
@@ -645,18 +649,21 @@ export class AgentRuntime {
 
   /**
    * Writes the attempt's end; `started` says whether Running was written,
-   * else the start's fields go in the same write. False when the task was no
-   * longer this agent's in this attempt.
+   * else the start's fields go in the same write, with the attempt's start
+   * time (`startedAt`). False when the task was no longer this agent's in
+   * this attempt.
    */
   private async writeFinal(
     t: Task,
     started: boolean,
     attempt: number,
+    startedAt: string,
     outcome: "completed" | "failed",
     detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
     notes: StatusNotes = {},
   ): Promise<boolean> {
-    const now = new Date().toISOString();
+    // never before the start (the start's time was read first)
+    const now = new Date(Math.max(Date.now(), Date.parse(startedAt))).toISOString();
     const end: NonNullable<Task["status"]> =
       outcome === "completed"
         ? { phase: "Completed", completionTime: now, result: detail.result, error: undefined }
@@ -668,7 +675,7 @@ export class AgentRuntime {
               retryable: detail.retryable ?? false,
             },
           };
-    const status = { ...(started ? {} : this.startFields(attempt)), ...notes, ...end };
+    const status = { ...(started ? {} : this.startFields(attempt, startedAt)), ...notes, ...end };
     return (await this.writeStatus(t, status, attempt)) !== undefined;
   }
 
@@ -694,7 +701,7 @@ export class AgentRuntime {
         if (entry.ending) return Promise.resolve(undefined);
         entry.claim = this.writeStatus(
           entry.latest,
-          { ...this.startFields(entry.attempt), phase: "Running" },
+          { ...this.startFields(entry.attempt, entry.startedAt), phase: "Running" },
           entry.attempt,
         )
           .catch((err: Error) => {
@@ -726,7 +733,15 @@ export class AgentRuntime {
       if (outcome === "failed")
         span?.setStatus({ code: SpanStatusCode.ERROR, message: detail.message ?? detail.reason });
       if (entry.claim && !(await entry.claim)) return false;
-      return this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, outcome, detail, lastNotes);
+      return this.writeFinal(
+        entry.latest,
+        entry.claim !== undefined,
+        entry.attempt,
+        entry.startedAt,
+        outcome,
+        detail,
+        lastNotes,
+      );
     };
     const tool = this.resolveTool(t);
     if (typeof tool === "string") {
