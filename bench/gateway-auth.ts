@@ -11,10 +11,9 @@
  * them; asserts nothing.
  *   N=200 bun bench/gateway-auth.ts
  */
-import { silentLogger } from "../lib/log.ts";
-import { Gateway, type GatewayOptions, serveGateway } from "../services/gateway/gateway.ts";
+import type { GatewayOptions } from "../services/gateway/gateway.ts";
 import { request2026 } from "../test/harness/mcp-2026.ts";
-import { echoTool, benchLog as log, startBenchConductor } from "./harness.ts";
+import { type BenchGateway, echoTool, benchLog as log, serveBenchGateway, startBenchConductor } from "./harness.ts";
 import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
 const N = Number(process.env.N ?? 200);
@@ -49,19 +48,7 @@ const saToken = async () =>
     })
   ).status.token;
 
-async function serve(opts: Partial<GatewayOptions>) {
-  const gateway = new Gateway({
-    conn,
-    namespace: ns,
-    log: silentLogger,
-    ...opts,
-    security: { ratePerSecond: 1e6, burst: 1e6, ...opts.security },
-  });
-  await gateway.start();
-  const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-  while (!gateway.get("echo")) await Bun.sleep(50);
-  return { gateway, server, url: `http://127.0.0.1:${server.port}/mcp` };
-}
+const serve = (opts: Partial<GatewayOptions>) => serveBenchGateway(conn, ns, opts);
 
 log("gateways");
 const open = await serve({ security: { allowUnauthenticated: true } });
@@ -172,7 +159,7 @@ for (const c of cases) {
 }
 console.log(`\nms per request, ${N} each, one at a time (tools/list: no Task; tools/call: a Task end to end)\n`);
 console.log(table(rows));
-const reviews = (g: { gateway: Gateway }) => g.gateway.toolAccess?.reviews ?? 0;
+const reviews = (g: BenchGateway) => g.gateway.toolAccess?.reviews ?? 0;
 console.log(
   `\nSubjectAccessReviews sent: static ${reviews(staticRbac)}, TokenReview gateway ${reviews(reviewRbac)}, JWKS gateway ${reviews(jwksRbac)}`,
 );
@@ -183,9 +170,6 @@ figures.subject_access_reviews = {
 };
 printFigures("gateway-auth", figures);
 
-for (const g of [open, staticRbac, reviewRbac, jwksRbac]) {
-  await g.server.stop(true);
-  await g.gateway.stop();
-}
+for (const g of [open, staticRbac, reviewRbac, jwksRbac]) await g.stop();
 await conductor.stop();
 process.exit(0);

@@ -27,10 +27,9 @@ import { mcpClients, type Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { silentLogger } from "../lib/log.ts";
-import { Gateway, serveGateway } from "../services/gateway/gateway.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
 import { setUpDomain } from "./control-plane.ts";
-import { echoTool, benchLog as log, startInProcessConductor } from "./harness.ts";
+import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
 const levels = [
@@ -57,21 +56,11 @@ async function startDomain(ns: string, shipped: boolean) {
     },
   });
   while (conductor.controller.agents.list().filter((a) => a.status?.phase === "Ready").length < 4) await Bun.sleep(50);
-  const gateway = new Gateway({
-    conn,
-    namespace: ns,
-    log: silentLogger,
-    security: { ratePerSecond: 1e6, burst: 1e6, allowUnauthenticated: true },
-    bindCalls: shipped,
-  });
-  await gateway.start();
-  const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-  while (!gateway.get("echo")) await Bun.sleep(50);
+  const served = await serveBenchGateway(conn, ns, { bindCalls: shipped });
   return {
-    url: `http://127.0.0.1:${server.port}/mcp`,
+    url: served.url,
     async stop() {
-      await server.stop(true);
-      await gateway.stop();
+      await served.stop();
       await conductor.stop();
     },
   };

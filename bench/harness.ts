@@ -15,6 +15,7 @@ import { type ControllerConfig, defaultConfig } from "../services/controller/con
 import { Controller } from "../services/controller/controller.ts";
 import type { Prober } from "../services/controller/mcp-probe.ts";
 import type { Placer } from "../services/controller/placement.ts";
+import { Gateway, type GatewayOptions, serveGateway } from "../services/gateway/gateway.ts";
 import { type CandidateSource, startSchedulerServer } from "../services/scheduler/server.ts";
 import { setUpDomain } from "./control-plane.ts";
 
@@ -176,4 +177,41 @@ export async function startBenchConductor(opts: {
     await cp.stop();
     throw err;
   }
+}
+
+export interface BenchGateway {
+  gateway: Gateway;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A gateway of the domain `ns` served on a loopback port, rate limits out of
+ * the way (a bench's clients share one caller), once `tool` is in its registry.
+ * `opts.security` adds to the open defaults.
+ */
+export async function serveBenchGateway(
+  conn: KubeConnection,
+  ns: string,
+  opts: Partial<GatewayOptions> = {},
+  tool = "echo",
+): Promise<BenchGateway> {
+  const gateway = new Gateway({
+    conn,
+    namespace: ns,
+    log: silentLogger,
+    ...opts,
+    security: { ratePerSecond: 1e6, burst: 1e6, ...(opts.security ?? { allowUnauthenticated: true }) },
+  });
+  await gateway.start();
+  const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
+  while (!gateway.get(tool)) await Bun.sleep(50);
+  return {
+    gateway,
+    url: `http://127.0.0.1:${server.port}/mcp`,
+    async stop() {
+      await server.stop(true);
+      await gateway.stop();
+    },
+  };
 }

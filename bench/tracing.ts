@@ -11,12 +11,8 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { LocalControlPlane } from "../lib/control-plane/local.ts";
-import { silentLogger } from "../lib/log.ts";
 import { startTracing, type Tracing, tracedServices } from "../lib/tracing.ts";
-import { Gateway, serveGateway } from "../services/gateway/gateway.ts";
-import { setUpDomain } from "./control-plane.ts";
-import { echoTool, benchLog as log, startInProcessConductor } from "./harness.ts";
+import { echoTool, benchLog as log, serveBenchGateway, startBenchConductor } from "./harness.ts";
 import { fmt, printFigures, summarize, table } from "./stats.ts";
 
 const rounds = Number(process.env.ROUNDS ?? 4);
@@ -36,26 +32,10 @@ const collector = Bun.serve({
   },
 });
 
-const cp = await LocalControlPlane.start();
-const ns = "bench-tracing";
-const { conn } = await setUpDomain(cp, ns);
-const conductor = await startInProcessConductor({
-  conn,
-  namespace: ns,
-  agents: { names: ["bench-tracing-agent-0"], tools: [echoTool], maxConcurrentTasks: 50 },
-});
-while (conductor.controller.agents.list().filter((a) => a.status?.phase === "Ready").length < 1) await Bun.sleep(50);
-const gateway = new Gateway({
-  conn,
-  namespace: ns,
-  log: silentLogger,
-  security: { ratePerSecond: 1e6, burst: 1e6, allowUnauthenticated: true },
-});
-await gateway.start();
-const server = serveGateway(gateway, { port: 0, hostname: "127.0.0.1" });
-while (!gateway.get("echo")) await Bun.sleep(50);
+const conductor = await startBenchConductor({ ns: "bench-tracing", tools: [echoTool], agents: 1 });
+const served = await serveBenchGateway(conductor.conn, conductor.ns);
 const client = new Client({ name: "bench-tracing", version: "1.0.0" });
-await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${server.port}/mcp`)));
+await client.connect(new StreamableHTTPClientTransport(new URL(served.url)));
 
 const hex = (n: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("hex");
 async function calls(n: number): Promise<number[]> {
@@ -105,9 +85,7 @@ printFigures("tracing", {
 });
 
 await client.close();
-await server.stop(true);
-await gateway.stop();
+await served.stop();
 await conductor.stop();
 collector.stop(true);
-await cp.stop();
 process.exit(0);
