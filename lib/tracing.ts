@@ -19,6 +19,7 @@
 import {
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
   type Link,
   propagation,
   ROOT_CONTEXT,
@@ -116,6 +117,9 @@ export async function startTracing(service: string, opts: TracingOptions = {}): 
   };
 }
 
+/** The span work gets when its service does not trace: it records nothing and carries no context. */
+const untraced = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
 /** The tracer of a service: its own provider's when it traces, else the no-op one. */
 export function tracerOf(service: string): Tracer {
   return (providers.get(service) ?? trace.getTracerProvider()).getTracer("mcp-conductor", version);
@@ -162,6 +166,8 @@ export async function inSpan<T>(
   opts: SpanOptions,
   fn: (span: Span) => Promise<T> | T,
 ): Promise<T> {
+  // Not traced: no span to start, no context to switch (every call and run comes through here).
+  if (!providers.has(service)) return fn(untraced);
   const parent =
     typeof opts.parent === "string" ? contextOfTraceparent(opts.parent) : (opts.parent ?? context.active());
   const attributes = Object.fromEntries(

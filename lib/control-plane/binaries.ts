@@ -30,7 +30,7 @@ export function runBuildStep(cmd: string[]): string {
 }
 
 /** Runs a hack/ build script that prints the folder of what it built as its last line. */
-function runBuildScript(script: string): string {
+export function runBuildScript(script: string): string {
   return runBuildStep(["bash", script]).trim().split("\n").pop() ?? "";
 }
 

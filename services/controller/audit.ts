@@ -18,7 +18,7 @@
  * caller's marks the gateway wrote (client, user, groups digest), not what
  * the agent says.
  */
-import { isPlanFinished } from "../../lib/api/plan-state.ts";
+import { isPlanFinished, planLabels } from "../../lib/api/plan-state.ts";
 import type { Plan, Task } from "../../lib/api/resources.ts";
 import { isFinallyFailed, isFinished, taskAgent, taskAttempt } from "../../lib/api/task-state.ts";
 import { type AuditRecord, argumentsDigest, auditEventReason, auditMessage } from "../../lib/audit/record.ts";
@@ -32,10 +32,24 @@ const marks = {
   client: "mcp.io/mcp-client",
   callerGroups: "mcp.io/caller-groups",
   callerUser: "mcp.io/caller-user",
-  createdBy: "mcp.io/created-by",
-  plan: "mcp.io/plan",
+  createdBy: planLabels.createdBy,
+  plan: planLabels.plan,
   traceparent: traceparentAnnotation,
 } as const;
+
+/** Who made a Task or Plan, from the marks the gateway wrote on it, and what made it. */
+function callerOf(m: Task["metadata"]): Pick<AuditRecord, "caller" | "createdBy"> {
+  const l = m.labels ?? {};
+  const a = m.annotations ?? {};
+  return {
+    caller: {
+      ...(a[marks.callerUser] !== undefined ? { user: a[marks.callerUser] } : {}),
+      ...(l[marks.client] !== undefined ? { client: l[marks.client] } : {}),
+      ...(l[marks.callerGroups] !== undefined ? { groupsDigest: l[marks.callerGroups] } : {}),
+    },
+    ...(l[marks.createdBy] !== undefined ? { createdBy: l[marks.createdBy] } : {}),
+  };
+}
 
 const between = (from: string | undefined, to: string | undefined) => {
   const a = from ? Date.parse(from) : Number.NaN;
@@ -59,12 +73,7 @@ export function auditRecordOf(task: Task, domain: string): AuditRecord {
     task: task.metadata.name ?? "",
     uid: task.metadata.uid ?? "",
     tool: task.spec.tool ?? l["mcp.io/tool"] ?? "",
-    caller: {
-      ...(a[marks.callerUser] !== undefined ? { user: a[marks.callerUser] } : {}),
-      ...(l[marks.client] !== undefined ? { client: l[marks.client] } : {}),
-      ...(l[marks.callerGroups] !== undefined ? { groupsDigest: l[marks.callerGroups] } : {}),
-    },
-    ...(l[marks.createdBy] !== undefined ? { createdBy: l[marks.createdBy] } : {}),
+    ...callerOf(task.metadata),
     ...(l[marks.plan] !== undefined ? { plan: l[marks.plan] } : {}),
     argumentsDigest: argumentsDigest(task.spec.payload),
     outcome: failed ? "failed" : toolError ? "tool_error" : "completed",
@@ -96,7 +105,6 @@ export const runPlanTool = "conductor__run_plan";
  * The arguments are the plan as asked: its spec, without `cancel`.
  */
 export function auditRecordOfPlan(plan: Plan, domain: string): AuditRecord {
-  const l = plan.metadata.labels ?? {};
   const a = plan.metadata.annotations ?? {};
   const s = plan.status ?? {};
   const { cancel: _cancel, ...asked } = plan.spec as Plan["spec"] & { cancel?: unknown };
@@ -113,12 +121,7 @@ export function auditRecordOfPlan(plan: Plan, domain: string): AuditRecord {
     plan: plan.metadata.name ?? "",
     uid: plan.metadata.uid ?? "",
     tool: runPlanTool,
-    caller: {
-      ...(a[marks.callerUser] !== undefined ? { user: a[marks.callerUser] } : {}),
-      ...(l[marks.client] !== undefined ? { client: l[marks.client] } : {}),
-      ...(l[marks.callerGroups] !== undefined ? { groupsDigest: l[marks.callerGroups] } : {}),
-    },
-    ...(l[marks.createdBy] !== undefined ? { createdBy: l[marks.createdBy] } : {}),
+    ...callerOf(plan.metadata),
     argumentsDigest: argumentsDigest(asked),
     outcome: s.phase === "Succeeded" ? "completed" : s.phase === "Cancelled" ? "cancelled" : "failed",
     ...(reason ? { reason } : {}),

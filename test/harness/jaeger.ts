@@ -8,7 +8,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { repoRoot, runBuildStep } from "../../lib/control-plane/binaries.ts";
+import { repoRoot, runBuildScript } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
 import { stopProcess } from "../../lib/control-plane/processes.ts";
 import { eventually } from "./eventually.ts";
@@ -17,14 +17,7 @@ let binary: string | undefined;
 
 /** The jaeger binary; the first call builds it when the cache is not current (minutes, once). */
 export function jaegerBinary(): string {
-  if (!binary) {
-    const dir = runBuildStep(["bash", join(repoRoot, "hack", "jaeger", "build.sh")])
-      .trim()
-      .split("\n")
-      .pop();
-    if (!dir) throw new Error("hack/jaeger/build.sh printed no folder");
-    binary = join(dir, "jaeger");
-  }
+  binary ??= join(runBuildScript(join(repoRoot, "hack", "jaeger", "build.sh")), "jaeger");
   return binary;
 }
 

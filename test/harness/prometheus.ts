@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { stringify } from "yaml";
-import { repoRoot, runBuildStep } from "../../lib/control-plane/binaries.ts";
+import { repoRoot, runBuildScript } from "../../lib/control-plane/binaries.ts";
 import { freePort } from "../../lib/control-plane/local.ts";
 import { stopProcess } from "../../lib/control-plane/processes.ts";
 import { eventually } from "./eventually.ts";
@@ -19,11 +19,7 @@ let binaries: { prometheus: string; promtool: string } | undefined;
 /** prometheus and promtool; the first call builds them when the cache is not current (minutes, once). */
 export function prometheusBinaries(): { prometheus: string; promtool: string } {
   if (!binaries) {
-    const dir = runBuildStep(["bash", join(repoRoot, "hack", "prometheus", "build.sh")])
-      .trim()
-      .split("\n")
-      .pop();
-    if (!dir) throw new Error("hack/prometheus/build.sh printed no folder");
+    const dir = runBuildScript(join(repoRoot, "hack", "prometheus", "build.sh"));
     binaries = { prometheus: join(dir, "prometheus"), promtool: join(dir, "promtool") };
   }
   return binaries;
