@@ -11,6 +11,7 @@ import { codeRunnerSettings } from "../services/agents/code-runner/config.ts";
 import { filesystemSettings } from "../services/agents/filesystem/config.ts";
 import { httpClientSettings } from "../services/agents/http-client/config.ts";
 import { authorizerProgram } from "../services/authorizer/config.ts";
+import { cliProgram } from "../services/cli/settings.ts";
 import { controllerProgram } from "../services/controller/config.ts";
 import { gatewayProgram, stdioProgram } from "../services/gateway/config.ts";
 import { schedulerProgram } from "../services/scheduler/config.ts";
@@ -55,9 +56,10 @@ function table(entries: Entry[]): string[] {
   return [line(rows[0] as string[]), line(widths.map((w) => "-".repeat(w))), ...rows.slice(1).map(line)];
 }
 
-function section<S extends Specs>(title: string, p: Program<S>, entries = p.entries): string[] {
+function section<S extends Specs>(title: string, p: Program<S>, opts: { file?: boolean } = {}): string[] {
   const file = p.configEnv ? `${code("--config")} or ${code(p.configEnv)}` : code("--config");
-  return [`### ${title}`, "", `${code(p.usage)}: ${prose(p.summary)} File: ${file}.`, "", ...table(entries), ""];
+  const where = opts.file === false ? "No file." : `File: ${file}.`;
+  return [`### ${title}`, "", `${code(p.usage)}: ${prose(p.summary)} ${where}`, "", ...table(p.entries), ""];
 }
 
 /** An example agent's own settings, after the runtime's. */
@@ -86,6 +88,7 @@ function generated(): string {
     ...section("stdio bridge", bridgeProgram),
     ...section("agents' task authorizer", authorizerProgram),
     ...section("up", upProgram),
+    ...section("conductor (the CLI)", cliProgram, { file: false }),
     end,
   ].join("\n");
 }

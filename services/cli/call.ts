@@ -12,6 +12,7 @@ import { version } from "../../lib/version.ts";
 import { helpOption, integerFlag, outputFormat, outputOption, parse } from "./args.ts";
 import { CommandError, exitCodes, UsageError } from "./errors.ts";
 import { formatDocument } from "./output.ts";
+import { cliSettings } from "./settings.ts";
 
 export const callUsage = `usage: conductor call TOOL [--arg KEY=VALUE ...] [--json '{...}'] [flags]
 
@@ -78,14 +79,8 @@ export async function runCall(args: string[], out: (s: string) => void, err: (s:
   if (extra.length > 0) throw new UsageError(`call: unexpected argument "${extra[0]}"`);
   const toolArgs = toolArguments(values.json, values.arg ?? []);
   const timeoutMs = (integerFlag("call", "timeout", values.timeout, 1, 86_400) ?? 300) * 1000;
-  const gateway = values.gateway || process.env.CONDUCTOR_GATEWAY || "http://127.0.0.1:8080/mcp";
-  let url: URL;
-  try {
-    url = new URL(gateway);
-  } catch {
-    throw new UsageError(`call: --gateway is not a URL: "${gateway}"`);
-  }
-  const token = values.token || process.env.CONDUCTOR_TOKEN;
+  const { gateway, token } = cliSettings("call", { gateway: values.gateway, token: values.token });
+  const url = new URL(gateway);
 
   const client = new Client({ name: "conductor-cli", version });
   const transport = new StreamableHTTPClientTransport(url, {

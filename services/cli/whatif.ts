@@ -11,6 +11,7 @@ import { helpOption, integerFlag, outputFormat, outputOption, parse } from "./ar
 import { defaultNamespace } from "./connect.ts";
 import { CommandError, UsageError } from "./errors.ts";
 import { formatDocument, formatTable } from "./output.ts";
+import { cliSettings } from "./settings.ts";
 
 export const whatifUsage = `usage: conductor whatif --capability NAME [flags]
 
@@ -52,7 +53,7 @@ export async function runWhatIf(args: string[], out: (s: string) => void): Promi
   const priority = integerFlag("whatif", "priority", values.priority, 1, 10) ?? 5;
   const timeoutSeconds = integerFlag("whatif", "timeout", values.timeout, 1, 3600) ?? 5;
   const namespace = values.namespace || defaultNamespace;
-  const address = values.scheduler || process.env.CONDUCTOR_SCHEDULER || "127.0.0.1:9090";
+  const address = cliSettings("whatif", { scheduler: values.scheduler }).scheduler;
 
   const client = new SchedulerClient(address, timeoutSeconds * 1000);
   let answer: WhatIfResponse;

@@ -21,6 +21,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { parse } from "yaml";
+import { type CliSettings, cliSettings } from "../../cli/settings.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -41,8 +42,16 @@ const manifest = parse(readFileSync(file, "utf8")) as {
 };
 const context = { ...(manifest.spec.context ?? {}), ...(values.goal ? { goal: values.goal } : {}) };
 
-const url = new URL(process.env.CONDUCTOR_GATEWAY ?? "http://127.0.0.1:8080/mcp");
-const token = process.env.CONDUCTOR_TOKEN;
+// the gateway and token as the CLI takes them: CONDUCTOR_GATEWAY and CONDUCTOR_TOKEN, checked
+let settings: CliSettings;
+try {
+  settings = cliSettings("workflow-client", {});
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const url = new URL(settings.gateway);
+const token = settings.token;
 const sampling = !values["no-sampling"];
 const client = new Client(
   { name: "code-workflow-example", version: "1.0.0" },
