@@ -124,6 +124,9 @@ interface Running {
   ending?: boolean;
 }
 
+/** How an attempt ended: its result, or why it failed and whether another attempt may succeed. */
+type AttemptEnd = { result: Record<string, unknown> } | { reason: string; message: string; retryable: boolean };
+
 const terminal = (t: Task) => t.status?.phase === "Completed" || t.status?.phase === "Failed";
 
 export class AgentRuntime {
@@ -384,7 +387,7 @@ export class AgentRuntime {
     for (const t of mine.values()) {
       this.markStarted(t.metadata.uid ?? "", taskAttempt(t));
       const now = new Date().toISOString();
-      await this.writeFinal(t, t.status?.phase === "Running", taskAttempt(t), t.status?.startTime ?? now, "failed", {
+      await this.writeFinal(t, t.status?.phase === "Running", taskAttempt(t), t.status?.startTime ?? now, {
         reason: "AgentRestarted",
         message: `agent ${this.opts.name} restarted during the task`,
         retryable: true,
@@ -437,11 +440,13 @@ export class AgentRuntime {
   }
 
   /**
-   * The task as it is now, or undefined when it is gone or no longer assigned
-   * to this agent. An agent may read only the tasks assigned to it (ADR 0011):
-   * the apiserver lets it list and watch with the field selector
-   * status.assignedAgent=<its name> and never get a task by name, so one task
-   * is read as a list by name and assignee.
+   * The task as it is now, as this agent may see it, or undefined when it is
+   * gone or out of its sight. An agent may read only the tasks assigned to
+   * it (ADR 0011): the apiserver lets it list and watch with the field
+   * selector status.assignedAgent=<its name> and never get a task by name,
+   * so one task is read as a list by name and assignee; a task bound to it is
+   * read through its label, and may have been reassigned since: the callers
+   * check whose it is.
    */
   private async readOwn(t: Task): Promise<Task | undefined> {
     const me = this.opts.name;
@@ -453,8 +458,7 @@ export class AgentRuntime {
         ? { labelSelector: `${boundAgentLabel}=${me}`, fieldSelector: name }
         : { fieldSelector: `${name},status.assignedAgent=${me}` },
     );
-    const own = list.items[0];
-    return own && taskAgent(own) === me ? own : undefined;
+    return list.items[0];
   }
 
   /**
@@ -558,7 +562,7 @@ export class AgentRuntime {
     // an abort during the write is seen below, by the wait
     arrived.catch(() => {});
     try {
-      await this.editInput(t, (s) => {
+      await this.editInput(t, entry, (s) => {
         const taken = new Set([...Object.keys(s.inputRequests ?? {}), ...Object.keys(s.inputResponses ?? {})]);
         // a write that conflicted and is tried again gives back the keys it had picked
         for (const key of minted.keys()) entry.inputKeys.delete(key);
@@ -601,7 +605,7 @@ export class AgentRuntime {
       ended();
       entry.toolTime?.resume();
     }
-    await this.editInput(t, (s) => {
+    await this.editInput(t, entry, (s) => {
       const drop = <T extends Record<string, unknown> | undefined>(m: T) =>
         Object.fromEntries(Object.entries(m ?? {}).filter(([k]) => !minted.has(k)));
       return { inputRequests: drop(s.inputRequests), inputResponses: drop(s.inputResponses) };
@@ -609,9 +613,15 @@ export class AgentRuntime {
     return Object.fromEntries([...minted].map(([key, name]) => [name, seen[key]]));
   }
 
-  /** A read-modify-write of the task's input maps, retried on conflicts and brief outages. */
+  /**
+   * A read-modify-write of the task's input maps, retried on conflicts and
+   * brief outages. The task as written becomes the attempt's latest, which
+   * the next write (its end) goes from, instead of a version this write made
+   * stale, which would cost it a conflict and a read.
+   */
   private async editInput(
     t: Task,
+    entry: Running,
     change: (s: NonNullable<Task["status"]>) => Partial<NonNullable<Task["status"]>>,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -620,7 +630,7 @@ export class AgentRuntime {
         const status = current?.status ?? {};
         if (!current || status.assignedAgent !== this.opts.name || terminal(current))
           throw new Error("the task is no longer this agent's");
-        await this.clients.tasks.replaceStatus({ ...current, status: { ...status, ...change(status) } });
+        entry.latest = await this.clients.tasks.replaceStatus({ ...current, status: { ...status, ...change(status) } });
         return;
       } catch (err) {
         if ((!isConflict(err) && !isTransient(err)) || attempt >= 20) throw err;
@@ -650,33 +660,28 @@ export class AgentRuntime {
   /**
    * Writes the attempt's end; `started` says whether Running was written,
    * else the start's fields go in the same write, with the attempt's start
-   * time (`startedAt`). False when the task was no longer this agent's in
-   * this attempt.
+   * time (`startedAt`). Nothing is written when the task is no longer this
+   * agent's in this attempt.
    */
   private async writeFinal(
     t: Task,
     started: boolean,
     attempt: number,
     startedAt: string,
-    outcome: "completed" | "failed",
-    detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
+    end: AttemptEnd,
     notes: StatusNotes = {},
-  ): Promise<boolean> {
+  ): Promise<void> {
     // never before the start (the start's time was read first)
     const now = new Date(Math.max(Date.now(), Date.parse(startedAt))).toISOString();
-    const end: NonNullable<Task["status"]> =
-      outcome === "completed"
-        ? { phase: "Completed", completionTime: now, result: detail.result, error: undefined }
-        : {
-            phase: "Failed",
-            error: {
-              reason: detail.reason ?? "Failed",
-              message: detail.message ?? "",
-              retryable: detail.retryable ?? false,
-            },
-          };
-    const status = { ...(started ? {} : this.startFields(attempt, startedAt)), ...notes, ...end };
-    return (await this.writeStatus(t, status, attempt)) !== undefined;
+    const fields: NonNullable<Task["status"]> =
+      "result" in end
+        ? { phase: "Completed", completionTime: now, result: end.result, error: undefined }
+        : { phase: "Failed", error: { reason: end.reason, message: end.message, retryable: end.retryable } };
+    await this.writeStatus(
+      t,
+      { ...(started ? {} : this.startFields(attempt, startedAt)), ...notes, ...fields },
+      attempt,
+    );
   }
 
   private resolveTool(t: Task): ToolDefinition | string {
@@ -722,36 +727,28 @@ export class AgentRuntime {
     const stopClaimTimer = this.clock.schedule(() => void claim(), this.opts.runningAfterMs ?? 1_000);
     // What the tool reported in its last interval, not yet written: the final write carries it.
     let lastNotes: StatusNotes = {};
-    const finish = async (
-      outcome: "completed" | "failed",
-      detail: { result?: Record<string, unknown>; reason?: string; message?: string; retryable?: boolean },
-    ): Promise<boolean> => {
+    const finish = async (end: AttemptEnd): Promise<void> => {
       entry.ending = true;
       stopClaimTimer();
       const span = trace.getActiveSpan();
-      span?.setAttribute("mcp.task.outcome", outcome === "failed" ? (detail.reason ?? "failed") : "completed");
-      if (outcome === "failed")
-        span?.setStatus({ code: SpanStatusCode.ERROR, message: detail.message ?? detail.reason });
-      if (entry.claim && !(await entry.claim)) return false;
-      return this.writeFinal(
-        entry.latest,
-        entry.claim !== undefined,
-        entry.attempt,
-        entry.startedAt,
-        outcome,
-        detail,
-        lastNotes,
-      );
+      if ("result" in end) span?.setAttribute("mcp.task.outcome", "completed");
+      else {
+        span?.setAttribute("mcp.task.outcome", end.reason);
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: end.message || end.reason });
+      }
+      // a Running write refused (the task left this agent meanwhile): nothing more to write
+      if (entry.claim && !(await entry.claim)) return;
+      await this.writeFinal(entry.latest, entry.claim !== undefined, entry.attempt, entry.startedAt, end, lastNotes);
     };
     const tool = this.resolveTool(t);
     if (typeof tool === "string") {
-      await finish("failed", { reason: "UnknownTool", message: tool, retryable: false });
+      await finish({ reason: "UnknownTool", message: tool, retryable: false });
       this.metrics.executed.inc({ tool: t.spec.tool ?? "", outcome: "invalid_input" });
       return;
     }
     const invalid = validate(tool.inputSchema, t.spec.payload ?? {});
     if (invalid) {
-      await finish("failed", { reason: "InvalidInput", message: invalid, retryable: false });
+      await finish({ reason: "InvalidInput", message: invalid, retryable: false });
       this.metrics.executed.inc({ tool: tool.name, outcome: "invalid_input" });
       tlog.info({ why: invalid }, "Rejected invalid input");
       return;
@@ -767,7 +764,7 @@ export class AgentRuntime {
     const progress = new ProgressWriter({
       write: async (notes) => {
         if (!(await claim())) throw new Error("the task is no longer this agent's");
-        await this.editInput(t, () => notes);
+        await this.editInput(t, entry, () => notes);
       },
       onError: (err) => tlog.debug({ err }, "Could not write progress or messages; dropped"),
       clock: this.clock,
@@ -809,13 +806,13 @@ export class AgentRuntime {
       const max = this.opts.maxResultBytes ?? 256 * 1024;
       if (size > max) {
         outcome = "too_large";
-        await finish("failed", {
+        await finish({
           reason: "ResultTooLarge",
           message: `the result is ${size} bytes; the limit is ${max}`,
           retryable: false,
         });
       } else {
-        await finish("completed", { result });
+        await finish({ result });
       }
     } catch (err) {
       if (entry.why === "cancelled") {
@@ -823,7 +820,7 @@ export class AgentRuntime {
         tlog.info({ why: (entry.abort.signal.reason as Error)?.message }, "Cancelled task");
       } else if (entry.why === "shutdown") {
         outcome = "cancelled";
-        await finish("failed", {
+        await finish({
           reason: "AgentShutdown",
           message: `agent ${this.opts.name} shut down during the task`,
           retryable: true,
@@ -831,7 +828,7 @@ export class AgentRuntime {
       } else if (entry.why === "inputTimeout") {
         // Another attempt would ask again, of a client that does not answer.
         outcome = "timeout";
-        await finish("failed", {
+        await finish({
           reason: inputTimeoutReason,
           message: entry.unanswered ?? "the client did not answer in time",
           retryable: false,
@@ -842,17 +839,17 @@ export class AgentRuntime {
       } else if (toolTime.signal.aborted) {
         // A plain timeout may succeed next time.
         outcome = "timeout";
-        await finish("failed", {
+        await finish({
           reason: "Timeout",
           message: `the tool ran longer than ${timeoutMs} ms`,
           retryable: true,
         });
       } else if (err instanceof ToolError) {
         outcome = "failed";
-        await finish("failed", { reason: err.reason, message: err.message, retryable: err.retryable });
+        await finish({ reason: err.reason, message: err.message, retryable: err.retryable });
       } else {
         outcome = "failed";
-        await finish("failed", {
+        await finish({
           reason: "ToolFailed",
           message: (err as Error)?.message ?? String(err),
           retryable: true,
