@@ -13,10 +13,16 @@ import { type Lease, leaseClient } from "../kube/leases.ts";
 import { traceparentAnnotation } from "../trace-context.ts";
 import { startTracing, tracedServices } from "../tracing.ts";
 import { AgentRuntime, type AgentRuntimeOptions, drainingAnnotation } from "./runtime.ts";
-import { type AnyTool, defineTool, ToolError } from "./tool.ts";
+import { type AnyTool, defineTool, type ToolDefinition, ToolError } from "./tool.ts";
 
 const ns = "team";
 const me = "agent-1";
+
+/** Lets what is under way reach its next wait, then moves the clock on. */
+async function tick(clock: FakeClock, ms: number): Promise<void> {
+  await Bun.sleep(5);
+  clock.advance(ms);
+}
 
 async function until<T>(what: string, fn: () => T | undefined | false, ms = 3_000): Promise<T> {
   const end = Date.now() + ms;
@@ -35,6 +41,11 @@ const echo = defineTool({
   inputSchema: { properties: { text: { type: "string" } }, required: ["text"] },
   handler: (input: { text: string }) => ({ echoed: input.text }),
 });
+
+/** A tool of the capability "text" taking any object: what most tests here run. */
+function textTool<I, O>(name: string, def: Pick<ToolDefinition<I, O>, "handler" | "timeoutMs">): ToolDefinition<I, O> {
+  return defineTool({ name, description: name, capability: "text", inputSchema: {}, ...def });
+}
 
 /** A tool that runs until the test lets it go (or it is aborted), reporting its context. */
 function gate(name = "gate", capability = "gated") {
@@ -98,13 +109,32 @@ function setup(opts: Partial<AgentRuntimeOptions> = {}, api = new FakeApiServer(
       metadata: { name, labels: { [boundAgentLabel]: agent } },
       spec: { requiredCapabilities: ["text"], tool: "echo", payload: { text: name }, ...spec },
     });
+  /** Changes a Task's status as another writer (the controller, the gateway) would. */
+  const update = (name: string, status: Partial<NonNullable<Task["status"]>>) => {
+    const t = task(name) as Task;
+    api.put(tasksPath, { ...t, status: { ...t.status, ...status } });
+  };
   const statusWrites = (name: string) => api.writes(`/tasks/${name}/status`).length;
   const finished = (name: string) =>
     until(`${name} to finish`, () => {
       const t = task(name);
       return (t?.status?.phase === "Completed" || t?.status?.phase === "Failed") && t;
     });
-  return { api, runtime, clients, task, assign, bind, statusWrites, finished, taskPath, tasksPath, logs, logged };
+  return {
+    api,
+    runtime,
+    clients,
+    task,
+    assign,
+    bind,
+    update,
+    statusWrites,
+    finished,
+    taskPath,
+    tasksPath,
+    logs,
+    logged,
+  };
 }
 
 describe("registering", () => {
@@ -337,11 +367,7 @@ describe("running a task", () => {
   });
 
   test("the tool's failures: ToolError as it says, any other error ToolFailed and retryable", async () => {
-    const thrower = defineTool({
-      name: "throw",
-      description: "throws",
-      capability: "text",
-      inputSchema: {},
+    const thrower = textTool("throw", {
       handler: (input: { kind?: string }) => {
         if (input.kind === "tool") throw new ToolError("Quota", "over the quota", { retryable: true });
         if (input.kind === "plain") throw new ToolError("Bad", "bad thing");
@@ -368,13 +394,7 @@ describe("running a task", () => {
   });
 
   test("results: an object as it is, anything else under value; one larger than the limit fails the task", async () => {
-    const give = defineTool({
-      name: "give",
-      description: "gives",
-      capability: "text",
-      inputSchema: {},
-      handler: (input: { v: unknown }) => input.v,
-    });
+    const give = textTool("give", { handler: (input: { v: unknown }) => input.v });
     const { runtime, assign, finished } = setup({ tools: [give], maxResultBytes: 40 });
     await runtime.start();
     assign("obj", { tool: "give", payload: { v: { a: 1 } } });
@@ -443,34 +463,10 @@ describe("running a task", () => {
 describe("a task that leaves the agent", () => {
   for (const [what, change] of [
     ["deleted", (s: ReturnType<typeof setup>) => s.api.remove(s.taskPath("gone"))],
-    [
-      "reassigned",
-      (s: ReturnType<typeof setup>) => {
-        const t = s.task("gone") as Task;
-        s.api.put(s.tasksPath, { ...t, status: { ...t.status, assignedAgent: "agent-2" } });
-      },
-    ],
-    [
-      "sent back to Pending",
-      (s: ReturnType<typeof setup>) => {
-        const t = s.task("gone") as Task;
-        s.api.put(s.tasksPath, { ...t, status: { ...t.status, phase: "Pending" } });
-      },
-    ],
-    [
-      "failed by the controller",
-      (s: ReturnType<typeof setup>) => {
-        const t = s.task("gone") as Task;
-        s.api.put(s.tasksPath, { ...t, status: { ...t.status, phase: "Failed" } });
-      },
-    ],
-    [
-      "moved to another attempt",
-      (s: ReturnType<typeof setup>) => {
-        const t = s.task("gone") as Task;
-        s.api.put(s.tasksPath, { ...t, status: { ...t.status, attempts: 2 } });
-      },
-    ],
+    ["reassigned", (s: ReturnType<typeof setup>) => s.update("gone", { assignedAgent: "agent-2" })],
+    ["sent back to Pending", (s: ReturnType<typeof setup>) => s.update("gone", { phase: "Pending" })],
+    ["failed by the controller", (s: ReturnType<typeof setup>) => s.update("gone", { phase: "Failed" })],
+    ["moved to another attempt", (s: ReturnType<typeof setup>) => s.update("gone", { attempts: 2 })],
   ] as const) {
     test(`${what}: its tool is aborted and nothing is written`, async () => {
       const g = gate("gate", "text");
@@ -516,14 +512,12 @@ describe("status writes", () => {
     const writes = () => api.requests.filter(statusOf("t")).length;
     await until("the first write", () => writes() === 1);
     // backoff: 250 ms, then 500 ms
-    await Bun.sleep(5);
-    clock.advance(249);
+    await tick(clock, 249);
     await Bun.sleep(5);
     expect(writes()).toBe(1);
     clock.advance(1);
     await until("the second write", () => writes() === 2);
-    await Bun.sleep(5);
-    clock.advance(499);
+    await tick(clock, 499);
     await Bun.sleep(5);
     expect(writes()).toBe(2);
     clock.advance(1);
@@ -539,8 +533,7 @@ describe("status writes", () => {
     assign("t");
     await until("the first write", () => api.requests.filter(statusOf("t")).length === 1);
     for (let i = 0; i < 20 && runtime.inFlight > 0; i++) {
-      await Bun.sleep(5);
-      clock.advance(5_000);
+      await tick(clock, 5_000);
     }
     expect(runtime.inFlight).toBe(0);
     // each of the two writes (the result, then its failure) tried once more after 250 ms, 5 s past its limit
@@ -683,8 +676,7 @@ describe("status writes", () => {
       "the failed read",
       () => api.requests.filter((r) => r.query.get("fieldSelector")?.startsWith("metadata.name=t")).length === 1,
     );
-    await Bun.sleep(5);
-    clock.advance(250);
+    await tick(clock, 250);
     expect((await finished("t")).status?.phase).toBe("Completed");
   });
 });
@@ -767,8 +759,7 @@ describe("restarts and the drain", () => {
     await until("the tool", () => g.seen.started === 1);
     const stopped = s.runtime.shutdown();
     await until("draining", () => s.api.writes("/agents/").length === 1);
-    await Bun.sleep(5);
-    clock.advance(999);
+    await tick(clock, 999);
     await Bun.sleep(10);
     expect(g.seen.signal?.aborted).toBe(false);
     clock.advance(1);
@@ -802,8 +793,7 @@ describe("restarts and the drain", () => {
     expect(renewals()).toBe(1);
     clock.advance(1);
     await until("a renewal", () => renewals() === 2);
-    await Bun.sleep(5);
-    clock.advance(2_000);
+    await tick(clock, 2_000);
     await until("another", () => renewals() === 3);
     expect(s.api.writes("/agents/")).toEqual([]);
     const lease = s.api.get<Lease>(leaseClient(s.api.connection()).path(ns, me));
@@ -821,6 +811,20 @@ function scripted(body: (ctx: Parameters<AnyTool["handler"]>[1]) => Promise<unkn
     ...(timeoutMs ? { timeoutMs } : {}),
     handler: (_: unknown, ctx) => body(ctx),
   });
+}
+
+/** A tool that asks its client for roots once and notes how the question ended, when it was refused. */
+function asksOnce() {
+  const seen: { refused?: unknown } = {};
+  const tool = scripted(async (ctx) => {
+    try {
+      await ctx.listRoots("r");
+    } catch (err) {
+      seen.refused = err;
+    }
+    return "x";
+  });
+  return { tool, seen };
 }
 
 describe("talking to the client", () => {
@@ -1003,13 +1007,11 @@ describe("talking to the client", () => {
     await s.runtime.start();
     s.assign("t", { tool: "script" });
     await until("the question", () => s.task("t")?.status?.inputRequests?.go);
-    await Bun.sleep(5);
-    clock.advance(30_000); // waiting: no time passes for the tool
+    await tick(clock, 30_000); // waiting: no time passes for the tool
     const t = s.task("t") as Task;
     s.api.put(s.tasksPath, { ...t, status: { ...t.status, inputResponses: { go: { action: "accept" } } } });
     await until("the answer taken", () => !s.task("t")?.status?.inputRequests?.go);
-    await Bun.sleep(5);
-    clock.advance(999);
+    await tick(clock, 999);
     await Bun.sleep(10);
     expect(s.task("t")?.status?.phase).toBe("Running");
     clock.advance(1);
@@ -1034,8 +1036,7 @@ describe("talking to the client", () => {
     const off = s.api.onRequest((r) => {
       if (!statusOf("t")(r)) return;
       off();
-      const t = s.task("t") as Task;
-      s.api.put(s.tasksPath, { ...t, status: { ...t.status, assignedAgent: "agent-2" } });
+      s.update("t", { assignedAgent: "agent-2" });
     });
     s.assign("t", { tool: "script" });
     await until("refused", () => refused);
@@ -1054,23 +1055,12 @@ async function outcomes(runtime: AgentRuntime): Promise<Record<string, number>> 
 }
 
 /** A tool that never settles and ignores its signal, as a stuck handler does. */
-const stuck = defineTool({
-  name: "stuck",
-  description: "never returns",
-  capability: "text",
-  inputSchema: {},
-  timeoutMs: 20,
-  handler: () => new Promise(() => {}),
-});
+const stuck = textTool("stuck", { timeoutMs: 20, handler: () => new Promise(() => {}) });
 
 describe("what operators see: metrics and logs", () => {
   test("each outcome is counted under its tool; in-flight and durations follow the runs", async () => {
     const g = gate("gate", "text");
-    const give = defineTool({
-      name: "give",
-      description: "gives",
-      capability: "text",
-      inputSchema: {},
+    const give = textTool("give", {
       handler: (input: { v?: unknown; fail?: string }) => {
         if (input.fail === "tool") throw new ToolError("Nope", "no");
         if (input.fail === "plain") throw new Error("boom");
@@ -1154,8 +1144,7 @@ describe("what operators see: metrics and logs", () => {
       retryInMs: 250,
       err: expect.anything(),
     });
-    await Bun.sleep(5);
-    clock.advance(250);
+    await tick(clock, 250);
     await s.finished("t");
   });
 
@@ -1322,8 +1311,7 @@ describe("the watches and the agent's state", () => {
     });
     s.assign("d", { tool: "gate" });
     await abortOf("d", () => {
-      const t = s.task("d") as Task;
-      s.api.put(s.tasksPath, { ...t, status: { ...t.status, phase: "Pending" } });
+      s.update("d", { phase: "Pending" });
     });
     expect(reasons).toEqual([
       "the task was deleted or reassigned",
@@ -1558,14 +1546,12 @@ describe("questions, further", () => {
     s.api.failNext((r) => statusOf("r")(r) && !!(r.body as Task).status?.inputRequests, { code: 503 });
     s.assign("r", { tool: "script" });
     await until("the conflict", () => questionWrites().length === 1);
-    await Bun.sleep(5);
-    clock.advance(99);
+    await tick(clock, 99);
     await Bun.sleep(5);
     expect(questionWrites().length).toBe(1);
     clock.advance(1);
     await until("the outage", () => questionWrites().length === 2);
-    await Bun.sleep(5);
-    clock.advance(199);
+    await tick(clock, 199);
     await Bun.sleep(5);
     expect(questionWrites().length).toBe(2);
     clock.advance(1);
@@ -1603,26 +1589,18 @@ describe("questions, further", () => {
   });
 
   test("a question to a task the controller ended meanwhile is refused without a write", async () => {
-    let refused: unknown;
-    const tool = scripted(async (ctx) => {
-      try {
-        await ctx.listRoots("r");
-      } catch (err) {
-        refused = err;
-      }
-      return "x";
-    });
+    const { tool, seen } = asksOnce();
     const s = setup({ tools: [tool], runningAfterMs: 0 });
     await s.runtime.start();
     s.api.onRequest((r) => {
-      if (r.method === "GET" && r.query.get("fieldSelector")?.startsWith("metadata.name=t") && !refused) {
+      if (r.method === "GET" && r.query.get("fieldSelector")?.startsWith("metadata.name=t") && !seen.refused) {
         const t = s.task("t") as Task;
         if (t.status?.phase === "Running") s.api.put(s.tasksPath, { ...t, status: { ...t.status, phase: "Failed" } });
       }
     });
     s.assign("t", { tool: "script" });
-    await until("refused", () => refused);
-    expect((refused as Error).message).toMatch(/no longer this agent's|the task is now Failed/);
+    await until("refused", () => seen.refused);
+    expect((seen.refused as Error).message).toMatch(/no longer this agent's|the task is now Failed/);
     expect(s.api.requests.filter((r) => statusOf("t")(r) && (r.body as Task).status?.inputRequests)).toEqual([]);
   });
 
@@ -1655,8 +1633,7 @@ describe("questions, further", () => {
     s.assign("t", { tool: "script" });
     await until("asked", () => s.task("t")?.status?.inputRequests?.b);
     const answerBy = new Date(clock.now() + 1_000).toISOString();
-    await Bun.sleep(5);
-    clock.advance(1_000);
+    await tick(clock, 1_000);
     expect((await s.finished("t")).status?.error?.message).toBe(`the client did not answer a, b by ${answerBy}`);
     expect(await outcomes(s.runtime)).toEqual({ "script/timeout": 1 });
   });
@@ -1818,25 +1795,17 @@ describe("guards, one by one", () => {
   });
 
   test("a question to a bound task reassigned meanwhile is refused without a write", async () => {
-    let refused: unknown;
-    const tool = scripted(async (ctx) => {
-      try {
-        await ctx.listRoots("r");
-      } catch (err) {
-        refused = err;
-      }
-      return "x";
-    });
+    const { tool, seen } = asksOnce();
     const s = setup({ tools: [tool], runningAfterMs: 0 });
     await s.runtime.start();
     s.api.onRequest((r) => {
-      if (r.method !== "GET" || r.query.get("fieldSelector") !== "metadata.name=b" || refused) return;
+      if (r.method !== "GET" || r.query.get("fieldSelector") !== "metadata.name=b" || seen.refused) return;
       const t = s.task("b") as Task;
       if (t.status?.phase === "Running")
         s.api.put(s.tasksPath, { ...t, status: { ...t.status, assignedAgent: "agent-2" } });
     });
     s.bind("b", { tool: "script" });
-    await until("refused", () => refused);
+    await until("refused", () => seen.refused);
     expect(s.api.requests.filter((r) => statusOf("b")(r) && (r.body as Task).status?.inputRequests)).toEqual([]);
   });
 
@@ -1923,8 +1892,7 @@ describe("guards, one by one", () => {
     // the retry comes exactly at the limit: that one is the last of this write
     clock.advance(250);
     await until("the rest", () => s.api.requests.filter(statusOf("t")).length === 3);
-    await Bun.sleep(5);
-    clock.advance(250);
+    await tick(clock, 250);
     await until("the run to end", () => s.runtime.inFlight === 0);
     expect(s.api.requests.filter(statusOf("t")).length).toBe(4);
   });
@@ -1947,11 +1915,9 @@ describe("guards, one by one", () => {
     for (let i = 0; i < 3; i++) s.api.failNext(byName("b"), { code: 503, message: "away" });
     s.assign("b");
     await until("the first read", () => s.api.requests.filter(byName("b")).length === 1);
-    await Bun.sleep(5);
-    clock.advance(600);
+    await tick(clock, 600);
     await until("the second read", () => s.api.requests.filter(byName("b")).length === 2);
-    await Bun.sleep(5);
-    clock.advance(600);
+    await tick(clock, 600);
     // past the limit: the write fails, and the failure is written instead
     expect((await s.finished("b")).status?.error).toEqual({ reason: "ToolFailed", message: "away", retryable: true });
   });

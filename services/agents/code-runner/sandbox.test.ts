@@ -256,108 +256,43 @@ describe("sandboxArgs", () => {
 describe("the whole command line", () => {
   // Every flag and path, in order: a path not named here does not exist for the snippet, and a
   // flag dropped (a namespace, the read-only remount) is a wall gone.
-  const walls = [
-    "/usr/bin/bwrap",
-    "--unshare-user",
-    "--unshare-pid",
-    "--unshare-net",
-    "--unshare-ipc",
-    "--unshare-uts",
-    "--unshare-cgroup-try",
-    "--die-with-parent",
-    "--new-session",
-    "--ro-bind",
-    "/usr",
-    "/usr",
-    "--symlink",
-    "usr/lib",
-    "/lib",
-    "--symlink",
-    "usr/lib64",
-    "/lib64",
-    "--symlink",
-    "usr/bin",
-    "/bin",
-    "--symlink",
-    "usr/sbin",
-    "/sbin",
-    "--ro-bind",
-    "/proc",
-    "/proc",
-    "--dev",
-    "/dev",
-    "--tmpfs",
-    "/tmp",
-    "--bind",
-    "/tmp/code-runner-x/work",
-    "/work",
-    "--chdir",
-    "/work",
-  ];
-
-  test("Python from /usr: no interpreter bound apart, isolated mode, no site", () => {
-    const args = sandboxArgs({
+  const walls =
+    "/usr/bin/bwrap --unshare-user --unshare-pid --unshare-net --unshare-ipc --unshare-uts --unshare-cgroup-try" +
+    " --die-with-parent --new-session --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64" +
+    " --symlink usr/bin /bin --symlink usr/sbin /sbin --ro-bind /proc /proc --dev /dev --tmpfs /tmp" +
+    " --bind /tmp/code-runner-x/work /work --chdir /work";
+  const commandLine = (language: Language, host: string, inside: string, rlimits: string[]) =>
+    sandboxArgs({
       bwrap: "/usr/bin/bwrap",
       workDir: "/tmp/code-runner-x/work",
-      interpreter: { host: "/usr/bin/python3", inside: "/usr/bin/python3" },
-      file: "main.py",
-      language: "python",
-      rlimits: ["--cpu=2", "--nproc=5"],
-    });
-    expect(args).toEqual([
-      ...walls,
-      "--remount-ro",
-      "/",
-      "--seccomp",
-      "3",
-      "--",
-      "/usr/bin/prlimit",
-      "--cpu=2",
-      "--nproc=5",
-      "--",
-      "/usr/bin/python3",
-      "-I",
-      "-S",
-      "/work/main.py",
-    ]);
+      interpreter: { host, inside },
+      file: language === "python" ? "main.py" : "main.js",
+      language,
+      rlimits,
+    }).join(" ");
+
+  test("Python from /usr: no interpreter bound apart, isolated mode, no site", () => {
+    expect(commandLine("python", "/usr/bin/python3", "/usr/bin/python3", ["--cpu=2", "--nproc=5"])).toBe(
+      `${walls} --remount-ro / --seccomp 3 -- /usr/bin/prlimit --cpu=2 --nproc=5 -- /usr/bin/python3 -I -S /work/main.py`,
+    );
   });
 
   test("JavaScript from outside /usr: its interpreter bound read-only at a fixed path", () => {
-    const args = sandboxArgs({
-      bwrap: "/usr/bin/bwrap",
-      workDir: "/tmp/code-runner-x/work",
-      interpreter: { host: "/opt/bun/bin/bun", inside: "/opt/interpreter/javascript" },
-      file: "main.js",
-      language: "javascript",
-      rlimits: [],
-    });
-    expect(args).toEqual([
-      ...walls,
-      "--ro-bind",
-      "/opt/bun/bin/bun",
-      "/opt/interpreter/javascript",
-      "--remount-ro",
-      "/",
-      "--seccomp",
-      "3",
-      "--",
-      "/usr/bin/prlimit",
-      "--",
-      "/opt/interpreter/javascript",
-      "run",
-      "--smol",
-      "/work/main.js",
-    ]);
+    expect(commandLine("javascript", "/opt/bun/bin/bun", "/opt/interpreter/javascript", [])).toBe(
+      `${walls} --ro-bind /opt/bun/bin/bun /opt/interpreter/javascript --remount-ro / --seccomp 3 --` +
+        " /usr/bin/prlimit -- /opt/interpreter/javascript run --smol /work/main.js",
+    );
   });
 });
 
 describe("runSnippet in this process", () => {
+  const python = (code: string) => runSnippet("python", code, "", limits);
   afterAll(() => useSandboxBinaries({}));
 
   test("the snippet's environment is the few variables given, nothing inherited", async () => {
     process.env.SECRET_FOR_TEST = "inherited";
     try {
-      const r = await runSnippet("python", "import os\nprint(sorted(os.environ.items()))", "", limits);
+      const r = await python("import os\nprint(sorted(os.environ.items()))");
       expect(r.stdout).toBe(
         "[('HOME', '/work'), ('LANG', 'C.UTF-8'), ('NO_COLOR', '1'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), ('PWD', '/work'), ('PYTHONDONTWRITEBYTECODE', '1'), ('TMPDIR', '/tmp')]\n",
       );
@@ -371,16 +306,13 @@ describe("runSnippet in this process", () => {
     "an agent running as root runs each concurrent snippet under a uid of its own, given back after",
     async () => {
       const uid = "import os, time\ntime.sleep(0.3)\nprint(os.getuid(), os.getgid(), os.getgroups())";
-      const both = await Promise.all([0, 1].map(() => runSnippet("python", uid, "", limits)));
+      const both = await Promise.all([0, 1].map(() => python(uid)));
       expect(both.map((r) => r.stdout).sort()).toEqual(["61000 61000 []\n", "61001 61001 []\n"]);
-      const again = await runSnippet("python", uid, "", limits);
+      const again = await python(uid);
       expect(again.stdout).toBe("61000 61000 []\n");
       // its folder and file are its own, so it can write there
-      const w = await runSnippet(
-        "python",
+      const w = await python(
         "open('out.txt', 'w').write('x')\nopen('main.py', 'a').write('#')\nprint(open('main.py').read()[:6])",
-        "",
-        limits,
       );
       expect(w).toMatchObject({ exitCode: 0, stdout: "open('\n" });
     },
@@ -430,24 +362,14 @@ describe("runSnippet in this process", () => {
       { mode: 0o755 },
     );
     // a snippet that fails on its own, with words of its own on stderr, is the snippet's failure
-    const own = await runSnippet(
-      "python",
-      "import sys\nprint('x\\nnot bwrap: mine', file=sys.stderr)\nsys.exit(1)",
-      "",
-      limits,
-    );
+    const own = await python("import sys\nprint('x\\nnot bwrap: mine', file=sys.stderr)\nsys.exit(1)");
     expect(own.exitCode).toBe(1);
     // and one that succeeds, whatever it writes, is the snippet's success
-    const fine = await runSnippet(
-      "python",
-      "import sys\nprint('bwrap: words of its own', file=sys.stderr)",
-      "",
-      limits,
-    );
+    const fine = await python("import sys\nprint('bwrap: words of its own', file=sys.stderr)");
     expect(fine).toMatchObject({ exitCode: 0, stderr: "bwrap: words of its own\n" });
     try {
       useSandboxBinaries({ bwrap: fake });
-      const err = await runSnippet("python", "print(1)", "", limits).catch((e: unknown) => e);
+      const err = await python("print(1)").catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SandboxUnavailableError);
       expect((err as SandboxUnavailableError).message).toBe(
         "the sandbox could not be made: bwrap: Creating new namespace failed: Operation not permitted",
@@ -471,7 +393,7 @@ describe("runSnippet in this process", () => {
 
   test("the configured bubblewrap, when it is not there, gives way to the one installed", async () => {
     useSandboxBinaries({ bwrap: "/nonexistent/bwrap" });
-    expect((await runSnippet("python", "print(1)", "", limits)).stdout).toBe("1\n");
+    expect((await python("print(1)")).stdout).toBe("1\n");
   });
 
   test("a JavaScript snippet is a .js file; runs leave no descriptor open", async () => {
@@ -479,7 +401,7 @@ describe("runSnippet in this process", () => {
     const before = fds();
     const r = await runSnippet("javascript", "console.log(require('node:path').basename(__filename))", "", limits);
     expect(r.stdout).toBe("main.js\n");
-    for (let i = 0; i < 3; i++) await runSnippet("python", "print(1)", "", limits);
+    for (let i = 0; i < 3; i++) await python("print(1)");
     expect(fds()).toBe(before);
   });
 });
