@@ -1351,6 +1351,8 @@ describe("the watches and the agent's state", () => {
 
   test("attempts it started are remembered up to 10,000 tasks, the most recent kept", () => {
     const s = setup();
+    // a private method, reached by TypeScript's index access: the bound is not worth 10,000 Tasks in a test
+    // biome-ignore lint/complexity/useLiteralKeys: markStarted is private
     const mark = (uid: string, attempt: number): boolean => s.runtime["markStarted"](uid, attempt);
     expect(mark("first", 1)).toBe(true);
     expect(mark("first", 1)).toBe(false);
@@ -1367,7 +1369,13 @@ describe("the watches and the agent's state", () => {
 
 describe("the edges of a run", () => {
   test("completionTime is when the tool finished, after its start; a deadline far ahead changes nothing", async () => {
-    const slow = defineTool({ ...echo, handler: async (input: { text: string }) => (await Bun.sleep(25), input.text) });
+    const slow = defineTool({
+      ...echo,
+      handler: async (input: { text: string }) => {
+        await Bun.sleep(25);
+        return input.text;
+      },
+    });
     const s = setup({ tools: [slow] });
     await s.runtime.start();
     s.assign("t", { deadline: new Date(Date.now() + 60_000).toISOString() });
