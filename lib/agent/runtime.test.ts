@@ -1416,10 +1416,11 @@ describe("the edges of a run", () => {
   test("no timer is left behind by a run: the claim, the tool's limit, a question's answer-by time", async () => {
     const clock = new FakeClock(Date.now());
     const tool = scripted(async (ctx) => {
-      // asks and does not wait for the answer
+      // asks and does not wait for the answer; its end reaches the agent's watch only later
       ctx.elicit({ message: "later?", requestedSchema: {} }).catch(() => {});
       await until("asked", () => s.task(ctx.task.metadata.name ?? "")?.status?.inputRequests);
       await Bun.sleep(5);
+      s.api.holdWatches();
       return "went on";
     });
     const asker = defineTool({
@@ -1438,6 +1439,7 @@ describe("the edges of a run", () => {
     expect((await s.finished("t")).status?.result).toEqual({ value: "went on" });
     await until("the run to end", () => s.runtime.inFlight === 0);
     expect(clock.pending).toEqual(idle);
+    s.api.releaseWatches();
     // nor by a run that was cancelled, with its question open
     s.assign("c", { tool: "asker" });
     await until("asked", () => s.task("c")?.status?.inputRequests);

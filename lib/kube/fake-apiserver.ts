@@ -93,6 +93,8 @@ const status = (code: number, reason: string, message: string): Response =>
 export class FakeApiServer {
   private readonly objects = new Map<string, Stored>();
   private readonly watchers = new Set<Watcher>();
+  /** Watch events kept back (holdWatches), in order, until releaseWatches. */
+  private held: (() => void)[] | undefined;
   /** Every change, so that a watch from a resourceVersion sees what came after it (as the watch cache does). */
   private readonly changes: { rv: number; r: Route; now: Stored | undefined; old: Stored | undefined }[] = [];
   private rv = 0;
@@ -288,7 +290,11 @@ export class FakeApiServer {
           collection: r.collection,
           namespace: r.namespace,
           matches,
-          send: (type, o) => controller.enqueue(encoder.encode(`${JSON.stringify({ type, object: o })}\n`)),
+          send: (type, o) => {
+            const line = encoder.encode(`${JSON.stringify({ type, object: o })}\n`);
+            if (this.held) this.held.push(() => controller.enqueue(line));
+            else controller.enqueue(line);
+          },
         };
         for (const c of this.changes) if (c.rv > from) this.notify(c.r, c.now, c.old, [watcher]);
         this.watchers.add(watcher);
@@ -300,6 +306,17 @@ export class FakeApiServer {
       },
     });
     return new Response(stream, { status: 200, headers: { "content-type": "application/json" } });
+  }
+
+  /** Keeps watch events back, as a slow watch would, until releaseWatches: the store changes at once all the same. */
+  holdWatches(): void {
+    this.held ??= [];
+  }
+
+  releaseWatches(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const send of held) send();
   }
 
   /** Watches still open. */

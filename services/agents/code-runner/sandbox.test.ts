@@ -292,9 +292,9 @@ describe("runSnippet in this process", () => {
   test("the snippet's environment is the few variables given, nothing inherited", async () => {
     process.env.SECRET_FOR_TEST = "inherited";
     try {
-      const r = await python("import os\nprint(sorted(os.environ.items()))");
+      const r = await python("import os\nprint(sorted(os.environ.items()))\nprint(oct(os.stat('.').st_mode & 0o777))");
       expect(r.stdout).toBe(
-        "[('HOME', '/work'), ('LANG', 'C.UTF-8'), ('NO_COLOR', '1'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), ('PWD', '/work'), ('PYTHONDONTWRITEBYTECODE', '1'), ('TMPDIR', '/tmp')]\n",
+        "[('HOME', '/work'), ('LANG', 'C.UTF-8'), ('NO_COLOR', '1'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), ('PWD', '/work'), ('PYTHONDONTWRITEBYTECODE', '1'), ('TMPDIR', '/tmp')]\n0o700\n",
       );
       expect(r).toMatchObject({ exitCode: 0, signal: null, stderr: "", timedOut: false, outputTruncated: false });
     } finally {
