@@ -2,23 +2,26 @@
  * Validates tool input against its JSON Schema with Ajv, reporting the first
  * problem with the field named the way a person reads it: payload.rows[0].name.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
-import Ajv2020 from "ajv/dist/2020.js";
+import type Ajv from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
+import type Ajv2020 from "ajv/dist/2020.js";
 import type { JsonSchema } from "./tool.ts";
 
 // strict: false — tool schemas come from agent authors and may carry
 // annotations (examples, titles, vendor keywords) Ajv does not know.
 const options = { allErrors: false, strict: false, validateFormats: false };
-// Each made on its first schema: the two cost an idle process about 2.5 MiB (bench/memory.ts).
+// Each loaded and made on its first schema: Ajv's modules cost an idle
+// process about 7 MiB (bench/memory.ts), and a gateway or agent at rest
+// validates nothing. require, not import(): validate stays synchronous.
 let ajv: Ajv | undefined;
 let ajv2020: Ajv2020 | undefined;
 // Schemas that declare JSON Schema 2020-12 (as MCP's SEP-1613 allows) get the 2020 dialect.
 function dialectOf(schema: JsonSchema): Ajv {
   if (String(schema.$schema ?? "").includes("2020-12")) {
-    ajv2020 ??= new Ajv2020(options);
+    ajv2020 ??= new (require("ajv/dist/2020.js") as { default: typeof Ajv2020 }).default(options);
     return ajv2020;
   }
-  ajv ??= new Ajv(options);
+  ajv ??= new (require("ajv") as { default: typeof Ajv }).default(options);
   return ajv;
 }
 const cache = new WeakMap<JsonSchema, ValidateFunction>();

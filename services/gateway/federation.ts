@@ -11,27 +11,18 @@
  * each time (half-open: one reconnect). Nothing a server does can take the
  * gateway down: its errors become JSON-RPC errors on the calls that hit it.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
-import {
-  type CallToolResult,
-  type CompleteRequest,
-  type CompleteResult,
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ErrorCode,
-  type GetPromptResult,
-  McpError,
-  type Prompt,
-  PromptListChangedNotificationSchema,
-  type ReadResourceResult,
-  type Resource,
-  ResourceListChangedNotificationSchema,
-  type ResourceTemplate,
-  ResourceUpdatedNotificationSchema,
-  type Tool,
-  ToolListChangedNotificationSchema,
+import type {
+  CallToolResult,
+  CompleteRequest,
+  CompleteResult,
+  GetPromptResult,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplate,
+  Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import { isServing, toolPrefixOf } from "../../lib/api/mcp-server-state.ts";
 import type { MCPServer } from "../../lib/api/resources.ts";
@@ -43,6 +34,7 @@ import { type Logger, logIgnored } from "../../lib/log.ts";
 import { version } from "../../lib/version.ts";
 import { type BreakerOptions, CircuitBreaker, defaultBreaker } from "./breaker.ts";
 import { ServerUnavailableError } from "./calls/errors.ts";
+import { ErrorCode, isMcpError, McpError } from "./mcp-error.ts";
 import { answerServerRequest } from "./prompt-input.ts";
 
 export type { BreakerOptions };
@@ -306,7 +298,7 @@ export class Federation {
       u.breaker.succeeded();
       return out;
     } catch (err) {
-      if (err instanceof McpError && err.code !== ErrorCode.RequestTimeout && err.code !== ErrorCode.ConnectionClosed)
+      if (isMcpError(err) && err.code !== ErrorCode.RequestTimeout && err.code !== ErrorCode.ConnectionClosed)
         throw err;
       if (signal?.aborted) throw err;
       this.failed(u, err as Error);
@@ -361,16 +353,18 @@ export class Federation {
 
   private async connect(u: Upstream): Promise<void> {
     const log = this.log.child({ mcpServer: u.name });
+    // The SDK's client comes with the first federated server (mcp-error.ts says why not before).
+    const { Client, StreamableHTTPClientTransport, schemas } = await import("./federation-sdk.ts");
     // A server's prompt may ask the client something while it is got: the
     // gateway takes those requests and answers them for the client (prompt-input.ts).
     const client = new Client(
       { name: "mcp-conductor-gateway", version },
       { capabilities: { elicitation: { form: {}, url: {} }, sampling: {} } },
     );
-    client.setRequestHandler(ElicitRequestSchema, (req) =>
+    client.setRequestHandler(schemas.ElicitRequest, (req) =>
       answerServerRequest(req.method, req.params as Record<string, unknown>),
     );
-    client.setRequestHandler(CreateMessageRequestSchema, (req) =>
+    client.setRequestHandler(schemas.CreateMessageRequest, (req) =>
       answerServerRequest(req.method, req.params as Record<string, unknown>),
     );
     try {
@@ -381,10 +375,10 @@ export class Federation {
         return;
       }
       u.client = client;
-      client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refresh(u, "tools"));
-      client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.refresh(u, "prompts"));
-      client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.refresh(u, "resources"));
-      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      client.setNotificationHandler(schemas.ToolListChangedNotification, () => this.refresh(u, "tools"));
+      client.setNotificationHandler(schemas.PromptListChangedNotification, () => this.refresh(u, "prompts"));
+      client.setNotificationHandler(schemas.ResourceListChangedNotification, () => this.refresh(u, "resources"));
+      client.setNotificationHandler(schemas.ResourceUpdatedNotification, (n) => {
         for (const fn of this.updateListeners) fn(n.params.uri);
       });
       client.onclose = () => {

@@ -13,12 +13,8 @@
 
 import { hostname } from "node:os";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import {
-  type InitializeRequest,
-  isInitializeRequest,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import type { InitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Agent, Task } from "../../lib/api/resources.ts";
@@ -45,9 +41,9 @@ import { ToolAccessReview } from "./auth/tool-access.ts";
 import type { TokenVerifier } from "./auth/types.ts";
 import type { CallCore } from "./calls/core.ts";
 import { TaskView } from "./calls/task-view.ts";
+import type { ToolSource } from "./calls/tools.ts";
 import { type Authorize, type Caller, subjectOfCaller } from "./calls/tools.ts";
 import { type BreakerOptions, type CatalogKind, Federation } from "./federation.ts";
-import { createMcpServer, gatewayInstructions, type ToolSource } from "./mcp-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { isModernRequest, ModernHandler } from "./modern.ts";
 import { callCore } from "./plans.ts";
@@ -65,6 +61,7 @@ import {
   unsealSessionId,
 } from "./sealed-sessions.ts";
 import { originCheck, rateLimit } from "./security.ts";
+import { gatewayInstructions } from "./server-info.ts";
 import { SharedSubscriptions, sessionRef } from "./shared-subscriptions.ts";
 import { requestsOfEventId, SessionStreamEvents, streamRequests, streamRetryMs } from "./stream-events.ts";
 import { annotations, clientLabelValue, labels, sessionLabelValue, TaskCalls } from "./task-calls.ts";
@@ -266,6 +263,17 @@ const jsonRpcError = (status: number, code: number, message: string) =>
   });
 
 type Env = AuthEnv;
+
+/**
+ * What 2025 sessions need of the SDK (its server, transport and schemas),
+ * loaded with the first session, or the first server made for stdio: a
+ * gateway serving only 2026-07-28 requests never loads it (mcp-error.ts).
+ */
+let sessionSdk: Promise<typeof import("./session-sdk.ts")> | undefined;
+export const loadSessionSdk = () => {
+  sessionSdk ??= import("./session-sdk.ts");
+  return sessionSdk;
+};
 
 export class Gateway implements ToolSource {
   readonly app = new Hono<Env>();
@@ -478,7 +486,8 @@ export class Gateway implements ToolSource {
   }
 
   /** An MCP server over this gateway's tools and calls, for one session (HTTP) or one process (stdio). */
-  createServer(client: string): Server {
+  async createServer(client: string): Promise<Server> {
+    const { createMcpServer } = await loadSessionSdk();
     const server = createMcpServer({
       core: this.core,
       view: this.view,
@@ -567,7 +576,8 @@ export class Gateway implements ToolSource {
     client: string,
     mint: () => { id: string; claims: SessionClaims },
   ): Promise<WebStandardStreamableHTTPServerTransport> {
-    const server = this.createServer(client);
+    const { WebStandardStreamableHTTPServerTransport } = await loadSessionSdk();
+    const server = await this.createServer(client);
     const events = new SessionStreamEvents();
     let claims: SessionClaims | undefined;
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
@@ -901,7 +911,7 @@ export class Gateway implements ToolSource {
         for (const id of ids) s.inFlight.add(id);
         try {
           // The SDK's handlers run in this request's context: they see its caller (request-caller.ts).
-          const req = atNegotiatedVersion(c.req.raw, s.protocolVersion);
+          const req = (await loadSessionSdk()).atNegotiatedVersion(c.req.raw, s.protocolVersion);
           const res = await streamRequests.run(ids, () =>
             withCaller(caller, () => s.transport.handleRequest(req, { parsedBody: body, authInfo })),
           );
@@ -913,6 +923,7 @@ export class Gateway implements ToolSource {
       }
       if (c.req.method !== "POST") return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       const messages = Array.isArray(body) ? body : [body];
+      const { isInitializeRequest } = await loadSessionSdk();
       const init = messages.find((m) => isInitializeRequest(m)) as InitializeRequest | undefined;
       if (!init) return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       const transport = await this.connectSession(client, () => {
@@ -931,25 +942,6 @@ export class Gateway implements ToolSource {
     this.app.get("/readyz", (c) => (this.ready ? c.text("ok") : c.text("not ready", 503)));
     this.opsApp = opsApp({ registry: this.metrics.registry, ready: () => this.ready });
   }
-}
-
-/**
- * The request as the session's transport should see it: with the protocol
- * version the session negotiated when its header names an older one the SDK
- * also speaks. The SDK decides per request from that header whether a stream
- * starts with a priming event (only for 2025-11-25 and later, since older
- * clients may choke on an event without data); a client that negotiated
- * 2025-11-25 reads them whatever a later header says, and without the event it
- * could not resume a broken stream. Anything else is left to the SDK as sent.
- */
-export function atNegotiatedVersion(req: Request, negotiated: string): Request {
-  const sent = req.headers.get("mcp-protocol-version");
-  if (!sent || sent >= negotiated || !SUPPORTED_PROTOCOL_VERSIONS.includes(sent)) return req;
-  if (!SUPPORTED_PROTOCOL_VERSIONS.includes(negotiated)) return req;
-  const headers = new Headers(req.headers);
-  headers.set("mcp-protocol-version", negotiated);
-  // the body was read already (parsedBody): the copy has none
-  return new Request(req.url, { method: req.method, headers, signal: req.signal });
 }
 
 /**

@@ -29,16 +29,16 @@ import {
 import { atLeast, type LoggingLevel } from "../../lib/agent/progress.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
 import { requestTraceparent } from "../../lib/trace-context.ts";
-import { version } from "../../lib/version.ts";
 import type { CallCore } from "./calls/core.ts";
-import { CallError, toMcpError } from "./calls/errors.ts";
+import { CallError } from "./calls/errors.ts";
 import { inputAnswerTimeMs, unanswerable } from "./calls/input.ts";
 import type { TaskView } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
-import { KubeTaskStore, toMcpTask } from "./mcp-tasks.ts";
+import { KubeTaskStore, toMcpError, toMcpTask } from "./mcp-tasks.ts";
 import { gettingPrompt } from "./prompt-input.ts";
 import { requestCaller } from "./request-caller.ts";
+import { gatewayInstructions, serverInfo } from "./server-info.ts";
 import { SessionInput } from "./session-input.ts";
 
 /** What each request a tool may send the client answers with, as the SDK checks it. */
@@ -51,9 +51,7 @@ const inputResultSchemas: Record<string, unknown> = {
 export { resultContent } from "./calls/outcome.ts";
 export type { ToolSource } from "./calls/tools.ts";
 
-export const serverInfo = { name: "mcp-conductor-gateway", version };
-export const gatewayInstructions =
-  "Tools of the agents in this domain (each call runs as a durable Task on an agent) and of the domain's MCP servers.";
+export { gatewayInstructions, serverInfo };
 
 export function createMcpServer(opts: {
   /** Tool calls, both eras' one core. */

@@ -8,11 +8,20 @@
  */
 import type { CreateTaskOptions, TaskStore } from "@modelcontextprotocol/sdk/experimental/tasks/interfaces.js";
 import { ErrorCode, McpError, type Task as McpTask, type Result } from "@modelcontextprotocol/sdk/types.js";
-import { CallError, toMcpError } from "./calls/errors.ts";
+import { CallError } from "./calls/errors.ts";
 import { type TaskView, toMcpTask } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 
 export { toMcpTask };
+
+/**
+ * The same error as the 1.x SDK's handlers throw it, for the 2025 side: the
+ * SDK's own class, which its task handlers (tasks/cancel) pass on as they are
+ * where they wrap any other error.
+ */
+export function toMcpError(e: CallError): McpError {
+  return new McpError(e.code, e.message, e.data);
+}
 
 /** What the view throws, as the SDK's handlers throw it. */
 async function sdkErrors<T>(fn: () => Promise<T>): Promise<T> {

@@ -14,7 +14,6 @@
  * reaches. The 2025 revisions keep their sessions on the same endpoint
  * (gateway.ts picks the era per request).
  */
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { atLeast, type LoggingLevel, loggingLevels } from "../../lib/agent/progress.ts";
 import type { Task } from "../../lib/api/resources.ts";
 import { type Logger, logIgnored } from "../../lib/log.ts";
@@ -27,10 +26,11 @@ import type { CallStore } from "./calls/store.ts";
 import { detailedTask, type TaskView, taskEnvelope } from "./calls/task-view.ts";
 import type { Caller } from "./calls/tools.ts";
 import type { Federation } from "./federation.ts";
-import { serverInfo } from "./mcp-server.ts";
+import { isMcpError } from "./mcp-error.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { gettingPrompt } from "./prompt-input.ts";
 import type { RequestStates } from "./request-state.ts";
+import { serverInfo } from "./server-info.ts";
 
 export { errorCodes, tasksExtension };
 
@@ -287,11 +287,7 @@ export class ModernHandler {
     const e = toCallError(err, log, "Request failed");
     // An MCP server's own error passes with the status it always had: 400 for invalid params, else 500.
     const status =
-      err instanceof McpError && e.code !== errorCodes.internal
-        ? e.code === errorCodes.invalidParams
-          ? 400
-          : 500
-        : e.status;
+      isMcpError(err) && e.code !== errorCodes.internal ? (e.code === errorCodes.invalidParams ? 400 : 500) : e.status;
     return [status, errorBody(id, e)];
   }
 

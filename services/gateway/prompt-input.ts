@@ -25,9 +25,9 @@
  * client is there to ask.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { CallError, errorCodes } from "./calls/errors.ts";
 import { badAnswer, unanswerable } from "./calls/input.ts";
+import { ErrorCode, McpError } from "./mcp-error.ts";
 
 /** Sends one request to the 2025 session's client and resolves with its result. */
 export type Relay = (method: string, params: Record<string, unknown>) => Promise<unknown>;

@@ -26,7 +26,7 @@ const gateway = new Gateway({
   sessions: { key: { key: randomBytes(32) }, shareSubscriptions: false },
 });
 await gateway.start();
-const server = gateway.createServer("stdio");
+const server = await gateway.createServer("stdio");
 await server.connect(new StdioServerTransport());
 const stop = async () => {
   await server.close();

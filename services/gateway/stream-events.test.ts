@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { atNegotiatedVersion } from "./gateway.ts";
+import { atNegotiatedVersion } from "./session-sdk.ts";
 import { requestsOfEventId, SessionStreamEvents, streamRequests } from "./stream-events.ts";
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: "2.0", method: "notifications/progress", params: { n } });

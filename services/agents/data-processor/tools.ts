@@ -3,7 +3,7 @@
  * (filter, select, sort, group and aggregate), and JSON Schema validation.
  * Inputs are bounded so one task cannot exhaust the agent.
  */
-import Ajv from "ajv";
+import type Ajv from "ajv";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 import { defineTool, invalidInput } from "../../../lib/agent/tool.ts";
@@ -247,7 +247,8 @@ export const validateDocument = defineTool({
     additionalProperties: false,
   },
   handler: ({ document, schema }: { document: unknown; schema: Record<string, unknown> }) => {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    // loaded on the first call, not at start (lib/agent/validation.ts says why)
+    const ajv = new (require("ajv") as { default: typeof Ajv }).default({ allErrors: true, strict: false });
     let check: ReturnType<typeof ajv.compile>;
     try {
       check = ajv.compile(schema);

@@ -10,16 +10,7 @@
  * own OIDC discovery document and JWKS (read through the gateway's own
  * connection to the apiserver).
  */
-import {
-  createRemoteJWKSet,
-  customFetch,
-  decodeJwt,
-  errors,
-  type FetchImplementation,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from "jose";
+import type { FetchImplementation, JWTPayload, JWTVerifyGetKey } from "jose";
 import type { KubeConnection } from "../../../lib/kube/connection.ts";
 import type { Identity, TokenVerifier, Verdict } from "./types.ts";
 
@@ -46,11 +37,28 @@ export interface JwtVerifierOptions {
   clientOf?: (payload: JWTPayload) => string;
 }
 
-/** The unverified `iss` of something shaped like a JWT; undefined for anything else. */
+/**
+ * jose, loaded with the first token to check: it costs an idle gateway about
+ * 3 MiB, and a gateway that trusts no issuer, or has seen no token, needs none
+ * of it (bench/memory.ts).
+ */
+let joseModule: Promise<typeof import("jose")> | undefined;
+const jose = () => {
+  joseModule ??= import("jose");
+  return joseModule;
+};
+
+/**
+ * The unverified claims of something shaped like a JWT (its payload, a JSON
+ * object in base64url, as jose's decodeJwt reads it); undefined for anything
+ * else. Only to find the issuer whose keys then verify it.
+ */
 export function unverifiedClaims(token: string): JWTPayload | undefined {
-  if (token.split(".").length !== 3) return undefined;
+  const parts = token.split(".");
+  if (parts.length !== 3) return undefined;
   try {
-    return decodeJwt(token);
+    const payload: unknown = JSON.parse(Buffer.from(parts[1] as string, "base64url").toString("utf8"));
+    return payload && typeof payload === "object" && !Array.isArray(payload) ? (payload as JWTPayload) : undefined;
   } catch {
     return undefined;
   }
@@ -125,6 +133,7 @@ export class JwtVerifier implements TokenVerifier {
     if (!p) {
       p = (async () => {
         const uri = iss.jwksUri ?? (await discoverJwksUri(iss.issuer, this.doFetch));
+        const { createRemoteJWKSet, customFetch } = await jose();
         return createRemoteJWKSet(new URL(uri), {
           cooldownDuration: this.opts.cooldownMs ?? 30_000,
           cacheMaxAge: 10 * 60_000,
@@ -143,6 +152,7 @@ export class JwtVerifier implements TokenVerifier {
     const iss = typeof claims?.iss === "string" ? this.byIssuer.get(claims.iss) : undefined;
     if (!iss) return undefined;
     let payload: JWTPayload;
+    const { jwtVerify, errors } = await jose();
     try {
       const keys = await this.jwks(iss);
       ({ payload } = await jwtVerify(token, keys, {
@@ -152,7 +162,7 @@ export class JwtVerifier implements TokenVerifier {
         requiredClaims: ["exp", "sub"],
       }));
     } catch (err) {
-      return { error: describe(err) };
+      return { error: describe(err, errors) };
     }
     if (this.opts.kind === "kubernetes") {
       const identity = kubernetesIdentity(payload);
@@ -176,7 +186,7 @@ export class JwtVerifier implements TokenVerifier {
 }
 
 /** Why a token failed, in words safe to send back (no key material, no internals). */
-function describe(err: unknown): string {
+function describe(err: unknown, errors: typeof import("jose").errors): string {
   if (err instanceof errors.JWTExpired) return "the token has expired";
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === "nbf") return "the token is not valid yet";

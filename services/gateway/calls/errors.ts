@@ -7,9 +7,9 @@
  * reaches the client.
  */
 import { randomUUID } from "node:crypto";
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { isForbidden } from "../../../lib/kube/errors.ts";
 import type { Logger } from "../../../lib/log.ts";
+import { ErrorCode, isMcpError, McpError } from "../mcp-error.ts";
 
 export const errorCodes = {
   parse: -32700,
@@ -78,7 +78,7 @@ export function toCallError(err: unknown, log: Logger, what?: string): CallError
   if (err instanceof CallError) return err;
   if (err instanceof ServerUnavailableError)
     return internalError(log, err, what ?? "MCP server unavailable", `MCP server ${err.server} is unavailable`);
-  if (err instanceof McpError && !transportCodes.has(err.code)) return new CallError(err.code, err.message, err.data);
+  if (isMcpError(err) && !transportCodes.has(err.code)) return new CallError(err.code, err.message, err.data);
   return internalError(log, err, what);
 }
 
@@ -109,9 +109,4 @@ export function quotaRefusal(err: unknown): CallError | undefined {
     { reason: "DomainQuota", quota, ...(Number.isFinite(limit) ? { limit } : {}) },
     429,
   );
-}
-
-/** The same error as the 1.x SDK's handlers throw it, for the 2025 side. */
-export function toMcpError(e: CallError): McpError {
-  return new McpError(e.code, e.message, e.data);
 }
