@@ -242,14 +242,19 @@ describe("the audit trail", () => {
 describe("the minimum TTL", () => {
   /** A Task that asks to be deleted the moment it finishes, finished. */
   async function finishedAtOnce(namespace: string, name: string) {
-    const t = await cluster.mcp.tasks.create(namespace, {
+    await cluster.mcp.tasks.create(namespace, {
       metadata: { name },
       spec: { requiredCapabilities: ["nothing-here"], payload: {}, ttlSecondsAfterFinished: 0 },
     });
-    await cluster.mcp.tasks.replaceStatus({
-      ...t,
-      status: { phase: "Completed", completionTime: new Date().toISOString(), result: { content: [] } },
-    });
+    // A merge patch, not a replace from the created version: the controller may have written the
+    // Task's status (Pending, no agent for it) in between, and a replace would then conflict.
+    await cluster.mcp.tasks.patch(
+      namespace,
+      name,
+      { status: { phase: "Completed", completionTime: new Date().toISOString(), result: { content: [] } } },
+      "merge",
+      { subresource: "status" },
+    );
   }
   const exists = (namespace: string, name: string) =>
     cluster.mcp.tasks.get(namespace, name).then(
