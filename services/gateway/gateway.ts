@@ -268,12 +268,9 @@ type Env = AuthEnv;
  * What 2025 sessions need of the SDK (its server, transport and schemas),
  * loaded with the first session, or the first server made for stdio: a
  * gateway serving only 2026-07-28 requests never loads it (mcp-error.ts).
+ * The module is loaded once; later imports get it from the module cache.
  */
-let sessionSdk: Promise<typeof import("./session-sdk.ts")> | undefined;
-export const loadSessionSdk = () => {
-  sessionSdk ??= import("./session-sdk.ts");
-  return sessionSdk;
-};
+const loadSessionSdk = () => import("./session-sdk.ts");
 
 export class Gateway implements ToolSource {
   readonly app = new Hono<Env>();

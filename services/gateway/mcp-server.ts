@@ -51,8 +51,6 @@ const inputResultSchemas: Record<string, unknown> = {
 export { resultContent } from "./calls/outcome.ts";
 export type { ToolSource } from "./calls/tools.ts";
 
-export { gatewayInstructions, serverInfo };
-
 export function createMcpServer(opts: {
   /** Tool calls, both eras' one core. */
   core: CallCore;

@@ -38,15 +38,11 @@ export interface JwtVerifierOptions {
 }
 
 /**
- * jose, loaded with the first token to check: it costs an idle gateway about
- * 3 MiB, and a gateway that trusts no issuer, or has seen no token, needs none
- * of it (bench/memory.ts).
+ * jose, loaded with the first token to check (then from the module cache):
+ * it costs an idle gateway about 3 MiB, and a gateway that trusts no issuer,
+ * or has seen no token, needs none of it (bench/memory.ts).
  */
-let joseModule: Promise<typeof import("jose")> | undefined;
-const jose = () => {
-  joseModule ??= import("jose");
-  return joseModule;
-};
+const jose = () => import("jose");
 
 /**
  * The unverified claims of something shaped like a JWT (its payload, a JSON
