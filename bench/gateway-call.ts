@@ -27,16 +27,24 @@ import { mcpClients, type Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { silentLogger } from "../lib/log.ts";
+import { procCpuMs } from "./chaos/processes.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
 import { setUpDomain } from "./control-plane.ts";
 import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
-const levels = [
+const allLevels = [
   [1, 200],
   [10, 30],
   [100, 5],
 ] as const;
+/** CLIENTS=100 runs one level, PATHS=bare,after some paths (to profile one: bun --cpu-prof-md ...). */
+const onlyClients = process.env.CLIENTS?.split(",").map(Number);
+const callsTimes = Number(process.env.CALLS_TIMES ?? 1); // CALLS_TIMES=4: four times the calls per client
+const levels = allLevels
+  .filter(([c]) => !onlyClients || onlyClients.includes(c))
+  .map(([c, n]) => [c, n * callsTimes] as const);
+const paths = new Set((process.env.PATHS ?? "plain,bare,before,after").split(","));
 
 const cp = await LocalControlPlane.start();
 const { conn } = await setUpDomain(cp, "bench-before", "bench-after", "bench-bare");
@@ -133,6 +141,19 @@ interface Run {
   lat: number[];
   rate: number;
   writesPerCall: number;
+  /** CPU time per call, ms: the apiserver, etcd and this process (clients, gateways, agents, controllers). */
+  cpuPerCall: { apiserver: number; etcd: number; bench: number };
+}
+
+/** CPU ms used so far by the apiserver, etcd and this process. */
+function cpuNow() {
+  const ms = (pid: number | undefined) => (pid ? (procCpuMs(pid) ?? 0) : 0);
+  const own = process.cpuUsage();
+  return {
+    apiserver: ms(cp.pids["kube-apiserver"]),
+    etcd: ms(cp.pids.etcd),
+    bench: (own.user + own.system) / 1000,
+  };
 }
 
 /** Waits until the apiserver has taken no write for 500 ms (at most 10 s): an earlier path's Events, sent in the background, are not this one's. */
@@ -150,13 +171,21 @@ async function quiet(): Promise<void> {
 async function measure(calls: number, go: () => Promise<number[]>): Promise<Run> {
   await quiet();
   writes.zero();
+  const cpu0 = cpuNow();
   const t0 = performance.now();
   const lat = await go();
   const rate = lat.length / ((performance.now() - t0) / 1000);
+  const cpu1 = cpuNow();
   await Bun.sleep(300); // the last result writes land
   await writes.scrape();
   const total = [...writes.byResource.values()].reduce((a, b) => a + b, 0);
-  return { lat, rate, writesPerCall: total / calls };
+  const per = (k: keyof typeof cpu0) => (cpu1[k] - cpu0[k]) / calls;
+  return {
+    lat,
+    rate,
+    writesPerCall: total / calls,
+    cpuPerCall: { apiserver: per("apiserver"), etcd: per("etcd"), bench: per("bench") },
+  };
 }
 
 async function mcpRun(url: string, clients: number, callsEach: number): Promise<Run> {
@@ -205,20 +234,32 @@ const before = await startDomain("bench-before", false);
 const after = await startDomain("bench-after", true);
 await bareCall(0); // warm the bare path
 
-const rows: (string | number)[][] = [["clients", "path", "p50 ms", "p99 ms", "calls/s", "writes/call", "vs bare"]];
+const rows: (string | number)[][] = [
+  [
+    "clients",
+    "path",
+    "p50 ms",
+    "p99 ms",
+    "calls/s",
+    "writes/call",
+    "CPU ms/call: apiserver",
+    "etcd",
+    "bench",
+    "vs bare",
+  ],
+];
 const figures: Record<string, unknown> = {};
 for (const [clients, callsEach] of levels) {
   log(`${clients} clients`);
-  const runs: [string, Run][] = [
-    ["plain", await mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach)],
-    ["bare", await bareRun(clients, callsEach)],
-    ["before", await mcpRun(before.url, clients, callsEach)],
-    ["after", await mcpRun(after.url, clients, callsEach)],
-  ];
-  const bare = runs[1]?.[1] as Run;
+  const runs: [string, Run][] = [];
+  if (paths.has("plain")) runs.push(["plain", await mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach)]);
+  if (paths.has("bare")) runs.push(["bare", await bareRun(clients, callsEach)]);
+  if (paths.has("before")) runs.push(["before", await mcpRun(before.url, clients, callsEach)]);
+  if (paths.has("after")) runs.push(["after", await mcpRun(after.url, clients, callsEach)]);
+  const bare = runs.find(([p]) => p === "bare")?.[1];
   for (const [path, r] of runs) {
     const s = summarize(r.lat);
-    const vsBare = path === "before" || path === "after" ? `rate ${fmt(r.rate / bare.rate, 2)}x` : "";
+    const vsBare = bare && (path === "before" || path === "after") ? `rate ${fmt(r.rate / bare.rate, 2)}x` : "";
     rows.push([
       clients,
       path,
@@ -226,6 +267,9 @@ for (const [clients, callsEach] of levels) {
       fmt(s.p99, 1),
       fmt(r.rate, 0),
       path === "plain" ? "0" : fmt(r.writesPerCall, 2),
+      fmt(r.cpuPerCall.apiserver, 2),
+      fmt(r.cpuPerCall.etcd, 2),
+      fmt(r.cpuPerCall.bench, 2),
       vsBare,
     ]);
     figures[`c${clients}_${path}`] = {
@@ -233,7 +277,12 @@ for (const [clients, callsEach] of levels) {
       p99_ms: Number(fmt(s.p99, 2)),
       calls_per_s: Math.round(r.rate),
       writes_per_call: Number(fmt(r.writesPerCall, 2)),
-      ...(vsBare ? { rate_vs_bare: Number(fmt(r.rate / bare.rate, 3)) } : {}),
+      cpu_ms_per_call: {
+        apiserver: Number(fmt(r.cpuPerCall.apiserver, 3)),
+        etcd: Number(fmt(r.cpuPerCall.etcd, 3)),
+        bench: Number(fmt(r.cpuPerCall.bench, 3)),
+      },
+      ...(bare && vsBare ? { rate_vs_bare: Number(fmt(r.rate / bare.rate, 3)) } : {}),
     };
   }
 }

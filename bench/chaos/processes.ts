@@ -235,3 +235,18 @@ export async function leaseHolder(conn: KubeConnection, namespace: string): Prom
     return undefined;
   }
 }
+
+/** CPU time (user + system) a process has used so far, in ms; undefined once it is gone. */
+export function procCpuMs(pid: number): number | undefined {
+  try {
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const clockTicksPerSecond = 100;

@@ -290,7 +290,7 @@ export class LocalControlPlane {
       // ServiceAccount, and the ServiceAccount admission plugin would then
       // refuse every Pod.
       ...(this.opts.controllerManager ? [] : ["--disable-admission-plugins=ServiceAccount"]),
-      "--profiling=false",
+      process.env.APISERVER_PROFILING ? "--profiling=true" : "--profiling=false",
       "--shutdown-delay-duration=0s",
       "--v=1",
     ]);

@@ -415,3 +415,28 @@ describe("Informer edges", () => {
     }
   });
 });
+
+describe("Informer cache", () => {
+  const withFields = (name: string, rv: string): KubeObject => ({
+    metadata: { ...obj(name, rv).metadata, managedFields: [{ manager: "test", operation: "Update" }] },
+  });
+
+  test("drops managedFields from listed and watched objects unless asked to keep them", async () => {
+    for (const keep of [false, true]) {
+      const { client } = fakeClient(
+        [[withFields("a", "1")]],
+        [{ events: [{ type: "ADDED", object: withFields("b", "2") }], hang: true }],
+      );
+      const handed: KubeObject[] = [];
+      const inf = new Informer(client, { sleep: async () => {}, keepManagedFields: keep }).on({
+        add: (o) => handed.push(o),
+      });
+      await inf.start();
+      await Bun.sleep(10);
+      await inf.stop();
+      expect(handed.map((o) => o.metadata.name)).toEqual(["a", "b"]);
+      const cached = [inf.get("ns", "a"), inf.get("ns", "b")];
+      for (const o of [...handed, ...cached]) expect(o?.metadata.managedFields === undefined).toBe(!keep);
+    }
+  });
+});

@@ -6,6 +6,11 @@
  * saw. Handlers only hear about changes; a relist after a gap reports the
  * difference between the old cache and the new list, so nothing that happened
  * while the apiserver was away is missed.
+ *
+ * Cached objects lose metadata.managedFields, as controller-runtime's caches
+ * strip them by default: nothing here reads them, they are often the largest
+ * part of a small object (half of a call's Task), and a status or object PUT
+ * without them leaves the apiserver's as they are.
  */
 import { type Logger, silentLogger } from "../log.ts";
 import { isGone } from "./errors.ts";
@@ -30,6 +35,8 @@ export interface InformerOptions {
   /** First retry delay after an error; doubles up to maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Keeps metadata.managedFields on the cached objects (stripped by default). */
+  keepManagedFields?: boolean;
   /** Injected for tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -150,6 +157,7 @@ export class Informer<T extends KubeObject> {
     const list = await this.client.listAll(this.opts.namespace, this.selectors());
     const seen = new Set<string>();
     for (const obj of list.items) {
+      this.lean(obj);
       const key = objectKey(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -201,6 +209,7 @@ export class Informer<T extends KubeObject> {
     const obj = ev.object;
     this.resourceVersion = obj.metadata.resourceVersion;
     if (ev.type === "BOOKMARK") return;
+    this.lean(obj);
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (ev.type === "DELETED") {
@@ -211,6 +220,10 @@ export class Informer<T extends KubeObject> {
     this.cache.set(key, obj);
     if (old) this.emit("update", obj, old);
     else this.emit("add", obj);
+  }
+
+  private lean(obj: T): void {
+    if (!this.opts.keepManagedFields) delete obj.metadata.managedFields;
   }
 
   private emit(event: InformerEvent, obj: T, old?: T): void {

@@ -27,6 +27,8 @@ export interface ObjectMeta {
     controller?: boolean;
     blockOwnerDeletion?: boolean;
   }[];
+  /** Server-side apply's record of who set which field; informers drop it (informer.ts). */
+  managedFields?: unknown[];
 }
 
 export interface KubeObject {

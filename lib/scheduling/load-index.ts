@@ -78,9 +78,11 @@ export class LoadIndex {
 
   /** Tasks on `agent`, assumed ones included: its status.currentTasks. */
   count(agent: string): number {
-    const current = new Set(this.byAgent.get(agent) ?? []);
-    for (const [k, a] of this.assumed) if (a === agent) current.add(k);
-    return current.size;
+    // Asked on every reconcile of the agent: no copy of its set.
+    const seen = this.byAgent.get(agent);
+    let n = seen?.size ?? 0;
+    for (const [k, a] of this.assumed) if (a === agent && !seen?.has(k)) n++;
+    return n;
   }
 
   /** Tasks on every agent, assumed ones included, for a placement pass. */

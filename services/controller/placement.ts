@@ -64,7 +64,22 @@ export interface PlacementOptions {
   isLeading: () => boolean;
 }
 
+/** Whether a Task waits for this controller to place it: Pending or new, not created bound to an agent, not being deleted. */
+export function awaitsPlacement(t: Task): boolean {
+  return (
+    (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
+    !isBoundUnstarted(t) &&
+    !t.metadata.deletionTimestamp
+  );
+}
+
 export class PlacementReconciler {
+  /**
+   * The keys of the Tasks that await placement, kept from informer events: a
+   * pass runs after every completion (capacity freed), and walking every Task
+   * the cache keeps until its TTL made each pass cost O(all Tasks).
+   */
+  private readonly pending = new Set<string>();
   /** When the controller first saw each unassigned task, for the assignment latency histogram. */
   private readonly firstSeen = new Map<string, number>();
   /** Placement writes in flight, and the tasks they are for (kept out of the next pass). */
@@ -79,6 +94,8 @@ export class PlacementReconciler {
   /** Notes a Task the informer added or updated: a new one starts its assignment latency. */
   observe(t: Task): void {
     const key = objectKey(t);
+    if (awaitsPlacement(t)) this.pending.add(key);
+    else this.pending.delete(key);
     // A Task created bound to its agent (ADR 0013) is never placed here.
     if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0 && !isBoundUnstarted(t))
       this.firstSeen.set(key, this.o.now());
@@ -87,6 +104,7 @@ export class PlacementReconciler {
   /** Forgets a deleted Task. */
   forget(t: Task): void {
     this.firstSeen.delete(objectKey(t));
+    this.pending.delete(objectKey(t));
   }
 
   /** Resolves once the writes in flight now are done (whether they succeeded or not). */
@@ -140,16 +158,11 @@ export class PlacementReconciler {
 
   /** Tasks to place, highest priority first; first in, first out within a priority. */
   private pendingInOrder(): Task[] {
-    const pending = this.o.tasks
-      .list()
-      .filter(
-        (t) =>
-          (t.status?.phase === "Pending" || t.status?.phase === undefined) &&
-          !isBoundUnstarted(t) &&
-          !t.metadata.deletionTimestamp &&
-          !this.o.load.isAssumed(objectKey(t)) &&
-          !this.writing.has(objectKey(t)),
-      );
+    const pending: Task[] = [];
+    for (const key of this.pending) {
+      const t = this.o.tasks.getByKey(key);
+      if (t && awaitsPlacement(t) && !this.o.load.isAssumed(key) && !this.writing.has(key)) pending.push(t);
+    }
     return pending.sort(
       (a, b) =>
         (b.spec.priority ?? defaultPriority) - (a.spec.priority ?? defaultPriority) ||

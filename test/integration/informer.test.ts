@@ -57,6 +57,32 @@ describe("Informer", () => {
     expect(informer.get(ns, "before")?.metadata.labels?.mark).toBe("seen");
   });
 
+  test("caches objects without managedFields, and writes from them leave the apiserver's", async () => {
+    const ns = await cluster.newNamespace("informer-lean");
+    await cluster.mcp.tasks.create(ns, newTask("lean"), { fieldManager: "creator" });
+    const { informer } = recordingInformer(ns);
+    stopInformers.push(() => informer.stop());
+    await informer.start();
+    const cached = informer.get(ns, "lean") as Task;
+    expect(cached.metadata.managedFields).toBeUndefined();
+    // The apiserver has them: the cache dropped them.
+    const live = await cluster.mcp.tasks.get(ns, "lean");
+    expect(live.metadata.managedFields?.length).toBe(1);
+
+    // A status PUT and an object PUT from the stripped copy: the creator's entry stays, the writers' join it.
+    const statusWritten = await cluster.mcp.tasks.replaceStatus(
+      { ...cached, status: { phase: "Pending" } },
+      { fieldManager: "status-writer" },
+    );
+    await cluster.mcp.tasks.replace(
+      { ...statusWritten, metadata: { ...statusWritten.metadata, managedFields: undefined, labels: { mark: "x" } } },
+      { fieldManager: "label-writer" },
+    );
+    const after = await cluster.mcp.tasks.get(ns, "lean");
+    const managers = (after.metadata.managedFields as { manager: string }[]).map((f) => f.manager).sort();
+    expect(managers).toEqual(["creator", "label-writer", "status-writer"]);
+  });
+
   test("survives a kube-apiserver kill -9 and restart, and sees what changed meanwhile", async () => {
     const ns = await cluster.newNamespace("informer-restart");
     await cluster.mcp.tasks.create(ns, newTask("kept"));
