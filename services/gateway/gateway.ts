@@ -268,9 +268,14 @@ type Env = AuthEnv;
  * What 2025 sessions need of the SDK (its server, transport and schemas),
  * loaded with the first session, or the first server made for stdio: a
  * gateway serving only 2026-07-28 requests never loads it (mcp-error.ts).
- * The module is loaded once; later imports get it from the module cache.
+ * Kept once loaded: even a cached module's import() costs each request
+ * more than its own dispatch (measured at 100 clients).
  */
-const loadSessionSdk = () => import("./session-sdk.ts");
+let sessionSdk: typeof import("./session-sdk.ts") | undefined;
+const loadSessionSdk = async () => {
+  sessionSdk ??= await import("./session-sdk.ts");
+  return sessionSdk;
+};
 
 export class Gateway implements ToolSource {
   readonly app = new Hono<Env>();
@@ -908,7 +913,8 @@ export class Gateway implements ToolSource {
         for (const id of ids) s.inFlight.add(id);
         try {
           // The SDK's handlers run in this request's context: they see its caller (request-caller.ts).
-          const req = (await loadSessionSdk()).atNegotiatedVersion(c.req.raw, s.protocolVersion);
+          // A session exists, so the SDK is loaded: no await.
+          const req = (sessionSdk ?? (await loadSessionSdk())).atNegotiatedVersion(c.req.raw, s.protocolVersion);
           const res = await streamRequests.run(ids, () =>
             withCaller(caller, () => s.transport.handleRequest(req, { parsedBody: body, authInfo })),
           );

@@ -71,6 +71,27 @@ describe("SessionStreamEvents", () => {
   });
 });
 
+describe("quiet streams among active ones", () => {
+  test("a stream that spoke again after others is judged by its last event, not its first", async () => {
+    let now = 0;
+    const store = new SessionStreamEvents({ maxEvents: 100, maxBytes: 1_000_000, keepMs: 1_000 }, () => now);
+    const a1 = await store.storeEvent("a", note(1));
+    now = 100;
+    const b1 = await store.storeEvent("b", note(2));
+    now = 900;
+    await store.storeEvent("a", note(3));
+    now = 1_150; // b quiet for 1,050 ms, a for 250
+    await store.storeEvent("c", note(4));
+    expect(await store.getStreamIdForEventId(b1)).toBeUndefined();
+    expect((await replayed(store, a1)).sent.map((e) => e.message)).toEqual([note(3)]);
+    expect(store.size.events).toBe(3);
+    now = 2_000; // a quiet now too; c (850 ms) stays
+    await store.storeEvent("c", note(5));
+    expect(await store.getStreamIdForEventId(a1)).toBeUndefined();
+    expect(store.size).toEqual({ events: 2, bytes: JSON.stringify(note(4)).length + JSON.stringify(note(5)).length });
+  });
+});
+
 describe("event ids name the requests their stream answers", () => {
   test("the stream's first event, stored while its POST is handled, names its requests; every later event of it too", async () => {
     const store = new SessionStreamEvents();

@@ -53,13 +53,25 @@ interface Stored {
   at: number;
 }
 
+/** A stream's bookkeeping: its requests, as encoded into its event ids; its events held; when it last had one. */
+interface StreamState {
+  requests: string;
+  events: number;
+  lastAt: number;
+}
+
 /** One session's stream events, newest last. */
 export class SessionStreamEvents implements EventStore {
   /** Event ids name this store, so an id from another session or replica is never taken for one of ours. */
   private readonly prefix = randomBytes(6).toString("base64url");
-  private readonly events: Stored[] = [];
-  /** Each stream's requests, as encoded into its event ids. */
-  private readonly requestsOf = new Map<StreamId, string>();
+  /** In the order they were stored: seq ascending. */
+  private events: Stored[] = [];
+  /**
+   * The streams with events held, least recently active first (a stream is
+   * moved to the end on each event): the quiet ones are found from the front
+   * without a walk over every event on each store.
+   */
+  private readonly streams = new Map<StreamId, StreamState>();
   private bytes = 0;
   private seq = 0;
 
@@ -70,24 +82,31 @@ export class SessionStreamEvents implements EventStore {
 
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
     const seq = ++this.seq;
+    const at = this.now();
     const bytes = JSON.stringify(message).length;
-    this.events.push({ streamId, seq, message, bytes, at: this.now() });
+    this.events.push({ streamId, seq, message, bytes, at });
     this.bytes += bytes;
-    if (!this.requestsOf.has(streamId)) this.requestsOf.set(streamId, encodeRequests(streamRequests.getStore()));
+    const stream = this.streams.get(streamId) ?? {
+      requests: encodeRequests(streamRequests.getStore()),
+      events: 0,
+      lastAt: at,
+    };
+    stream.events++;
+    stream.lastAt = at;
+    this.streams.delete(streamId);
+    this.streams.set(streamId, stream);
     const id = this.idOf(seq, streamId);
-    this.trim();
+    this.trim(at);
     return id;
   }
 
   /** Whether this store can replay after the event: it gave the id and still holds the event. */
   holds(eventId: EventId): boolean {
-    const seq = this.seqOf(eventId);
-    return seq !== undefined && this.events.some((e) => e.seq === seq);
+    return this.find(eventId) !== undefined;
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
-    const seq = this.seqOf(eventId);
-    return seq === undefined ? undefined : this.events.find((e) => e.seq === seq)?.streamId;
+    return this.find(eventId)?.streamId;
   }
 
   /**
@@ -99,8 +118,7 @@ export class SessionStreamEvents implements EventStore {
     lastEventId: EventId,
     { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
   ): Promise<StreamId> {
-    const seq = this.seqOf(lastEventId);
-    const last = seq === undefined ? undefined : this.events.find((e) => e.seq === seq);
+    const last = this.find(lastEventId);
     if (!last) throw new Error(`No event ${lastEventId} on this replica: the stream cannot be resumed here`);
     // the priming event ({}) is not a message: it is never sent again
     for (const e of this.events)
@@ -114,27 +132,51 @@ export class SessionStreamEvents implements EventStore {
     return { events: this.events.length, bytes: this.bytes };
   }
 
-  private trim(): void {
-    const now = this.now();
-    // the streams that had an event within keepMs stay whole; the rest go
-    const recent = new Set(this.events.filter((e) => now - e.at < this.limits.keepMs).map((e) => e.streamId));
-    for (let i = this.events.length - 1; i >= 0; i--) {
-      const e = this.events[i] as Stored;
-      if (!recent.has(e.streamId)) this.drop(i);
+  /** The event an id names, if this store gave it and still holds it (a binary search: seqs ascend). */
+  private find(eventId: EventId): Stored | undefined {
+    const seq = this.seqOf(eventId);
+    if (seq === undefined) return undefined;
+    let lo = 0;
+    let hi = this.events.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.events[mid] as Stored;
+      if (e.seq === seq) return e;
+      if (e.seq < seq) lo = mid + 1;
+      else hi = mid - 1;
     }
-    while (this.events.length > this.limits.maxEvents || this.bytes > this.limits.maxBytes) this.drop(0);
+    return undefined;
   }
 
-  private drop(i: number): void {
-    const [e] = this.events.splice(i, 1);
-    if (!e) return;
-    this.bytes -= e.bytes;
-    if (!this.events.some((x) => x.streamId === e.streamId)) this.requestsOf.delete(e.streamId);
+  private trim(now: number): void {
+    // the streams that had an event within keepMs stay whole; the rest go
+    const quiet = new Set<StreamId>();
+    for (const [id, stream] of this.streams) {
+      if (now - stream.lastAt < this.limits.keepMs) break;
+      quiet.add(id);
+    }
+    if (quiet.size > 0) {
+      this.events = this.events.filter((e) => {
+        if (!quiet.has(e.streamId)) return true;
+        this.bytes -= e.bytes;
+        return false;
+      });
+      for (const id of quiet) this.streams.delete(id);
+    }
+    // then the oldest events, until both bounds hold
+    let dropped = 0;
+    while (this.events.length - dropped > this.limits.maxEvents || this.bytes > this.limits.maxBytes) {
+      const e = this.events[dropped++] as Stored;
+      this.bytes -= e.bytes;
+      const stream = this.streams.get(e.streamId);
+      if (stream && --stream.events === 0) this.streams.delete(e.streamId);
+    }
+    if (dropped > 0) this.events.splice(0, dropped);
   }
 
   /** `<store>.<seq>` and, for a POST stream, `.<its request ids>`. */
   private idOf(seq: number, streamId: StreamId): EventId {
-    const requests = this.requestsOf.get(streamId);
+    const requests = this.streams.get(streamId)?.requests;
     return requests ? `${this.prefix}.${seq}.${requests}` : `${this.prefix}.${seq}`;
   }
 
