@@ -47,7 +47,8 @@ const levels = allLevels
 const paths = new Set((process.env.PATHS ?? "plain,bare,before,after").split(","));
 
 const cp = await LocalControlPlane.start();
-const { conn } = await setUpDomain(cp, "bench-before", "bench-after", "bench-bare");
+const namespaces = ["bench-before", "bench-after", "bench-bare"];
+const { conn } = await setUpDomain(cp, ...namespaces);
 const writes = new ApiserverWrites(cp);
 
 /** A domain with 4 agents and a gateway, configured as `before` or `after`. */
@@ -174,7 +175,7 @@ async function quiet(): Promise<void> {
  * the one before it did: the paths run in a fixed order.
  */
 async function clearTasks(): Promise<void> {
-  for (const ns of ["bench-before", "bench-after", "bench-bare"]) await conn.request("DELETE", bareTasks.path(ns));
+  for (const ns of namespaces) await conn.request("DELETE", bareTasks.path(ns));
 }
 
 async function measure(calls: number, go: () => Promise<number[]>): Promise<Run> {
@@ -269,7 +270,7 @@ for (const [clients, callsEach] of levels) {
   const bare = runs.find(([p]) => p === "bare")?.[1];
   for (const [path, r] of runs) {
     const s = summarize(r.lat);
-    const vsBare = bare && (path === "before" || path === "after") ? `rate ${fmt(r.rate / bare.rate, 2)}x` : "";
+    const rateVsBare = bare && (path === "before" || path === "after") ? r.rate / bare.rate : undefined;
     rows.push([
       clients,
       path,
@@ -280,7 +281,7 @@ for (const [clients, callsEach] of levels) {
       fmt(r.cpuPerCall.apiserver, 2),
       fmt(r.cpuPerCall.etcd, 2),
       fmt(r.cpuPerCall.bench, 2),
-      vsBare,
+      rateVsBare === undefined ? "" : `rate ${fmt(rateVsBare, 2)}x`,
     ]);
     figures[`c${clients}_${path}`] = {
       p50_ms: Number(fmt(s.p50, 2)),
@@ -292,7 +293,7 @@ for (const [clients, callsEach] of levels) {
         etcd: Number(fmt(r.cpuPerCall.etcd, 3)),
         bench: Number(fmt(r.cpuPerCall.bench, 3)),
       },
-      ...(bare && vsBare ? { rate_vs_bare: Number(fmt(r.rate / bare.rate, 3)) } : {}),
+      ...(rateVsBare === undefined ? {} : { rate_vs_bare: Number(fmt(rateVsBare, 3)) }),
     };
   }
 }

@@ -161,7 +161,8 @@ export class PlacementReconciler {
     const pending: Task[] = [];
     for (const key of this.pending) {
       const t = this.o.tasks.getByKey(key);
-      if (t && awaitsPlacement(t) && !this.o.load.isAssumed(key) && !this.writing.has(key)) pending.push(t);
+      // The set follows the informer's events: a key in it is a Task that awaits placement.
+      if (t && !this.o.load.isAssumed(key) && !this.writing.has(key)) pending.push(t);
     }
     return pending.sort(
       (a, b) =>
