@@ -2,11 +2,15 @@
  * Tasks placed by the controller through the scheduler, on a real local
  * control plane: 1,000 agents and 10,000 tasks by default. Measures
  * create→Assigned p50/p99 (from the client issuing the create to a watch
- * seeing the task Assigned) and tasks/s; then, in the same run, a bare client
- * making the same writes per task (create, then a status write to Assigned),
- * observed the same way, and prints the ratio. Prints figures, then one JSON
- * line of them; asserts nothing.
- *   AGENTS=1000 TASKS=10000 bun bench/assignment.ts
+ * seeing the task Assigned) and tasks/s in three phases: one task at a time
+ * (idle), tasks arriving at a steady rate, and a burst. A bare client making
+ * the same writes per task (create, then a status write to Assigned),
+ * observed the same way, runs first in the same run: its burst rate sets the
+ * steady arrival rate (half of it, so the create and Assigned writes take
+ * half the write rate the bare client reached), and its figures are the
+ * baseline of each ratio. Prints figures, then one JSON line of them; asserts
+ * nothing.
+ *   AGENTS=1000 TASKS=10000 STEADY_SECONDS=10 bun bench/assignment.ts
  */
 import pLimit from "p-limit";
 import type { Task } from "../lib/api/resources.ts";
@@ -22,8 +26,7 @@ const AGENTS = Number(process.env.AGENTS ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 10000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 const IDLE = Number(process.env.IDLE_TASKS ?? 200);
-// Tasks never finish here, so the agents must hold every one: the idle ones and the burst.
-const capacity = Math.ceil((IDLE + TASKS) / AGENTS) + 1;
+const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? 10);
 
 const cp = await LocalControlPlane.start();
 const { conn, mcp } = await setUpDomain(cp, "bench-conductor", "bench-baseline");
@@ -71,6 +74,35 @@ async function createTasks(
   return createdAt;
 }
 
+/**
+ * Creates `count` tasks at `perSecond`, open loop: each create is sent when
+ * its time comes, whether the earlier ones were answered or not, as
+ * independent callers would.
+ */
+async function arriveSteadily(
+  ns: string,
+  opts: { prefix: string; count: number; perSecond: number },
+  after?: (t: Task, i: number) => Promise<void>,
+): Promise<Map<string, number>> {
+  const createdAt = new Map<string, number>();
+  const sent: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < opts.count; i++) {
+    const due = start + (i * 1000) / opts.perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await Bun.sleep(wait);
+    const name = `${opts.prefix}-${i}`;
+    createdAt.set(name, performance.now());
+    sent.push(
+      mcp.tasks
+        .create(ns, { metadata: { name }, spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) } })
+        .then((t) => after?.(t, i)),
+    );
+  }
+  await Promise.all(sent);
+  return createdAt;
+}
+
 function measure(createdAt: Map<string, number>, assignedAt: Map<string, number>) {
   const lat = [...createdAt].map(([name, c]) => (assignedAt.get(name) ?? Number.NaN) - c);
   const first = Math.min(...createdAt.values());
@@ -78,16 +110,59 @@ function measure(createdAt: Map<string, number>, assignedAt: Map<string, number>
   return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000) };
 }
 
-/** One task at a time (latency when idle), then the burst (throughput under load). */
-async function runBoth(ns: string, assignedAt: Map<string, number>, after?: (t: Task, i: number) => Promise<void>) {
+type Phase = "idle" | "steady" | "burst";
+type Measured = ReturnType<typeof measure>;
+
+/**
+ * The three phases in one namespace: one task at a time (latency when idle),
+ * a steady arrival rate (when given; else after the burst, from its rate),
+ * then the burst (throughput under load). Each phase ends when all its tasks
+ * are Assigned.
+ */
+async function runPhases(
+  ns: string,
+  assignedAt: Map<string, number>,
+  steadyRate: number | undefined,
+  after?: (t: Task, i: number) => Promise<void>,
+): Promise<Record<Phase, Measured> & { steadyRate: number }> {
+  let expected = 0;
+  const allAssigned = (what: string) => until(() => assignedAt.size === expected, `${what} in ${ns} Assigned`);
   const idleCreated = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1 }, async (t, i) => {
     await after?.(t, i);
     await until(() => assignedAt.has(t.metadata.name ?? ""), "an idle task Assigned");
   });
+  expected += IDLE;
+  const steadyAt = async (perSecond: number) => {
+    const count = Math.round(perSecond * STEADY_SECONDS);
+    log(`${ns}: ${count} tasks at ${fmt(perSecond, 0)}/s`);
+    const created = await arriveSteadily(ns, { prefix: "steady", count, perSecond }, after);
+    expected += count;
+    await allAssigned("the steady tasks");
+    return created;
+  };
+  const steadyCreated = steadyRate === undefined ? undefined : await steadyAt(steadyRate);
   const burstCreated = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY }, after);
-  await until(() => assignedAt.size === IDLE + TASKS, `all tasks in ${ns} Assigned`);
-  return { idle: measure(idleCreated, assignedAt), burst: measure(burstCreated, assignedAt) };
+  expected += TASKS;
+  await allAssigned("the burst");
+  const burst = measure(burstCreated, assignedAt);
+  const rate = steadyRate ?? burst.rate / 2;
+  const steady = measure(steadyCreated ?? (await steadyAt(rate)), assignedAt);
+  return { idle: measure(idleCreated, assignedAt), steady, burst, steadyRate: rate };
 }
+
+// ---- the baseline first: a bare client doing the same writes; its burst rate sets the steady rate ----
+log("baseline: a bare client");
+const watchBaseline = await assignmentWatch("bench-baseline");
+const baseline = await runPhases("bench-baseline", watchBaseline.assignedAt, undefined, async (t, i) => {
+  await mcp.tasks.replaceStatus({
+    ...t,
+    status: { phase: "Assigned", assignedAgent: `agent-${i % AGENTS}`, attempts: 1 },
+  });
+});
+await watchBaseline.stop();
+const steadyRate = baseline.steadyRate;
+// Tasks never finish here, so the agents must hold every one: idle, steady and burst.
+const capacity = Math.ceil((IDLE + Math.round(steadyRate * STEADY_SECONDS) + TASKS) / AGENTS) + 1;
 
 // ---- the conductor ----
 log(`creating ${AGENTS} agents (maxConcurrentTasks ${capacity})`);
@@ -110,29 +185,25 @@ await until(
 log("agents Ready; creating tasks");
 const rssBefore = process.memoryUsage().rss;
 const watchConductor = await assignmentWatch("bench-conductor");
-const conductor = await runBoth("bench-conductor", watchConductor.assignedAt);
+const conductor = await runPhases("bench-conductor", watchConductor.assignedAt, steadyRate);
 const rssAfter = process.memoryUsage().rss;
 await watchConductor.stop();
 await stopConductor();
-log("controller run done; baseline");
-
-// ---- the baseline: a bare client doing the same writes ----
-const watchBaseline = await assignmentWatch("bench-baseline");
-const baseline = await runBoth("bench-baseline", watchBaseline.assignedAt, async (t, i) => {
-  await mcp.tasks.replaceStatus({
-    ...t,
-    status: { phase: "Assigned", assignedAgent: `agent-${i % AGENTS}`, attempts: 1 },
-  });
-});
-await watchBaseline.stop();
 await cp.stop();
 
 console.log(
-  `\n${AGENTS} agents; ${IDLE} tasks one at a time, then ${TASKS} tasks with ${CONCURRENCY} concurrent creates\n`,
+  `\n${AGENTS} agents; ${IDLE} tasks one at a time, ${Math.round(steadyRate * STEADY_SECONDS)} arriving at ${fmt(steadyRate, 0)}/s (half the bare client's burst rate), ${TASKS} in a burst of ${CONCURRENCY} concurrent creates\n`,
 );
 const rows: (string | number)[][] = [["", "create→Assigned p50 ms", "p99 ms", "tasks/s"]];
-const figures: Figures = { agents: AGENTS, idle_tasks: IDLE, tasks: TASKS, concurrency: CONCURRENCY };
-for (const phase of ["idle", "burst"] as const) {
+const figures: Figures = {
+  agents: AGENTS,
+  idle_tasks: IDLE,
+  tasks: TASKS,
+  concurrency: CONCURRENCY,
+  steady_per_s: Math.round(steadyRate),
+  steady_seconds: STEADY_SECONDS,
+};
+for (const phase of ["idle", "steady", "burst"] as const) {
   const c = conductor[phase];
   const b = baseline[phase];
   rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0)]);

@@ -292,3 +292,31 @@ describe("validation: every rule and its message", () => {
     ).toBe("accepted");
   });
 });
+
+describe("place: the best few of many", () => {
+  test("listing the best k gives the first k of the full ranking, in order, and the same choice", () => {
+    // Loads from a small range, so scores tie often and the hash and name decide.
+    let seed = 7;
+    const next = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const agents = Array.from({ length: 400 }, (_, i) =>
+      agent(`agent-${i}`, {
+        currentTasks: Math.floor(next() * 3),
+        maxConcurrentTasks: 4,
+        tags: next() < 0.3 ? ["ssd"] : [],
+        phase: next() < 0.9 ? "Ready" : "NotReady",
+      }),
+    );
+    for (const name of ["t1", "t2", "another-task"]) {
+      const t = task({ name, affinity: { required: [], preferred: ["ssd"], avoided: [] } });
+      const all = place(t, agents);
+      for (const k of [1, 3, 10]) {
+        const few = place(t, agents, k);
+        expect(few.chosenAgent).toBe(all.chosenAgent);
+        expect(few.candidates).toEqual(all.candidates.slice(0, k));
+      }
+    }
+  });
+});

@@ -33,16 +33,19 @@ export class InvalidArgumentError extends Error {
   }
 }
 
-/**
- * FNV-1a with murmur3's final mix, 32 bits: cheap and stable across processes
- * and platforms; the mix spreads names that differ only in a last character.
- */
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
+const fnvOffset = 0x811c9dc5;
+
+/** FNV-1a over `s`, from state `h`: a string's hash can go on from its prefix's. */
+function fnv1a(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  return h;
+}
+
+/** murmur3's final mix: spreads names that differ only in a last character. */
+function finalMix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -51,7 +54,15 @@ function hash32(s: string): number {
   return h >>> 0;
 }
 
-export const tieBreak = (task: string, agent: string): number => hash32(`${task}\u0000${agent}`);
+/**
+ * The tie-break hash is FNV-1a of "task\0agent" with murmur3's final mix, 32
+ * bits: cheap and stable across processes and platforms. A placement hashes
+ * the task's part once and goes on from it for each agent.
+ */
+const taskHashPrefix = (task: string): number => fnv1a(fnvOffset, `${task}\u0000`);
+const tieBreakFrom = (taskPrefix: number, agent: string): number => finalMix(fnv1a(taskPrefix, agent));
+
+export const tieBreak = (task: string, agent: string): number => tieBreakFrom(taskHashPrefix(task), agent);
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -138,31 +149,62 @@ const reasonKind = (r: string) => r.replace(/ \d+\/\d+$/, "").replace(/^other do
 const byAgentName = (a: { agent: string }, b: { agent: string }) =>
   a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0;
 
+interface Ranked {
+  c: Candidate;
+  score: number;
+  hash: number;
+}
+
+/** Best first: highest score, then highest tie-break hash, then first name (an exact tie). */
+const byRank = (a: Ranked, b: Ranked) => b.score - a.score || b.hash - a.hash || (a.c.name < b.c.name ? -1 : 1);
+
+/**
+ * The best `k` in rank order. A few of many (the controller lists 3 of 1,000)
+ * are picked in one pass, keeping the best so far in order, rather than by
+ * sorting them all.
+ */
+function topRanked(all: Ranked[], k: number): Ranked[] {
+  if (k * 8 >= all.length) return all.sort(byRank).slice(0, k);
+  const best: Ranked[] = [];
+  for (const r of all) {
+    if (best.length === k && byRank(r, best[k - 1] as Ranked) >= 0) continue;
+    let i = best.length;
+    while (i > 0 && byRank(r, best[i - 1] as Ranked) < 0) i--;
+    best.splice(i, 0, r);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
 /**
  * Chooses an agent for the task, or none, and ranks the candidates: all of
  * them, or the best `limit` (explanations are built only for those listed).
  */
 export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Placement {
-  const feasible: { c: Candidate; score: number; hash: number }[] = [];
+  const feasible: Ranked[] = [];
   const infeasible: Candidate[] = [];
+  const taskPrefix = taskHashPrefix(task.name);
   for (const c of candidates) {
     if (fits(task, c)) {
       const p = scoreParts(task, c);
       feasible.push({
         c,
         score: round(p.capacity + p.preferred + p.specialization),
-        hash: tieBreak(task.name, c.name),
+        hash: tieBreakFrom(taskPrefix, c.name),
       });
     } else {
       infeasible.push(c);
     }
   }
-  feasible.sort((a, b) => b.score - a.score || b.hash - a.hash || (a.c.name < b.c.name ? -1 : 1));
   const max = limit > 0 ? limit : candidates.length;
+  const best = topRanked(feasible, max);
 
-  const listed: CandidateResult[] = feasible
-    .slice(0, max)
-    .map((f) => ({ agent: f.c.name, feasible: true, score: f.score, reasons: score(task, f.c).reasons }));
+  const listed: CandidateResult[] = best.map((f) => ({
+    agent: f.c.name,
+    feasible: true,
+    score: f.score,
+    reasons: score(task, f.c).reasons,
+  }));
   // Every infeasible agent's reasons are needed for the summary when none fits.
   const explainAll = feasible.length === 0;
   const explained: CandidateResult[] = [];
@@ -183,7 +225,7 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
       .slice(0, 5)
       .map(([kind, n]) => `${n} ${kind}`);
   }
-  return { chosenAgent: feasible[0]?.c.name ?? "", candidates: listed, topReasons, candidateCount: candidates.length };
+  return { chosenAgent: best[0]?.c.name ?? "", candidates: listed, topReasons, candidateCount: candidates.length };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Agent } from "../../lib/api/resources.ts";
 import { conditionDiffers, setCondition } from "../../lib/controller/conditions.ts";
 import type { EventRecorder } from "../../lib/controller/events.ts";
 import type { ReconcileResult } from "../../lib/controller/reconcile.ts";
+import { WriteSlots } from "../../lib/controller/write-slots.ts";
 import { type Informer, objectKey } from "../../lib/kube/informer.ts";
 import type { Lease } from "../../lib/kube/leases.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -28,6 +29,13 @@ export type AgentStatus = NonNullable<Agent["status"]>;
 
 /** The shortest gap between two writes of an agent's currentTasks alone. */
 const agentCountWriteIntervalMs = 5_000;
+
+/**
+ * Writes of currentTasks alone across the domain, per second at most: with
+ * 1,000 agents taking Tasks, the 5 s pace per agent alone would be 200 Agent
+ * writes a second, as many as the Tasks' own.
+ */
+const agentCountWritesPerSecond = 10;
 
 export interface AgentReconcilerOptions {
   agents: Informer<Agent>;
@@ -53,6 +61,9 @@ export class AgentReconciler {
   private readonly heartbeats = new Map<string, HeartbeatSighting>();
   /** When each agent's status was last written, to pace currentTasks updates. */
   private readonly statusWrittenAt = new Map<string, number>();
+  /** The slot each agent holds for its next count-only write, and the domain's slots. */
+  private readonly countWriteAt = new Map<string, number>();
+  private readonly countWrites = new WriteSlots(agentCountWritesPerSecond);
 
   constructor(private readonly o: AgentReconcilerOptions) {}
 
@@ -85,6 +96,7 @@ export class AgentReconciler {
   /** Forgets a deleted Agent: one created again under its name is seen afresh. */
   forget(a: Agent): void {
     this.heartbeats.delete(objectKey(a));
+    this.countWriteAt.delete(objectKey(a));
   }
 
   async reconcile(key: string, log: Logger): Promise<ReconcileResult | undefined> {
@@ -113,12 +125,19 @@ export class AgentReconciler {
       conditionDiffers(status.conditions, ready, gen);
     if (!healthChanged && status.currentTasks !== currentTasks) {
       // currentTasks is for people (placement counts from its own index):
-      // pace those writes so a burst of assignments costs one write per agent.
-      const wait = (this.statusWrittenAt.get(key) ?? 0) + agentCountWriteIntervalMs - now;
+      // pace those writes so a burst of assignments costs one write per agent,
+      // and many agents together no more than the domain's rate.
+      let at = this.countWriteAt.get(key);
+      if (at === undefined) {
+        at = this.countWrites.reserve(Math.max(now, (this.statusWrittenAt.get(key) ?? 0) + agentCountWriteIntervalMs));
+        this.countWriteAt.set(key, at);
+      }
+      const wait = at - now;
       if (wait > 0) return { requeueAfterMs: Math.min(wait, health.recheckInMs ?? wait) };
     }
     if (healthChanged || status.currentTasks !== currentTasks) {
       this.statusWrittenAt.set(key, now);
+      this.countWriteAt.delete(key);
       const conditions = setCondition(status.conditions, ready, new Date(now), gen);
       await this.o.patchStatus(agent, { phase: health.phase, currentTasks, observedGeneration: gen, conditions });
       if (status.phase !== health.phase) {
