@@ -14,7 +14,6 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
 
 export type Env = Record<string, string | undefined>;
 
@@ -340,7 +339,8 @@ export function loadConfig<S extends Specs>(
   if (file) {
     let doc: unknown;
     try {
-      doc = parseYaml(readFileSync(file, "utf8")); // JSON is YAML: one parser reads both
+      // Bun's own parser (not the yaml package: 7 MiB more in every process); JSON is YAML too.
+      doc = Bun.YAML.parse(readFileSync(file, "utf8"));
     } catch (err) {
       throw new ConfigError([`${name}: config file ${file}: ${(err as Error).message}`]);
     }
