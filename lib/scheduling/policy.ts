@@ -134,7 +134,10 @@ function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
 
 /** The score of an agent that passed the filters, and how it was made. */
 export function score(task: TaskSpec, c: Candidate): { score: number; reasons: string[] } {
-  const p = scoreParts(task, c);
+  return scoreFromParts(task, c, scoreParts(task, c));
+}
+
+function scoreFromParts(task: TaskSpec, c: Candidate, p: ScoreParts): { score: number; reasons: string[] } {
   const preferredTags = task.affinity?.preferred ?? [];
   const reasons = [`load ${c.currentTasks}/${c.maxConcurrentTasks} (+${round(p.capacity)})`];
   if (preferredTags.length)
@@ -151,6 +154,7 @@ const byAgentName = (a: { agent: string }, b: { agent: string }) =>
 
 interface Ranked {
   c: Candidate;
+  parts: ScoreParts;
   score: number;
   hash: number;
 }
@@ -186,10 +190,11 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
   const taskPrefix = taskHashPrefix(task.name);
   for (const c of candidates) {
     if (fits(task, c)) {
-      const p = scoreParts(task, c);
+      const parts = scoreParts(task, c);
       feasible.push({
         c,
-        score: round(p.capacity + p.preferred + p.specialization),
+        parts,
+        score: round(parts.capacity + parts.preferred + parts.specialization),
         hash: tieBreakFrom(taskPrefix, c.name),
       });
     } else {
@@ -203,7 +208,7 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
     agent: f.c.name,
     feasible: true,
     score: f.score,
-    reasons: score(task, f.c).reasons,
+    reasons: scoreFromParts(task, f.c, f.parts).reasons,
   }));
   // Every infeasible agent's reasons are needed for the summary when none fits.
   const explainAll = feasible.length === 0;
