@@ -115,6 +115,18 @@ describe("placeBatch", () => {
     expect(got[2]?.candidateCount).toBe(2);
     expect(agents.map((a) => a.currentTasks)).toEqual([0, 1]); // input untouched
   });
+
+  test("decisions on the same agent add up until it is full", () => {
+    const agents = [agent("a", { maxConcurrentTasks: 2 }), agent("b", { maxConcurrentTasks: 4, currentTasks: 3 })];
+    const got = placeBatch(
+      ["t1", "t2", "t3", "t4"].map((name) => task({ name })),
+      agents,
+      1,
+    );
+    // a: 0/2 then 1/2 score above b's 3/4; full after two, then b takes one and is full.
+    expect(got.map((p) => p.chosenAgent)).toEqual(["a", "a", "b", ""]);
+    expect(agents.map((a) => a.currentTasks)).toEqual([0, 3]);
+  });
 });
 
 describe("validation", () => {

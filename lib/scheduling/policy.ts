@@ -238,12 +238,20 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
  * agent's load before the next. The input candidates are not modified.
  */
 export function placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Placement[] {
-  const working = candidates.map((c) => ({ ...c }));
-  const byName = new Map(working.map((c) => [c.name, c]));
-  return tasks.map((t) => {
+  // Copied only as far as decisions change it: a pass of one task (Tasks
+  // arriving one at a time) copies nothing, and a decision replaces only the
+  // chosen candidate.
+  let working = candidates;
+  let indexOf: Map<string, number> | undefined;
+  return tasks.map((t, n) => {
     const p = place(t, working, candidateLimit);
-    const chosen = byName.get(p.chosenAgent);
-    if (chosen) chosen.currentTasks++;
+    if (p.chosenAgent && n < tasks.length - 1) {
+      if (working === candidates) working = [...candidates];
+      indexOf ??= new Map(working.map((c, i) => [c.name, i]));
+      const i = indexOf.get(p.chosenAgent);
+      const chosen = i === undefined ? undefined : working[i];
+      if (i !== undefined && chosen) working[i] = { ...chosen, currentTasks: chosen.currentTasks + 1 };
+    }
     return p;
   });
 }
