@@ -11,6 +11,7 @@ import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import type { KubeConnection } from "../lib/kube/connection.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import { SchedulerClient } from "../lib/scheduling/client.ts";
+import { KeptCandidatesPlacer } from "../lib/scheduling/kept-candidates.ts";
 import { type ControllerConfig, defaultConfig } from "../services/controller/config.ts";
 import { Controller } from "../services/controller/controller.ts";
 import type { Prober } from "../services/controller/mcp-probe.ts";
@@ -116,16 +117,14 @@ export async function startInProcessConductor(o: InProcessConductorOptions): Pro
 }
 
 /** The scheduler server and a client of it; their stops go on `stops`, to run after the controller's. */
-async function startScheduler(
-  o: InProcessConductorOptions,
-  stops: (() => Promise<void> | void)[],
-): Promise<SchedulerClient> {
+async function startScheduler(o: InProcessConductorOptions, stops: (() => Promise<void> | void)[]): Promise<Placer> {
   const candidates = o.scheduler && "candidates" in o.scheduler ? o.scheduler.candidates : undefined;
   const server = await startSchedulerServer({ log: silentLogger, candidates });
   stops.unshift(() => server.stop());
   const client = new SchedulerClient(`127.0.0.1:${server.port}`);
   stops.unshift(() => client.close());
-  return client;
+  // As the controller's main.ts: the candidates are sent again only when they changed.
+  return new KeptCandidatesPlacer(client);
 }
 
 export interface BenchConductor extends InProcessConductor {

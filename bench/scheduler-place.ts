@@ -5,7 +5,8 @@
  * call (PlaceBatch, what the controller uses), against the same policy called
  * in process (the baseline, measured in the same run); and a PlaceBatch of
  * one task with the best 3 listed, a controller's pass when Tasks arrive one
- * at a time. Prints
+ * at a time, sending the candidates or, as the controller does, only their
+ * loads on a candidate set the scheduler keeps (ADR 0014). Prints
  * figures, then one JSON line of them; asserts nothing.
  *   bun bench/scheduler-place.ts
  */
@@ -106,8 +107,13 @@ for (const n of [10, 100, 1000]) {
 
   // What a placement pass of the controller costs when Tasks arrive one at a
   // time: one task, every agent a candidate, the best 3 listed.
+  // And the same over gRPC as the controller sends it (ADR 0014): the
+  // candidates once, kept by the scheduler, then only their loads.
   const localOne: number[] = [];
   const remoteOne: number[] = [];
+  const keptOne: number[] = [];
+  const loads = cands.map((c) => c.currentTasks);
+  await client.placeBatch([task(0)], cands, 3, `bench-${n}`);
   for (let i = 0; i < iterations; i++) {
     let s = performance.now();
     placeBatch([task(i)], cands, 3);
@@ -115,6 +121,9 @@ for (const n of [10, 100, 1000]) {
     s = performance.now();
     await client.placeBatch([task(i)], cands, 3);
     remoteOne.push(performance.now() - s);
+    s = performance.now();
+    await client.placeBatchOnKeptSet([task(i)], `bench-${n}`, loads, 3);
+    keptOne.push(performance.now() - s);
   }
 
   const l = summarize(local);
@@ -134,11 +143,14 @@ for (const n of [10, 100, 1000]) {
   const lo = summarize(localOne);
   const ro = summarize(remoteOne);
   rows.push([n, "PlaceBatch 1 task, 3 listed, in-process", fmt(lo.p50), fmt(lo.p99), "", ""]);
+  const ko = summarize(keptOne);
   rows.push([n, "PlaceBatch 1 task, 3 listed, gRPC", fmt(ro.p50), fmt(ro.p99), "", ""]);
+  rows.push([n, "PlaceBatch 1 task, 3 listed, gRPC, kept set", fmt(ko.p50), fmt(ko.p99), "", ""]);
   figures[`c${n}`] = {
     place_batch_one_task_limit3: {
       in_process: { p50_ms: lo.p50, p99_ms: lo.p99 },
       grpc: { p50_ms: ro.p50, p99_ms: ro.p99 },
+      grpc_kept_set: { p50_ms: ko.p50, p99_ms: ko.p99 },
     },
     place_in_process: { p50_ms: l.p50, p99_ms: l.p99, decisions_per_s: Math.round(localRate) },
     place_grpc: {

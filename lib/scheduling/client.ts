@@ -7,6 +7,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import type {
   Candidate,
+  PlaceBatchRequest,
   Placement,
   SchedulerServiceClient,
   TaskSpec,
@@ -70,14 +71,31 @@ export class SchedulerClient {
     });
   }
 
-  async placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Promise<Placement[]> {
+  /** Places `tasks` on `candidates`; with `candidateSet`, the scheduler keeps them under that name (kept-candidates.ts). */
+  async placeBatch(
+    tasks: TaskSpec[],
+    candidates: Candidate[],
+    candidateLimit = 0,
+    candidateSet = "",
+  ): Promise<Placement[]> {
+    return this.placeBatchRequest({ tasks, candidates, candidateLimit, candidateSet, currentTasks: [] });
+  }
+
+  /** Places `tasks` on the candidates the scheduler keeps under `candidateSet`, with these loads (in the list's order). */
+  async placeBatchOnKeptSet(
+    tasks: TaskSpec[],
+    candidateSet: string,
+    currentTasks: number[],
+    candidateLimit = 0,
+  ): Promise<Placement[]> {
+    return this.placeBatchRequest({ tasks, candidates: [], candidateLimit, candidateSet, currentTasks });
+  }
+
+  private async placeBatchRequest(req: PlaceBatchRequest): Promise<Placement[]> {
     const { client, metadata } = await this.open();
     return new Promise((resolve, reject) => {
-      client.placeBatch(
-        { tasks, candidates, candidateLimit },
-        metadata(),
-        { deadline: Date.now() + this.timeoutMs },
-        (err, res) => (err ? reject(err) : resolve(res.placements)),
+      client.placeBatch(req, metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res.placements),
       );
     });
   }

@@ -9,6 +9,7 @@ import { startOpsServer } from "../../lib/http/ops-server.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
+import { KeptCandidatesPlacer } from "../../lib/scheduling/kept-candidates.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
 import { startServiceTracing, tracedServices } from "../../lib/tracing.ts";
 import { loadConfig } from "./config.ts";
@@ -19,7 +20,9 @@ const config = loadOrExit(() => loadConfig());
 const log = createLogger({ service: "controller", level: config.logLevel });
 
 const tracing = await startServiceTracing(tracedServices.controller, log);
-const scheduler = new SchedulerClient(config.schedulerAddress);
+const schedulerClient = new SchedulerClient(config.schedulerAddress);
+// The candidates go to the scheduler again only when an agent changed (ADR 0014).
+const scheduler = new KeptCandidatesPlacer(schedulerClient);
 const conn = KubeConnection.fromOptions();
 const audit = createAuditLogger("controller", config.auditLog);
 const controller = new Controller({ config, conn, scheduler, log, audit });
@@ -43,7 +46,7 @@ quotaRecount.start();
 stopOnSignal(log, async () => {
   quotaRecount.stop();
   await controller.stop(); // releases the lease so a successor takes over at once
-  scheduler.close();
+  schedulerClient.close();
   await ops.stop();
   await tracing?.shutdown();
 });

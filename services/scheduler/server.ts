@@ -12,6 +12,7 @@ import { mcpClients } from "../../lib/api/resources.ts";
 import { toServiceError } from "../../lib/grpc/errors.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import type { Logger } from "../../lib/log.ts";
+import { CandidateSets } from "../../lib/scheduling/candidate-sets.ts";
 import { loadByAgent, toCandidate } from "../../lib/scheduling/candidates.ts";
 import {
   InvalidArgumentError,
@@ -22,6 +23,7 @@ import {
 } from "../../lib/scheduling/policy.ts";
 import { inSpan, tracedServices } from "../../lib/tracing.ts";
 import {
+  type Candidate,
   type PlaceBatchRequest,
   type PlaceBatchResponse,
   type PlaceRequest,
@@ -89,12 +91,29 @@ function unary<Req, Res>(
   };
 }
 
+/**
+ * The candidates a PlaceBatch places on: those it sends (kept under its
+ * candidate_set when it names one), or the list kept under its candidate_set
+ * with the loads it sends (ADR 0014).
+ */
+function batchCandidates(req: PlaceBatchRequest, kept: CandidateSets): Candidate[] {
+  if (req.candidates.length > 0 || !req.candidateSet) {
+    if (req.currentTasks.length > 0)
+      throw new InvalidArgumentError("current_tasks", "is for a kept candidate set: send it without candidates");
+    validateCandidates(req.candidates);
+    if (req.candidateSet) kept.keep(req.candidateSet, req.candidates);
+    return req.candidates;
+  }
+  return kept.withLoads(req.candidateSet, req.currentTasks);
+}
+
 export function schedulerImplementation(
   log: Logger,
   candidates: CandidateSource | undefined,
   metrics?: SchedulerMetrics,
 ): SchedulerServiceServer {
   const weighed = (method: string, n: number) => metrics?.candidates.observe({ method }, n);
+  const kept = new CandidateSets();
   return {
     place: unary<PlaceRequest, PlaceResponse>(log, metrics, "Place", (req) => {
       weighed("Place", req.candidates.length);
@@ -103,13 +122,13 @@ export function schedulerImplementation(
       return { placement: place(task, req.candidates) };
     }),
     placeBatch: unary<PlaceBatchRequest, PlaceBatchResponse>(log, metrics, "PlaceBatch", (req) => {
-      weighed("PlaceBatch", req.candidates.length);
       req.tasks.forEach((t, i) => {
         validateTask(t, `tasks[${i}]`);
       });
-      validateCandidates(req.candidates);
       if (req.candidateLimit < 0) throw new InvalidArgumentError("candidate_limit", "must not be negative");
-      return { placements: placeBatch(req.tasks, req.candidates, req.candidateLimit) };
+      const candidates = batchCandidates(req, kept);
+      weighed("PlaceBatch", candidates.length);
+      return { placements: placeBatch(req.tasks, candidates, req.candidateLimit) };
     }),
     whatIf: unary<WhatIfRequest, WhatIfResponse>(log, metrics, "WhatIf", async (req) => {
       if (!req.namespace) throw new InvalidArgumentError("namespace", "is required");

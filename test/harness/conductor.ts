@@ -7,6 +7,7 @@
 import type { Agent, Task } from "../../lib/api/resources.ts";
 import { createLogger, type Logger, silentLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
+import { KeptCandidatesPlacer } from "../../lib/scheduling/kept-candidates.ts";
 import { type ControllerConfig, defaultConfig } from "../../services/controller/config.ts";
 import { Controller } from "../../services/controller/controller.ts";
 import type { Prober } from "../../services/controller/mcp-probe.ts";
@@ -43,7 +44,7 @@ export async function startConductor(
   const controller = new Controller({
     config,
     conn: cluster.conn,
-    scheduler: client,
+    scheduler: new KeptCandidatesPlacer(client),
     mcpProber: opts.mcpProber,
     audit: opts.audit,
     log: process.env.TEST_LOG ? createLogger({ service: "controller", level: "debug" }) : silentLogger,

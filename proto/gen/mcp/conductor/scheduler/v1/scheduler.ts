@@ -78,6 +78,21 @@ export interface PlaceBatchRequest {
   candidates: Candidate[];
   /** How many ranked candidates each placement lists; 0 lists all. */
   candidateLimit: number;
+  /**
+   * Names the candidate list so that later calls need not send it again.
+   * With candidates: the scheduler keeps them under this name (a few lists,
+   * the latest used). Without: it places on the list it keeps under this
+   * name, each candidate's current_tasks taken from current_tasks below;
+   * FAILED_PRECONDITION when it keeps no such list (another replica, a
+   * restart, evicted): send the candidates again. A name is never reused for
+   * another list.
+   */
+  candidateSet: string;
+  /**
+   * With candidate_set and no candidates: each kept candidate's current
+   * tasks, in the order the list was sent.
+   */
+  currentTasks: number[];
 }
 
 export interface PlaceBatchResponse {
@@ -732,7 +747,7 @@ export const CandidateResult: MessageFns<CandidateResult> = {
 };
 
 function createBasePlaceBatchRequest(): PlaceBatchRequest {
-  return { tasks: [], candidates: [], candidateLimit: 0 };
+  return { tasks: [], candidates: [], candidateLimit: 0, candidateSet: "", currentTasks: [] };
 }
 
 export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
@@ -745,6 +760,16 @@ export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
     }
     if (message.candidateLimit !== 0) {
       writer.uint32(24).int32(message.candidateLimit);
+    }
+    if (message.candidateSet !== "") {
+      writer.uint32(34).string(message.candidateSet);
+    }
+    if (message.currentTasks.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.currentTasks) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -786,6 +811,32 @@ export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
             message.candidateLimit = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.candidateSet = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.currentTasks.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.currentTasks.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -809,6 +860,16 @@ export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
         : isSet(object.candidate_limit)
         ? globalThis.Number(object.candidate_limit)
         : 0,
+      candidateSet: isSet(object.candidateSet)
+        ? globalThis.String(object.candidateSet)
+        : isSet(object.candidate_set)
+        ? globalThis.String(object.candidate_set)
+        : "",
+      currentTasks: globalThis.Array.isArray(object?.currentTasks)
+        ? object.currentTasks.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.current_tasks)
+        ? object.current_tasks.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -823,6 +884,12 @@ export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
     if (message.candidateLimit !== 0) {
       obj.candidateLimit = Math.round(message.candidateLimit);
     }
+    if (message.candidateSet !== "") {
+      obj.candidateSet = message.candidateSet;
+    }
+    if (message.currentTasks?.length) {
+      obj.currentTasks = message.currentTasks.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -834,6 +901,8 @@ export const PlaceBatchRequest: MessageFns<PlaceBatchRequest> = {
     message.tasks = object.tasks?.map((e) => TaskSpec.fromPartial(e)) || [];
     message.candidates = object.candidates?.map((e) => Candidate.fromPartial(e)) || [];
     message.candidateLimit = object.candidateLimit ?? 0;
+    message.candidateSet = object.candidateSet ?? "";
+    message.currentTasks = object.currentTasks?.map((e) => e) || [];
     return message;
   },
 };
