@@ -160,3 +160,17 @@ describe("PlaceBatch with candidate sets: refusals a caller can act on", () => {
     expect(await call({ candidateSet: "s1", currentTasks: [1] })).toEqual({});
   });
 });
+
+describe("KeptCandidatesPlacer: no agents", () => {
+  test("an empty list is sent as it is, never named, and the no-fit reason comes back", async () => {
+    client = new SchedulerClient(`127.0.0.1:${await start()}`);
+    const placer = new KeptCandidatesPlacer(client);
+    const got = await placer.placeBatch([task("t")], [], 3);
+    expect(got[0]?.chosenAgent).toBe("");
+    expect(got[0]?.candidateCount).toBe(0);
+    // Then agents appear: their list is named and kept as usual.
+    expect((await placer.placeBatch([task("t")], [candidate("late")], 3))[0]?.chosenAgent).toBe("late");
+    expect((await placer.placeBatch([task("t")], [candidate("late", 1)], 3))[0]?.chosenAgent).toBe("late");
+    expect(placer.stats).toEqual({ full: 1, loadsOnly: 1, resent: 0 });
+  });
+});

@@ -27,6 +27,8 @@ export class KeptCandidatesPlacer {
   constructor(private readonly client: Client) {}
 
   async placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidateLimit = 0): Promise<Placement[]> {
+    // No agents: nothing to keep (a name without candidates asks for a kept list).
+    if (candidates.length === 0) return this.client.placeBatch(tasks, candidates, candidateLimit);
     const kept = this.kept;
     const same = kept !== undefined && sameCandidates(kept.candidates, candidates);
     if (same) {

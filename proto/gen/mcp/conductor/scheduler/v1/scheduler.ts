@@ -85,7 +85,7 @@ export interface PlaceBatchRequest {
    * name, each candidate's current_tasks taken from current_tasks below;
    * FAILED_PRECONDITION when it keeps no such list (another replica, a
    * restart, evicted): send the candidates again. A name is never reused for
-   * another list.
+   * another list, and an empty list is not kept (send it without a name).
    */
   candidateSet: string;
   /**
