@@ -51,6 +51,10 @@ async function assignmentWatch(ns: string): Promise<{ assignedAt: Map<string, nu
   return { assignedAt, stop: () => inf.stop() };
 }
 
+/** The i-th bench task: every agent can take it, priorities 1 to 10 in turn. */
+const createTask = (ns: string, name: string, i: number) =>
+  mcp.tasks.create(ns, { metadata: { name }, spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) } });
+
 async function createTasks(
   ns: string,
   opts: { prefix: string; count: number; concurrency: number },
@@ -63,11 +67,7 @@ async function createTasks(
       limit(async () => {
         const name = `${opts.prefix}-${i}`;
         createdAt.set(name, performance.now());
-        const t = await mcp.tasks.create(ns, {
-          metadata: { name },
-          spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) },
-        });
-        await after?.(t, i);
+        await after?.(await createTask(ns, name, i), i);
       }),
     ),
   );
@@ -93,11 +93,7 @@ async function arriveSteadily(
     if (wait > 0) await Bun.sleep(wait);
     const name = `${opts.prefix}-${i}`;
     createdAt.set(name, performance.now());
-    sent.push(
-      mcp.tasks
-        .create(ns, { metadata: { name }, spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) } })
-        .then((t) => after?.(t, i)),
-    );
+    sent.push(createTask(ns, name, i).then((t) => after?.(t, i)));
   }
   await Promise.all(sent);
   return createdAt;

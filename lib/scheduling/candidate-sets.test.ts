@@ -1,17 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import type { Candidate } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
+import { makeCandidate } from "../../test/harness/builders.ts";
 import { CandidateSets, UnknownCandidateSetError } from "./candidate-sets.ts";
 import { InvalidArgumentError } from "./policy.ts";
 
-const candidate = (name: string, currentTasks = 0): Candidate => ({
-  name,
-  domain: "d",
-  capabilities: ["x"],
-  tags: [],
-  phase: "Ready",
-  currentTasks,
-  maxConcurrentTasks: 4,
-});
+const candidate = (name: string, currentTasks = 0) => makeCandidate(name, { currentTasks });
 
 describe("CandidateSets", () => {
   test("a kept list comes back with the loads given, in its order; unchanged candidates are the same objects", () => {

@@ -10,21 +10,14 @@ import {
   type TaskSpec,
 } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import { type SchedulerServer, startSchedulerServer } from "../../services/scheduler/server.ts";
+import { makeCandidate } from "../../test/harness/builders.ts";
 import { silentLogger } from "../log.ts";
 import { SchedulerClient } from "./client.ts";
 import { KeptCandidatesPlacer, sameCandidates } from "./kept-candidates.ts";
 import { placeBatch } from "./policy.ts";
 
-const candidate = (name: string, currentTasks = 0, over: Partial<Candidate> = {}): Candidate => ({
-  name,
-  domain: "d",
-  capabilities: ["x"],
-  tags: [],
-  phase: "Ready",
-  currentTasks,
-  maxConcurrentTasks: 2,
-  ...over,
-});
+const candidate = (name: string, currentTasks = 0, over: Partial<Candidate> = {}) =>
+  makeCandidate(name, { currentTasks, maxConcurrentTasks: 2, ...over });
 const task = (name: string): TaskSpec => ({
   name,
   requiredCapabilities: ["x"],

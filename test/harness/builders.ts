@@ -3,6 +3,7 @@
  */
 import type { Agent, Task } from "../../lib/api/resources.ts";
 import { boundAgentLabel } from "../../lib/api/task-state.ts";
+import type { Candidate } from "../../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 
 type TaskStatus = NonNullable<Task["status"]>;
 
@@ -77,4 +78,16 @@ export const makeTask = (name = "t", namespace = "ns") => new TaskBuilder(name, 
 export const makeAgent = (name: string, spec: Partial<Agent["spec"]> = {}): Agent => ({
   metadata: { name },
   spec: { capabilities: ["x"], ...spec },
+});
+
+/** A scheduler candidate: Ready, capability x, no tags, idle, room for 4. */
+export const makeCandidate = (name: string, over: Partial<Candidate> = {}): Candidate => ({
+  name,
+  domain: "d",
+  capabilities: ["x"],
+  tags: [],
+  phase: "Ready",
+  currentTasks: 0,
+  maxConcurrentTasks: 4,
+  ...over,
 });
