@@ -78,16 +78,20 @@ interface LastPass {
   tookMs: number;
 }
 
+/** The longest rest between passes: a pass slowed by a struggling scheduler does not hold the next one long. */
+const maxPassRestMs = 250;
+
 /**
  * How long the next pass waits: a pass starts no sooner after the last one
- * ended than that one took. Idle, passes take a few milliseconds and a Task
- * is placed at once; when Tasks arrive faster than passes end, each pass
- * takes the Tasks of a longer span (a pass costs about the same for one Task
- * as for many: it sends every agent as a candidate), so placement keeps at
- * most half of the controller's time instead of a pass per Task.
+ * ended than that one took (up to maxPassRestMs). Idle, passes take a few
+ * milliseconds and a Task is placed at once; when Tasks arrive faster than
+ * passes end, each pass takes the Tasks of a longer span (a pass costs about
+ * the same for one Task as for many: it reads every agent and sends each
+ * one's load), so placement keeps at most half of the controller's time
+ * instead of a pass per Task.
  */
 export function nextPassAfterMs(last: LastPass, now: number): number {
-  return last.endedAt + last.tookMs - now;
+  return last.endedAt + Math.min(last.tookMs, maxPassRestMs) - now;
 }
 
 /**
