@@ -248,9 +248,9 @@ export function placeBatch(tasks: TaskSpec[], candidates: Candidate[], candidate
     if (p.chosenAgent && n < tasks.length - 1) {
       if (working === candidates) working = [...candidates];
       indexOf ??= new Map(working.map((c, i) => [c.name, i]));
-      const i = indexOf.get(p.chosenAgent);
-      const chosen = i === undefined ? undefined : working[i];
-      if (i !== undefined && chosen) working[i] = { ...chosen, currentTasks: chosen.currentTasks + 1 };
+      const i = indexOf.get(p.chosenAgent) ?? -1;
+      const chosen = working[i];
+      if (chosen) working[i] = { ...chosen, currentTasks: chosen.currentTasks + 1 };
     }
     return p;
   });

@@ -157,7 +157,8 @@ export class PlacementReconciler {
     try {
       await this.place(pending, log);
     } finally {
-      this.lastPass = { endedAt: performance.now(), tookMs: performance.now() - startedAt };
+      const endedAt = performance.now();
+      this.lastPass = { endedAt, tookMs: endedAt - startedAt };
     }
     return undefined;
   }
