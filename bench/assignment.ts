@@ -17,7 +17,7 @@ import type { Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { kubeCandidateSource } from "../services/scheduler/server.ts";
-import { setUpDomain } from "./control-plane.ts";
+import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
 import { benchLog as log, startInProcessConductor } from "./harness.ts";
 import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
 import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
@@ -67,7 +67,10 @@ async function createTasks(
       limit(async () => {
         const name = `${opts.prefix}-${i}`;
         createdAt.set(name, performance.now());
-        await after?.(await createTask(ns, name, i), i);
+        // Created first: in `after?.(await createTask(…))` a missing `after`
+        // skips evaluating its arguments, and the create with them.
+        const t = await createTask(ns, name, i);
+        await after?.(t, i);
       }),
     ),
   );
@@ -99,11 +102,25 @@ async function arriveSteadily(
   return createdAt;
 }
 
-function measure(createdAt: Map<string, number>, assignedAt: Map<string, number>) {
+/** A phase's tasks, when each was created, and the CPU time the phase took (apiserver, etcd, this process). */
+interface PhaseRun {
+  createdAt: Map<string, number>;
+  cpu: CpuTimes;
+}
+
+/** Runs a phase that creates tasks and waits until they are Assigned, reading CPU times around it. */
+async function timedPhase(run: () => Promise<Map<string, number>>): Promise<PhaseRun> {
+  const from = cpuNow(cp);
+  const createdAt = await run();
+  const to = cpuNow(cp);
+  return { createdAt, cpu: cpuPer(from, to, createdAt.size) };
+}
+
+function measure({ createdAt, cpu }: PhaseRun, assignedAt: Map<string, number>) {
   const lat = [...createdAt].map(([name, c]) => (assignedAt.get(name) ?? Number.NaN) - c);
   const first = Math.min(...createdAt.values());
   const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
-  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000) };
+  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000), cpuPerTask: cpu };
 }
 
 type Phase = "idle" | "steady" | "burst";
@@ -123,23 +140,30 @@ async function runPhases(
 ): Promise<Record<Phase, Measured> & { steadyRate: number }> {
   let expected = 0;
   const allAssigned = (what: string) => until(() => assignedAt.size === expected, `${what} in ${ns} Assigned`);
-  const idleCreated = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1 }, async (t, i) => {
-    await after?.(t, i);
-    await until(() => assignedAt.has(t.metadata.name ?? ""), "an idle task Assigned");
-  });
-  expected += IDLE;
-  const steadyAt = async (perSecond: number) => {
-    const count = Math.round(perSecond * STEADY_SECONDS);
-    log(`${ns}: ${count} tasks at ${fmt(perSecond, 0)}/s`);
-    const created = await arriveSteadily(ns, { prefix: "steady", count, perSecond }, after);
-    expected += count;
-    await allAssigned("the steady tasks");
+  const idleCreated = await timedPhase(async () => {
+    const created = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1 }, async (t, i) => {
+      await after?.(t, i);
+      await until(() => assignedAt.has(t.metadata.name ?? ""), "an idle task Assigned");
+    });
+    expected += IDLE;
     return created;
-  };
+  });
+  const steadyAt = (perSecond: number) =>
+    timedPhase(async () => {
+      const count = Math.round(perSecond * STEADY_SECONDS);
+      log(`${ns}: ${count} tasks at ${fmt(perSecond, 0)}/s`);
+      const created = await arriveSteadily(ns, { prefix: "steady", count, perSecond }, after);
+      expected += count;
+      await allAssigned("the steady tasks");
+      return created;
+    });
   const steadyCreated = steadyRate === undefined ? undefined : await steadyAt(steadyRate);
-  const burstCreated = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY }, after);
-  expected += TASKS;
-  await allAssigned("the burst");
+  const burstCreated = await timedPhase(async () => {
+    const created = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY }, after);
+    expected += TASKS;
+    await allAssigned("the burst");
+    return created;
+  });
   const burst = measure(burstCreated, assignedAt);
   const rate = steadyRate ?? burst.rate / 2;
   const steady = measure(steadyCreated ?? (await steadyAt(rate)), assignedAt);
@@ -190,7 +214,14 @@ await cp.stop();
 console.log(
   `\n${AGENTS} agents; ${IDLE} tasks one at a time, ${Math.round(steadyRate * STEADY_SECONDS)} arriving at ${fmt(steadyRate, 0)}/s (half the bare client's burst rate), ${TASKS} in a burst of ${CONCURRENCY} concurrent creates\n`,
 );
-const rows: (string | number)[][] = [["", "create→Assigned p50 ms", "p99 ms", "tasks/s"]];
+const rows: (string | number)[][] = [
+  ["", "create→Assigned p50 ms", "p99 ms", "tasks/s", "CPU ms/task: apiserver", "etcd", "bench"],
+];
+const cpuCells = (r: { cpuPerTask: CpuTimes }) => [
+  fmt(r.cpuPerTask.apiserver, 2),
+  fmt(r.cpuPerTask.etcd, 2),
+  fmt(r.cpuPerTask.bench, 2),
+];
 const figures: Figures = {
   agents: AGENTS,
   idle_tasks: IDLE,
@@ -202,15 +233,23 @@ const figures: Figures = {
 for (const phase of ["idle", "steady", "burst"] as const) {
   const c = conductor[phase];
   const b = baseline[phase];
-  rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0)]);
-  rows.push([`${phase}: bare client, same writes`, fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.rate, 0)]);
+  rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0), ...cpuCells(c)]);
+  rows.push([`${phase}: bare client, same writes`, fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.rate, 0), ...cpuCells(b)]);
   rows.push([
     `${phase}: ratio (controller / bare)`,
     fmt(c.p50 / b.p50, 2),
     fmt(c.p99 / b.p99, 2),
     fmt(c.rate / b.rate, 2),
+    "",
+    "",
+    "",
   ]);
-  const run = (r: typeof c) => ({ p50_ms: r.p50, p99_ms: r.p99, tasks_per_s: Math.round(r.rate) });
+  const run = (r: typeof c) => ({
+    p50_ms: r.p50,
+    p99_ms: r.p99,
+    tasks_per_s: Math.round(r.rate),
+    cpu_ms_per_task: { ...r.cpuPerTask },
+  });
   figures[phase] = {
     conductor: run(c),
     bare: run(b),

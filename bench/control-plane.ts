@@ -8,6 +8,7 @@ import { installCrds } from "../lib/api/install.ts";
 import { type McpClients, mcpClients } from "../lib/api/resources.ts";
 import type { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
+import { procCpuMs } from "./chaos/processes.ts";
 
 export interface BenchDomain {
   /** A kubeconfig file, for processes: they read it from KUBECONFIG. */
@@ -28,4 +29,26 @@ export async function setUpDomain(cp: LocalControlPlane, ...namespaces: string[]
 export async function createNamespace(conn: KubeConnection, name: string): Promise<string> {
   await conn.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });
   return name;
+}
+
+/** CPU time used so far, in ms: the control plane's apiserver and etcd, and this process (whatever the bench runs in it). */
+export interface CpuTimes {
+  apiserver: number;
+  etcd: number;
+  bench: number;
+}
+
+export function cpuNow(cp: LocalControlPlane): CpuTimes {
+  const ms = (pid: number | undefined) => (pid ? (procCpuMs(pid) ?? 0) : 0);
+  const own = process.cpuUsage();
+  return { apiserver: ms(cp.pids["kube-apiserver"]), etcd: ms(cp.pids.etcd), bench: (own.user + own.system) / 1000 };
+}
+
+/** The CPU time used between two readings, per unit of work (a call, a task), in ms. */
+export function cpuPer(from: CpuTimes, to: CpuTimes, units: number): CpuTimes {
+  return {
+    apiserver: (to.apiserver - from.apiserver) / units,
+    etcd: (to.etcd - from.etcd) / units,
+    bench: (to.bench - from.bench) / units,
+  };
 }

@@ -7,6 +7,9 @@
  *   bare     a client doing what a bound call costs the apiserver, and
  *            observing it the same way: create a Task, see it on a watch,
  *            write its status, see that on the watch (two writes, two hops);
+ *   bare-same  the same, writing the very objects a gateway call writes: a
+ *            Task with the labels, annotations and spec a call through the
+ *            shipped gateway created, then the status its agent wrote;
  *   before   the gateway as it was: every Task placed by the controller
  *            (binding off) and marked Running by its agent at once;
  *   after    the gateway as shipped: calls bound at creation, Running only
@@ -27,9 +30,8 @@ import { mcpClients, type Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { silentLogger } from "../lib/log.ts";
-import { procCpuMs } from "./chaos/processes.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
-import { setUpDomain } from "./control-plane.ts";
+import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
 import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table } from "./stats.ts";
 
@@ -44,7 +46,7 @@ const callsTimes = Number(process.env.CALLS_TIMES ?? 1); // CALLS_TIMES=4: four 
 const levels = allLevels
   .filter(([c]) => !onlyClients || onlyClients.includes(c))
   .map(([c, n]) => [c, n * callsTimes] as const);
-const paths = new Set((process.env.PATHS ?? "plain,bare,before,after").split(","));
+const paths = new Set((process.env.PATHS ?? "plain,bare,bare-same,before,after").split(","));
 
 const cp = await LocalControlPlane.start();
 const namespaces = ["bench-before", "bench-after", "bench-bare"];
@@ -122,20 +124,44 @@ const seen = (name: string, until: (t: Task) => boolean) =>
     const cached = bareWatch.get("bench-bare", name);
     if (cached) notify(cached);
   });
-async function bareCall(i: number): Promise<void> {
+/** What the bare client writes: a Task's metadata and spec, then its status. */
+interface BareBody {
+  metadata: Pick<Task["metadata"], "labels" | "annotations">;
+  spec: Task["spec"];
+  status: NonNullable<Task["status"]>;
+}
+const minimalBody: BareBody = {
+  metadata: {},
+  spec: { requiredCapabilities: ["echo"], tool: "echo", payload: { message: "hello" } },
+  status: { phase: "Completed", assignedAgent: "bare", attempts: 1, result: { value: "hello" } },
+};
+async function bareCall(i: number, body: BareBody = minimalBody): Promise<void> {
   const name = `bare-${randomBytes(8).toString("hex")}-${i}`;
   const created = seen(name, () => true);
-  const t = await bareTasks.create("bench-bare", {
-    metadata: { name },
-    spec: { requiredCapabilities: ["echo"], tool: "echo", payload: { message: "hello" } },
-  });
+  const t = await bareTasks.create("bench-bare", { metadata: { name, ...body.metadata }, spec: body.spec });
   await created;
   const done = seen(name, (x) => x.status?.phase === "Completed");
-  await bareTasks.replaceStatus({
-    ...t,
-    status: { phase: "Completed", assignedAgent: "bare", attempts: 1, result: { value: "hello" } },
-  });
+  await bareTasks.replaceStatus({ ...t, status: body.status });
   await done;
+}
+
+/**
+ * The objects one call through the shipped gateway wrote, as the bare client
+ * writes them again: the Task's labels, annotations and spec as the gateway
+ * created it, and the status its agent wrote at the end.
+ */
+async function gatewayCallBody(url: string): Promise<BareBody> {
+  const c = new Client({ name: "bench-template", version: "1.0.0" });
+  await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await c.callTool({ name: "echo", arguments: { message: "hello" } });
+  await c.close();
+  const tasks = await mcpClients(conn).tasks.list("bench-after");
+  const t = tasks.items.find(
+    (x) => x.status?.phase === "Completed" && (x.spec.payload as { message?: string })?.message === "hello",
+  );
+  if (!t?.status) throw new Error("the template call's Task is not Completed");
+  const { labels, annotations } = t.metadata;
+  return { metadata: { labels, annotations }, spec: t.spec, status: t.status };
 }
 
 interface Run {
@@ -143,18 +169,7 @@ interface Run {
   rate: number;
   writesPerCall: number;
   /** CPU time per call, ms: the apiserver, etcd and this process (clients, gateways, agents, controllers). */
-  cpuPerCall: { apiserver: number; etcd: number; bench: number };
-}
-
-/** CPU ms used so far by the apiserver, etcd and this process. */
-function cpuNow() {
-  const ms = (pid: number | undefined) => (pid ? (procCpuMs(pid) ?? 0) : 0);
-  const own = process.cpuUsage();
-  return {
-    apiserver: ms(cp.pids["kube-apiserver"]),
-    etcd: ms(cp.pids.etcd),
-    bench: (own.user + own.system) / 1000,
-  };
+  cpuPerCall: CpuTimes;
 }
 
 /** Waits until the apiserver has taken no write for 500 ms (at most 10 s): an earlier path's Events, sent in the background, are not this one's. */
@@ -182,20 +197,19 @@ async function measure(calls: number, go: () => Promise<number[]>): Promise<Run>
   await clearTasks();
   await quiet();
   writes.zero();
-  const cpu0 = cpuNow();
+  const cpu0 = cpuNow(cp);
   const t0 = performance.now();
   const lat = await go();
   const rate = lat.length / ((performance.now() - t0) / 1000);
-  const cpu1 = cpuNow();
+  const cpu1 = cpuNow(cp);
   await Bun.sleep(300); // the last result writes land
   await writes.scrape();
   const total = [...writes.byResource.values()].reduce((a, b) => a + b, 0);
-  const per = (k: keyof typeof cpu0) => (cpu1[k] - cpu0[k]) / calls;
   return {
     lat,
     rate,
     writesPerCall: total / calls,
-    cpuPerCall: { apiserver: per("apiserver"), etcd: per("etcd"), bench: per("bench") },
+    cpuPerCall: cpuPer(cpu0, cpu1, calls),
   };
 }
 
@@ -225,14 +239,14 @@ async function mcpRun(url: string, clients: number, callsEach: number): Promise<
   return run;
 }
 
-const bareRun = (clients: number, callsEach: number) =>
+const bareRun = (clients: number, callsEach: number, body?: BareBody) =>
   measure(clients * callsEach, async () => {
     const lat: number[] = [];
     await Promise.all(
       Array.from({ length: clients }, async (_, i) => {
         for (let k = 0; k < callsEach; k++) {
           const s = performance.now();
-          await bareCall(i);
+          await bareCall(i, body);
           lat.push(performance.now() - s);
         }
       }),
@@ -244,6 +258,7 @@ log("starting the two domains");
 const before = await startDomain("bench-before", false);
 const after = await startDomain("bench-after", true);
 await bareCall(0); // warm the bare path
+const sameBody = await gatewayCallBody(after.url);
 
 const rows: (string | number)[][] = [
   [
@@ -256,7 +271,7 @@ const rows: (string | number)[][] = [
     "CPU ms/call: apiserver",
     "etcd",
     "bench",
-    "vs bare",
+    "rate vs bare / bare-same",
   ],
 ];
 const figures: Record<string, unknown> = {};
@@ -265,12 +280,16 @@ for (const [clients, callsEach] of levels) {
   const runs: [string, Run][] = [];
   if (paths.has("plain")) runs.push(["plain", await mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach)]);
   if (paths.has("bare")) runs.push(["bare", await bareRun(clients, callsEach)]);
+  if (paths.has("bare-same")) runs.push(["bare-same", await bareRun(clients, callsEach, sameBody)]);
   if (paths.has("before")) runs.push(["before", await mcpRun(before.url, clients, callsEach)]);
   if (paths.has("after")) runs.push(["after", await mcpRun(after.url, clients, callsEach)]);
   const bare = runs.find(([p]) => p === "bare")?.[1];
+  const bareSame = runs.find(([p]) => p === "bare-same")?.[1];
   for (const [path, r] of runs) {
     const s = summarize(r.lat);
-    const rateVsBare = bare && (path === "before" || path === "after") ? r.rate / bare.rate : undefined;
+    const gatewayPath = path === "before" || path === "after";
+    const rateVsBare = bare && gatewayPath ? r.rate / bare.rate : undefined;
+    const rateVsSame = bareSame && gatewayPath ? r.rate / bareSame.rate : undefined;
     rows.push([
       clients,
       path,
@@ -281,7 +300,9 @@ for (const [clients, callsEach] of levels) {
       fmt(r.cpuPerCall.apiserver, 2),
       fmt(r.cpuPerCall.etcd, 2),
       fmt(r.cpuPerCall.bench, 2),
-      rateVsBare === undefined ? "" : `rate ${fmt(rateVsBare, 2)}x`,
+      [rateVsBare, rateVsSame].every((x) => x === undefined)
+        ? ""
+        : `${rateVsBare === undefined ? "" : fmt(rateVsBare, 2)} / ${rateVsSame === undefined ? "" : fmt(rateVsSame, 2)}`,
     ]);
     figures[`c${clients}_${path}`] = {
       p50_ms: Number(fmt(s.p50, 2)),
@@ -294,6 +315,7 @@ for (const [clients, callsEach] of levels) {
         bench: Number(fmt(r.cpuPerCall.bench, 3)),
       },
       ...(rateVsBare === undefined ? {} : { rate_vs_bare: Number(fmt(rateVsBare, 3)) }),
+      ...(rateVsSame === undefined ? {} : { rate_vs_bare_same: Number(fmt(rateVsSame, 3)) }),
     };
   }
 }
