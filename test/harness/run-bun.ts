@@ -4,8 +4,14 @@ import { repoRoot } from "../../lib/control-plane/binaries.ts";
 export async function runBun(
   args: string[],
   timeoutMs = 120_000,
+  env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe", cwd: repoRoot });
+  const proc = Bun.spawn([process.execPath, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: repoRoot,
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),

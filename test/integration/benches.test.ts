@@ -1,0 +1,58 @@
+/**
+ * The benches that measure the issue's goals, run small: each must finish and
+ * end with its JSON line, every path and phase measured. A bench is not run
+ * by CI at full size (minutes each, and its figures are for people), so a
+ * bench broken by a change went unnoticed: bench/assignment.ts waited for
+ * ever for tasks it never created. No figure is asserted beyond being there.
+ */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { runBun } from "../harness/run-bun.ts";
+
+/** Runs a bench to its end (killed after `timeoutMs`) and returns its last stdout line, parsed. */
+async function runBench(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  const { code, stdout, stderr } = await runBun([join(repoRoot, "bench", `${name}.ts`)], timeoutMs, env);
+  expect({ code, stderr: code === 0 ? "" : stderr.slice(-2000) }).toEqual({ code: 0, stderr: "" });
+  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Record<string, unknown>;
+}
+
+const finite = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+
+describe("benches, run small", () => {
+  test("assignment: every phase measured for the controller and the bare client, with CPU per task", async () => {
+    const figures = await runBench(
+      "assignment",
+      { AGENTS: "5", TASKS: "40", IDLE_TASKS: "3", STEADY_SECONDS: "1", CONCURRENCY: "4" },
+      90_000,
+    );
+    expect(figures.bench).toBe("assignment");
+    for (const phase of ["idle", "steady", "burst"]) {
+      const p = figures[phase] as Record<string, Record<string, unknown>>;
+      for (const path of ["conductor", "bare"]) {
+        const run = p[path] as Record<string, unknown>;
+        expect([phase, path, finite(run.p50_ms), finite(run.tasks_per_s)]).toEqual([phase, path, true, true]);
+        const cpu = run.cpu_ms_per_task as Record<string, unknown>;
+        expect([phase, path, finite(cpu.apiserver), finite(cpu.bench)]).toEqual([phase, path, true, true]);
+      }
+      expect([phase, finite(p.p50_vs_bare)]).toEqual([phase, true]);
+    }
+  }, 100_000);
+
+  test("gateway-call: one client through the shipped gateway, against both bare clients", async () => {
+    const figures = await runBench("gateway-call", { CLIENTS: "1", PATHS: "bare,bare-same,after" }, 90_000);
+    expect(figures.bench).toBe("gateway-call");
+    const after = figures.c1_after as Record<string, unknown>;
+    expect(finite(after.rate_vs_bare)).toBe(true);
+    expect(finite(after.rate_vs_bare_same)).toBe(true);
+    // A bound call's two writes (ADR 0013), as the bare clients make them.
+    for (const path of ["c1_bare", "c1_bare-same", "c1_after"]) {
+      const w = (figures[path] as Record<string, unknown>).writes_per_call as number;
+      expect([path, w >= 2 && w < 2.5]).toEqual([path, true]);
+    }
+  }, 100_000);
+});
