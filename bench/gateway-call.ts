@@ -300,9 +300,7 @@ for (const [clients, callsEach] of levels) {
       fmt(r.cpuPerCall.apiserver, 2),
       fmt(r.cpuPerCall.etcd, 2),
       fmt(r.cpuPerCall.bench, 2),
-      [rateVsBare, rateVsSame].every((x) => x === undefined)
-        ? ""
-        : `${rateVsBare === undefined ? "" : fmt(rateVsBare, 2)} / ${rateVsSame === undefined ? "" : fmt(rateVsSame, 2)}`,
+      gatewayPath ? `${fmt(rateVsBare ?? Number.NaN, 2)} / ${fmt(rateVsSame ?? Number.NaN, 2)}` : "",
     ]);
     figures[`c${clients}_${path}`] = {
       p50_ms: Number(fmt(s.p50, 2)),
