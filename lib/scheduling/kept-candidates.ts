@@ -52,6 +52,8 @@ export class KeptCandidatesPlacer {
 
 /** Whether two lists hold the same agents with the same fields placement reads, loads aside. */
 export function sameCandidates(a: Candidate[], b: Candidate[]): boolean {
+  // A controller passes the list it kept, its loads set anew, until an agent changes: no walk.
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as Candidate;

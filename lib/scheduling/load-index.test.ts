@@ -153,4 +153,20 @@ describe("LoadIndex", () => {
     expect(index.count("b")).toBe(0);
     expect(index.isAssumed("ns/t2")).toBe(false);
   });
+
+  test("setLoads sets each agent's count as loads() gives it, zero where it has none, and touches no other agent", () => {
+    const { index, see } = setup();
+    see(on("t1", "a", "Running"));
+    see(on("t2", "a"));
+    see(on("t3", "b"));
+    see(pending("t4"));
+    see(on("t5", "x")); // an agent that is no candidate
+    index.assume("ns/t4", "c");
+    index.assume("ns/t3", "b"); // already seen on b: counted once
+    const byName = new Map(["a", "b", "c", "d"].map((n) => [n, { currentTasks: 7 }]));
+    index.setLoads(byName);
+    expect(Object.fromEntries([...byName].map(([n, c]) => [n, c.currentTasks]))).toEqual({ a: 2, b: 1, c: 1, d: 0 });
+    const loads = index.loads();
+    for (const [n, c] of byName) expect(c.currentTasks).toBe(loads.get(n) ?? 0);
+  });
 });

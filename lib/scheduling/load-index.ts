@@ -89,10 +89,32 @@ export class LoadIndex {
   loads(): Map<string, number> {
     const load = new Map<string, number>();
     for (const [agent, keys] of this.byAgent) load.set(agent, keys.size);
+    for (const agent of this.assumedNotSeen()) load.set(agent, (load.get(agent) ?? 0) + 1);
+    return load;
+  }
+
+  /**
+   * Sets each agent's `currentTasks` in `byAgentName` to its load, as
+   * loads() counts it, without a new map: a controller's pass keeps its
+   * candidates from one pass to the next and sets only their loads.
+   */
+  setLoads(byAgentName: Map<string, { currentTasks: number }>): void {
+    for (const c of byAgentName.values()) c.currentTasks = 0;
+    for (const [agent, keys] of this.byAgent) {
+      const c = byAgentName.get(agent);
+      if (c) c.currentTasks = keys.size;
+    }
+    for (const agent of this.assumedNotSeen()) {
+      const c = byAgentName.get(agent);
+      if (c) c.currentTasks++;
+    }
+  }
+
+  /** The agent of each assumed Task the informer does not show occupying one yet. */
+  private *assumedNotSeen(): Generator<string> {
     for (const [key, agent] of this.assumed) {
       const t = this.taskByKey(key);
-      if (!t || !occupiesAgent(t)) load.set(agent, (load.get(agent) ?? 0) + 1);
+      if (!t || !occupiesAgent(t)) yield agent;
     }
-    return load;
   }
 }

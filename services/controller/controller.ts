@@ -428,7 +428,10 @@ export class Controller {
     // Heartbeats alone do not change placement; phase, capabilities, tags and capacity do.
     const placementView = (x: Agent | undefined) =>
       x && JSON.stringify([x.status?.phase, x.spec.capabilities, x.spec.tags, x.spec.maxConcurrentTasks]);
-    if (placementView(a) !== placementView(old)) this.enqueuePlacement();
+    if (placementView(a) !== placementView(old)) {
+      this.placement.agentsChanged();
+      this.enqueuePlacement();
+    }
     if (old?.status?.phase === "Ready" && a.status?.phase !== "Ready") this.enqueueTasksOf(a.metadata.name ?? "");
   }
 
@@ -444,6 +447,7 @@ export class Controller {
 
   private onAgentDeleted(a: Agent): void {
     this.agentReconciler.forget(a);
+    this.placement.agentsChanged();
     this.enqueueTasksOf(a.metadata.name ?? "");
     this.enqueuePlacement();
   }

@@ -122,6 +122,15 @@ export class PlacementReconciler {
   private readonly writing = new Set<string>();
   private readonly writeLimit: ReturnType<typeof pLimit>;
   private lastPass: LastPass = { endedAt: Number.NEGATIVE_INFINITY, tookMs: 0 };
+  /**
+   * The agents as candidates, built again only after an agent joined, left
+   * or changed what placement reads of it (agentsChanged); each pass sets
+   * their loads. Building them from 1,000 Agents for every pass, and the
+   * placer comparing that list with the one the scheduler keeps, was most of
+   * a pass when Tasks arrive one at a time. The same array, pass after pass,
+   * tells the placer the list is unchanged without a walk.
+   */
+  private candidateList: { candidates: Candidate[]; byName: Map<string, Candidate> } | undefined;
 
   constructor(private readonly o: PlacementOptions) {
     this.writeLimit = pLimit(o.writeConcurrency);
@@ -135,6 +144,23 @@ export class PlacementReconciler {
     // A Task created bound to its agent (ADR 0013) is never placed here.
     if (!this.firstSeen.has(key) && !t.status?.assignedAgent && (t.status?.attempts ?? 0) === 0 && !isBoundUnstarted(t))
       this.firstSeen.set(key, this.o.now());
+  }
+
+  /** An agent joined, left, or changed its phase, capabilities, tags or capacity: the next pass builds the candidates again. */
+  agentsChanged(): void {
+    this.candidateList = undefined;
+  }
+
+  /** This pass's candidates: the kept list (or a new one), each with its load now. */
+  private candidatesWithLoads(): { candidates: Candidate[]; byName: Map<string, Candidate> } {
+    let list = this.candidateList;
+    if (!list) {
+      const candidates = this.o.agents.list().map((a) => toCandidate(a, 0));
+      list = { candidates, byName: new Map(candidates.map((c) => [c.name, c])) };
+      this.candidateList = list;
+    }
+    this.o.load.setLoads(list.byName);
+    return list;
   }
 
   /** Forgets a deleted Task. */
@@ -164,9 +190,7 @@ export class PlacementReconciler {
   }
 
   private async place(pending: Task[], log: Logger): Promise<void> {
-    const load = this.o.load.loads();
-    const candidates = this.o.agents.list().map((a) => toCandidate(a, load.get(a.metadata.name ?? "") ?? 0));
-    const byName = new Map(candidates.map((c) => [c.name, c]));
+    const { candidates, byName } = this.candidatesWithLoads();
     for (let from = 0; from < pending.length; from += placementBatchSize) {
       const hasRoom = candidates.some((c) => c.phase === "Ready" && c.currentTasks < c.maxConcurrentTasks);
       // With no free agent anywhere, a task that already says why it waits needs no new answer.
