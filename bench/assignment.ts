@@ -10,13 +10,22 @@
  * half the write rate the bare client reached), and its figures are the
  * baseline of each ratio. Prints figures, then one JSON line of them; asserts
  * nothing.
- *   AGENTS=1000 TASKS=10000 STEADY_SECONDS=10 bun bench/assignment.ts
+ *   AGENTS=1000 TASKS=10000 STEADY_SECONDS=10 CONDUCTOR=processes bun bench/assignment.ts
+ * CONDUCTOR=processes (the default) runs the scheduler and the controller each
+ * as its own process, as a cluster runs them; CONDUCTOR=in-process runs both
+ * in the bench's process, beside the creating client and its watch.
  */
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Task } from "../lib/api/resources.ts";
-import { LocalControlPlane } from "../lib/control-plane/local.ts";
+import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
 import { kubeCandidateSource } from "../services/scheduler/server.ts";
+import { controllerArgs, untilAgentsReady } from "./chaos/conductor.ts";
+import { conductorProcesses, ManagedProcess, procCpuMs, procStatusBytes } from "./chaos/processes.ts";
 import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
 import { benchLog as log, startInProcessConductor } from "./harness.ts";
 import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
@@ -27,9 +36,29 @@ const TASKS = Number(process.env.TASKS ?? 10000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 const IDLE = Number(process.env.IDLE_TASKS ?? 200);
 const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? 10);
+const CONDUCTOR = process.env.CONDUCTOR ?? "processes";
+if (CONDUCTOR !== "processes" && CONDUCTOR !== "in-process")
+  throw new Error(`CONDUCTOR is processes or in-process, not ${CONDUCTOR}`);
 
 const cp = await LocalControlPlane.start();
-const { conn, mcp } = await setUpDomain(cp, "bench-conductor", "bench-baseline");
+const { kubeconfig, conn, mcp } = await setUpDomain(cp, "bench-conductor", "bench-baseline");
+/** The conductor's processes (CONDUCTOR=processes), whose CPU time each phase adds up. */
+const conductorProcs: ManagedProcess[] = [];
+const conductorCpuMs = () => conductorProcs.reduce((sum, p) => sum + (p.pid ? (procCpuMs(p.pid) ?? 0) : 0), 0);
+/** The controller's metrics as Prometheus text: from its process's port, or its registry in this process. */
+let controllerMetrics: (() => Promise<string>) | undefined;
+
+/** The controller's scheduler calls so far, from its metrics: how many, and their seconds summed. */
+async function schedulerCalls(): Promise<{ count: number; seconds: number } | undefined> {
+  if (controllerMetrics === undefined) return undefined;
+  const text = await controllerMetrics();
+  const value = (name: string) =>
+    Number(text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m"))?.[1] ?? Number.NaN);
+  return {
+    count: value("mcp_placement_duration_seconds_count"),
+    seconds: value("mcp_placement_duration_seconds_sum"),
+  };
+}
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -102,25 +131,42 @@ async function arriveSteadily(
   return createdAt;
 }
 
-/** A phase's tasks, when each was created, and the CPU time the phase took (apiserver, etcd, this process). */
+/**
+ * A phase's tasks, when each was created, and the CPU time the phase took:
+ * apiserver, etcd, this process, and the conductor's processes when it runs
+ * as processes.
+ */
 interface PhaseRun {
   createdAt: Map<string, number>;
-  cpu: CpuTimes;
+  cpu: CpuTimes & { conductor: number };
+  /** The controller's PlaceBatch calls in the phase and their mean time, as its metrics give them. */
+  schedulerCalls?: { count: number; mean_ms: number };
 }
 
 /** Runs a phase that creates tasks and waits until they are Assigned, reading CPU times around it. */
 async function timedPhase(run: () => Promise<Map<string, number>>): Promise<PhaseRun> {
   const from = cpuNow(cp);
+  const conductorFrom = conductorCpuMs();
+  const callsFrom = await schedulerCalls();
   const createdAt = await run();
   const to = cpuNow(cp);
-  return { createdAt, cpu: cpuPer(from, to, createdAt.size) };
+  const conductor = (conductorCpuMs() - conductorFrom) / createdAt.size;
+  const callsTo = await schedulerCalls();
+  const calls =
+    callsFrom && callsTo
+      ? {
+          count: callsTo.count - callsFrom.count,
+          mean_ms: ((callsTo.seconds - callsFrom.seconds) * 1000) / (callsTo.count - callsFrom.count),
+        }
+      : undefined;
+  return { createdAt, cpu: { ...cpuPer(from, to, createdAt.size), conductor }, schedulerCalls: calls };
 }
 
-function measure({ createdAt, cpu }: PhaseRun, assignedAt: Map<string, number>) {
+function measure({ createdAt, cpu, schedulerCalls }: PhaseRun, assignedAt: Map<string, number>) {
   const lat = [...createdAt].map(([name, c]) => (assignedAt.get(name) ?? Number.NaN) - c);
   const first = Math.min(...createdAt.values());
   const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
-  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000), cpuPerTask: cpu };
+  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000), cpuPerTask: cpu, schedulerCalls };
 }
 
 type Phase = "idle" | "steady" | "burst";
@@ -184,6 +230,65 @@ const steadyRate = baseline.steadyRate;
 // Tasks never finish here, so the agents must hold every one: idle, steady and burst.
 const capacity = Math.ceil((IDLE + Math.round(steadyRate * STEADY_SECONDS) + TASKS) / AGENTS) + 1;
 
+/** The scheduler and the controller in this process; resolves once the controller sees every agent Ready. */
+async function startConductorInProcess(): Promise<() => Promise<void>> {
+  const { controller, stop } = await startInProcessConductor({
+    conn,
+    namespace: "bench-conductor",
+    config: { heartbeatTimeoutSeconds: 3600, unknownAfterSeconds: 7200 },
+    scheduler: { candidates: kubeCandidateSource(conn) },
+  });
+  await until(
+    () => controller.agents.list().filter((a) => a.status?.phase === "Ready").length === AGENTS,
+    "agents Ready",
+  );
+  controllerMetrics = () => controller.metrics.registry.metrics();
+  return stop;
+}
+
+/**
+ * The scheduler and the controller as their own processes, as in a cluster
+ * (logs in a temporary directory); resolves once every agent is Ready.
+ */
+async function startConductorProcesses(): Promise<() => Promise<void>> {
+  const logDir = mkdtempSync(join(tmpdir(), "bench-assignment-"));
+  const env = { KUBECONFIG: kubeconfig, LOG_LEVEL: "warn" };
+  const managed = (spec: ManagedProcess["spec"]) => {
+    const p = new ManagedProcess(spec, logDir, log);
+    conductorProcs.push(p);
+    return p;
+  };
+  const stop = async () => {
+    for (const p of conductorProcs.reverse()) await p.stop();
+  };
+  try {
+    const schedulerPort = await freePort();
+    const metricsPort = await freePort();
+    controllerMetrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    await managed(conductorProcesses.scheduler({ port: schedulerPort, env })).start();
+    await managed(
+      conductorProcesses.controller({
+        name: "controller",
+        namespace: "bench-conductor",
+        schedulerPort,
+        metricsPort,
+        args: controllerArgs(3600),
+        env,
+      }),
+    ).start();
+    await untilAgentsReady(
+      mcp,
+      "bench-conductor",
+      Array.from({ length: AGENTS }, (_, i) => `agent-${i}`),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`conductor processes' logs: ${logDir}`);
+  return stop;
+}
+
 // ---- the conductor ----
 log(`creating ${AGENTS} agents (maxConcurrentTasks ${capacity})`);
 // Heartbeated once: the controller's timeout (an hour) outlasts the run.
@@ -192,21 +297,17 @@ await startHeartbeatedAgents(mcp, "bench-conductor", {
   spec: (i) => ({ capabilities: ["bench"], maxConcurrentTasks: capacity, tags: i % 2 ? ["odd"] : ["even"] }),
   concurrency: CONCURRENCY,
 });
-const { controller, stop: stopConductor } = await startInProcessConductor({
-  conn,
-  namespace: "bench-conductor",
-  config: { heartbeatTimeoutSeconds: 3600, unknownAfterSeconds: 7200 },
-  scheduler: { candidates: kubeCandidateSource(conn) },
-});
-await until(
-  () => controller.agents.list().filter((a) => a.status?.phase === "Ready").length === AGENTS,
-  "agents Ready",
-);
+const stopConductor = CONDUCTOR === "processes" ? await startConductorProcesses() : await startConductorInProcess();
 log("agents Ready; creating tasks");
-const rssBefore = process.memoryUsage().rss;
+/** Resident memory of what runs the conductor: its processes, or this one. */
+const conductorRss = () =>
+  CONDUCTOR === "processes"
+    ? conductorProcs.reduce((sum, p) => sum + (p.pid ? (procStatusBytes(p.pid, "VmRSS") ?? 0) : 0), 0)
+    : process.memoryUsage().rss;
+const rssBefore = conductorRss();
 const watchConductor = await assignmentWatch("bench-conductor");
 const conductor = await runPhases("bench-conductor", watchConductor.assignedAt, steadyRate);
-const rssAfter = process.memoryUsage().rss;
+const rssAfter = conductorRss();
 await watchConductor.stop();
 await stopConductor();
 await cp.stop();
@@ -215,14 +316,16 @@ console.log(
   `\n${AGENTS} agents; ${IDLE} tasks one at a time, ${Math.round(steadyRate * STEADY_SECONDS)} arriving at ${fmt(steadyRate, 0)}/s (half the bare client's burst rate), ${TASKS} in a burst of ${CONCURRENCY} concurrent creates\n`,
 );
 const rows: (string | number)[][] = [
-  ["", "create→Assigned p50 ms", "p99 ms", "tasks/s", "CPU ms/task: apiserver", "etcd", "bench"],
+  ["", "create→Assigned p50 ms", "p99 ms", "tasks/s", "CPU ms/task: apiserver", "etcd", "bench", "conductor"],
 ];
-const cpuCells = (r: { cpuPerTask: CpuTimes }) => [
+const cpuCells = (r: { cpuPerTask: CpuTimes & { conductor: number } }) => [
   fmt(r.cpuPerTask.apiserver, 2),
   fmt(r.cpuPerTask.etcd, 2),
   fmt(r.cpuPerTask.bench, 2),
+  CONDUCTOR === "processes" ? fmt(r.cpuPerTask.conductor, 2) : "",
 ];
 const figures: Figures = {
+  conductor: CONDUCTOR,
   agents: AGENTS,
   idle_tasks: IDLE,
   tasks: TASKS,
@@ -243,12 +346,14 @@ for (const phase of ["idle", "steady", "burst"] as const) {
     "",
     "",
     "",
+    "",
   ]);
   const run = (r: typeof c) => ({
     p50_ms: r.p50,
     p99_ms: r.p99,
     tasks_per_s: Math.round(r.rate),
     cpu_ms_per_task: { ...r.cpuPerTask },
+    ...(r.schedulerCalls ? { scheduler_calls: r.schedulerCalls } : {}),
   });
   figures[phase] = {
     conductor: run(c),
@@ -259,8 +364,13 @@ for (const phase of ["idle", "steady", "burst"] as const) {
   };
 }
 console.log(table(rows));
+for (const phase of ["idle", "steady", "burst"] as const) {
+  const calls = conductor[phase].schedulerCalls;
+  if (calls)
+    console.log(`${phase}: the controller's PlaceBatch calls ${calls.count}, mean ${fmt(calls.mean_ms, 2)} ms each`);
+}
 console.log(
-  `\nbench process RSS (controller, scheduler and watch in-process): ${fmt(rssBefore / 2 ** 20, 0)} MiB before tasks, ${fmt(rssAfter / 2 ** 20, 0)} MiB after`,
+  `\n${CONDUCTOR === "processes" ? "controller and scheduler processes' RSS" : "bench process RSS (controller, scheduler and watch in-process)"}: ${fmt(rssBefore / 2 ** 20, 0)} MiB before tasks, ${fmt(rssAfter / 2 ** 20, 0)} MiB after`,
 );
 figures.rss_mib = { before: Math.round(rssBefore / 2 ** 20), after: Math.round(rssAfter / 2 ** 20) };
 printFigures("assignment", figures);

@@ -125,7 +125,7 @@ export async function startSoakConductor(
 }
 
 /** Waits (2 min at most) until each named Agent is Ready, as the controller says. */
-async function untilAgentsReady(mcp: McpClients, namespace: string, names: string[]): Promise<void> {
+export async function untilAgentsReady(mcp: McpClients, namespace: string, names: string[]): Promise<void> {
   const phases = new Map<string, string>();
   const note = (a: { metadata: { name?: string }; status?: { phase?: string } }) =>
     phases.set(a.metadata.name ?? "", a.status?.phase ?? "");

@@ -24,13 +24,13 @@ async function runBench(
 const finite = (x: unknown) => typeof x === "number" && Number.isFinite(x);
 
 describe("benches, run small", () => {
-  test("assignment: every phase measured for the controller and the bare client, with CPU per task", async () => {
+  test("assignment: every phase measured for the controller (as processes) and the bare client, with CPU per task and the controller's scheduler calls", async () => {
     const figures = await runBench(
       "assignment",
       { AGENTS: "5", TASKS: "40", IDLE_TASKS: "3", STEADY_SECONDS: "1", CONCURRENCY: "4" },
       90_000,
     );
-    expect(figures.bench).toBe("assignment");
+    expect([figures.bench, figures.conductor]).toEqual(["assignment", "processes"]);
     for (const phase of ["idle", "steady", "burst"]) {
       const p = figures[phase] as Record<string, Record<string, unknown>>;
       for (const path of ["conductor", "bare"]) {
@@ -39,6 +39,14 @@ describe("benches, run small", () => {
         const cpu = run.cpu_ms_per_task as Record<string, unknown>;
         expect([phase, path, finite(cpu.apiserver), finite(cpu.bench)]).toEqual([phase, path, true, true]);
       }
+      // The conductor's own processes used CPU, and the controller asked the scheduler at least once.
+      const conductor = p.conductor as {
+        cpu_ms_per_task: { conductor: number };
+        scheduler_calls?: { count: number; mean_ms: number };
+      };
+      expect([phase, conductor.cpu_ms_per_task.conductor > 0]).toEqual([phase, true]);
+      const calls = conductor.scheduler_calls;
+      expect([phase, (calls?.count ?? 0) >= 1, finite(calls?.mean_ms)]).toEqual([phase, true, true]);
       expect([phase, finite(p.p50_vs_bare)]).toEqual([phase, true]);
     }
   }, 100_000);
