@@ -6,15 +6,25 @@
  * in process (the baseline, measured in the same run); and a PlaceBatch of
  * one task with the best 3 listed, a controller's pass when Tasks arrive one
  * at a time, sending the candidates or, as the controller does, only their
- * loads on a candidate set the scheduler keeps (ADR 0014). Prints
- * figures, then one JSON line of them; asserts nothing.
+ * loads on a candidate set the scheduler keeps (ADR 0014). Then the CPU
+ * time of that kept-set call with the scheduler as its own process, as the
+ * controller meets it: the scheduler's and the caller's, back to back and
+ * with 10 ms between calls (Tasks arriving one at a time), against the
+ * policy's own in process. Prints figures, then one JSON line of them;
+ * asserts nothing.
  *   bun bench/scheduler-place.ts
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../lib/control-plane/local.ts";
 import { silentLogger } from "../lib/log.ts";
 import { SchedulerClient } from "../lib/scheduling/client.ts";
 import { place, placeBatch } from "../lib/scheduling/policy.ts";
 import type { Candidate, TaskSpec } from "../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import { startSchedulerServer } from "../services/scheduler/server.ts";
+import { conductorProcesses, ManagedProcess, procCpuMs } from "./chaos/processes.ts";
+import { benchLog } from "./harness.ts";
 import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
 const capabilities = ["data-processing", "filesystem", "http", "code", "inference"];
@@ -173,6 +183,76 @@ for (const n of [10, 100, 1000]) {
 }
 
 console.log(table(rows));
-printFigures("scheduler-place", figures);
 client.close();
 await server.stop();
+
+// ---- the CPU of one kept-set call, the scheduler as its own process ----
+/** This process's CPU time so far, in ms. */
+const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const port = await freePort();
+const schedulerProcess = new ManagedProcess(
+  // No kubeconfig: what-if is off, PlaceBatch is all it serves.
+  conductorProcesses.scheduler({ port, env: { KUBECONFIG: "/nonexistent", LOG_LEVEL: "warn" } }),
+  mkdtempSync(join(tmpdir(), "bench-scheduler-place-")),
+  benchLog,
+);
+await schedulerProcess.start();
+const processClient = new SchedulerClient(`127.0.0.1:${port}`);
+const cpuRows: (string | number)[][] = [
+  [
+    "candidates",
+    "calls",
+    "scheduler CPU ms/call",
+    "caller CPU ms/call",
+    "policy in-process CPU ms/call",
+    "wall ms/call",
+  ],
+];
+for (const n of [10, 1000]) {
+  const cands = candidates(n);
+  const loads = cands.map((c) => c.currentTasks);
+  const setName = `bench-process-${n}`;
+  await processClient.placeBatch([task(0)], cands, 3, setName);
+  for (let i = 0; i < 200; i++) await processClient.placeBatchOnKeptSet([task(i)], setName, loads, 3);
+  const calls = 500;
+  const policyFrom = ownCpuMs();
+  for (let i = 0; i < calls; i++) placeBatch([task(i)], cands, 3);
+  const policy = (ownCpuMs() - policyFrom) / calls;
+  const byGap: Record<string, unknown> = {};
+  for (const gapMs of [0, 10]) {
+    const pid = schedulerProcess.pid as number;
+    const schedulerFrom = procCpuMs(pid) ?? Number.NaN;
+    const callerFrom = ownCpuMs();
+    const wallFrom = performance.now();
+    for (let i = 0; i < calls; i++) {
+      await processClient.placeBatchOnKeptSet([task(i)], setName, loads, 3);
+      if (gapMs > 0) await Bun.sleep(gapMs);
+    }
+    const wall = (performance.now() - wallFrom) / calls - gapMs;
+    const scheduler = ((procCpuMs(pid) ?? Number.NaN) - schedulerFrom) / calls;
+    // The caller's figure includes its timer's wake-ups between calls (gapMs > 0).
+    const caller = (ownCpuMs() - callerFrom) / calls;
+    cpuRows.push([
+      n,
+      gapMs === 0 ? `${calls} back to back` : `${calls}, ${gapMs} ms apart`,
+      fmt(scheduler, 3),
+      fmt(caller, 3),
+      fmt(policy, 3),
+      fmt(wall, 2),
+    ]);
+    byGap[gapMs === 0 ? "back_to_back" : `gap_${gapMs}ms`] = {
+      scheduler_cpu_ms: scheduler,
+      caller_cpu_ms: caller,
+      wall_ms: wall,
+      cpu_vs_policy: (scheduler + caller) / policy,
+    };
+  }
+  (figures[`c${n}`] as Record<string, unknown>).kept_set_call_scheduler_process = { policy_cpu_ms: policy, ...byGap };
+}
+processClient.close();
+await schedulerProcess.stop();
+console.log(`\nOne task, 3 listed, on a kept set: the scheduler as its own process\n\n${table(cpuRows)}`);
+printFigures("scheduler-place", figures);
