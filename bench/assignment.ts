@@ -45,6 +45,10 @@ const { kubeconfig, conn, mcp } = await setUpDomain(cp, "bench-conductor", "benc
 /** The conductor's processes (CONDUCTOR=processes), whose CPU time each phase adds up. */
 const conductorProcs: ManagedProcess[] = [];
 const conductorCpuMs = () => conductorProcs.reduce((sum, p) => sum + (p.pid ? (procCpuMs(p.pid) ?? 0) : 0), 0);
+// A run that fails part-way leaves no controller or scheduler running on after it.
+process.on("exit", () => {
+  for (const p of conductorProcs) if (p.pid) process.kill(p.pid, "SIGKILL");
+});
 /** The controller's metrics as Prometheus text: from its process's port, or its registry in this process. */
 let controllerMetrics: (() => Promise<string>) | undefined;
 

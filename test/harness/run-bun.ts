@@ -1,4 +1,5 @@
 /** Runs a script under this Bun (as the tests run third-party CLIs), collecting its output; killed after timeoutMs. */
+import { readdirSync, readFileSync } from "node:fs";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
 
 export async function runBun(
@@ -12,7 +13,12 @@ export async function runBun(
     cwd: repoRoot,
     ...(env ? { env: { ...process.env, ...env } } : {}),
   });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  // A script that hangs is killed with what it started (a bench's controller
+  // and scheduler processes), which would otherwise run on beside the tests after it.
+  const timer = setTimeout(() => {
+    for (const pid of descendantsOf(proc.pid)) killQuietly(pid);
+    proc.kill("SIGKILL");
+  }, timeoutMs);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
@@ -20,4 +26,38 @@ export async function runBun(
   ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** Every process below `root`, from /proc's parent links, read before any is killed. */
+export function descendantsOf(root: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // The parent's pid is the second field after the command's closing parenthesis.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      childrenOf.set(ppid, [...(childrenOf.get(ppid) ?? []), pid]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (pid: number) => {
+    for (const child of childrenOf.get(pid) ?? []) {
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return found;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
 }
