@@ -322,6 +322,17 @@ describe("running a task", () => {
     ).toEqual(["Completed"]);
   });
 
+  test("runningAfterMs 0 marks even the quickest task Running before its end, as '0: at once' says", async () => {
+    // The same instant tool as "a short task writes no Running": only the setting differs.
+    const { runtime, assign, finished, api } = setup({ runningAfterMs: 0 });
+    await runtime.start();
+    assign("at-once");
+    await finished("at-once");
+    expect(
+      api.requests.filter((r) => r.path.endsWith("/at-once/status")).map((r) => (r.body as Task).status?.phase),
+    ).toEqual(["Running", "Completed"]);
+  });
+
   test("by capability: the one tool that serves it runs; none or several fail the task, not retryable", async () => {
     const other = { ...echo, name: "other", capability: "other" };
     const { runtime, assign, finished } = setup({ tools: [echo, other, { ...other, name: "other2" }] });

@@ -724,7 +724,12 @@ export class AgentRuntime {
       }
       return entry.claim;
     };
-    const stopClaimTimer = this.clock.schedule(() => void claim(), this.opts.runningAfterMs ?? 1_000);
+    const runningAfterMs = this.opts.runningAfterMs ?? 1_000;
+    // 0 is "at once": claimed as the task starts, not on a timer that a tool
+    // finishing within the same tick outruns (its Running would never be written).
+    let stopClaimTimer = () => {};
+    if (runningAfterMs <= 0) void claim();
+    else stopClaimTimer = this.clock.schedule(() => void claim(), runningAfterMs);
     // What the tool reported in its last interval, not yet written: the final write carries it.
     let lastNotes: StatusNotes = {};
     const finish = async (end: AttemptEnd): Promise<void> => {
