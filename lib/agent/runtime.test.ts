@@ -312,25 +312,19 @@ describe("running a task", () => {
     expect(statusWrites("slow")).toBe(2);
   });
 
-  test("a short task writes no Running", async () => {
-    const { runtime, assign, finished, api } = setup({ runningAfterMs: 10_000 });
+  // The same instant tool under both settings: a short task writes only its end,
+  // unless runningAfterMs is 0, "at once", which even the quickest task must honour.
+  test.each<[number, string[]]>([
+    [10_000, ["Completed"]],
+    [0, ["Running", "Completed"]],
+  ])("an instant task with runningAfterMs %p writes %p", async (runningAfterMs, phases) => {
+    const { runtime, assign, finished, api } = setup({ runningAfterMs });
     await runtime.start();
     assign("quick");
     await finished("quick");
     expect(
-      api.requests.filter((r) => r.path.endsWith("/quick/status")).map((r) => (r.body as Task).status?.phase),
-    ).toEqual(["Completed"]);
-  });
-
-  test("runningAfterMs 0 marks even the quickest task Running before its end, as '0: at once' says", async () => {
-    // The same instant tool as "a short task writes no Running": only the setting differs.
-    const { runtime, assign, finished, api } = setup({ runningAfterMs: 0 });
-    await runtime.start();
-    assign("at-once");
-    await finished("at-once");
-    expect(
-      api.requests.filter((r) => r.path.endsWith("/at-once/status")).map((r) => (r.body as Task).status?.phase),
-    ).toEqual(["Running", "Completed"]);
+      api.requests.filter((r) => r.path.endsWith("/quick/status")).map((r) => (r.body as Task).status?.phase as string),
+    ).toEqual(phases);
   });
 
   test("by capability: the one tool that serves it runs; none or several fail the task, not retryable", async () => {
