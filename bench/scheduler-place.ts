@@ -24,6 +24,7 @@ import { place, placeBatch } from "../lib/scheduling/policy.ts";
 import type { Candidate, TaskSpec } from "../proto/gen/mcp/conductor/scheduler/v1/scheduler.ts";
 import { startSchedulerServer } from "../services/scheduler/server.ts";
 import { conductorProcesses, ManagedProcess, procCpuMs } from "./chaos/processes.ts";
+import { ownCpuMs } from "./control-plane.ts";
 import { benchLog } from "./harness.ts";
 import { type Figures, fmt, printFigures, summarize, table } from "./stats.ts";
 
@@ -187,11 +188,6 @@ client.close();
 await server.stop();
 
 // ---- the CPU of one kept-set call, the scheduler as its own process ----
-/** This process's CPU time so far, in ms. */
-const ownCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const port = await freePort();
 const schedulerProcess = new ManagedProcess(
   // No kubeconfig: what-if is off, PlaceBatch is all it serves.

@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { procStatFields } from "../../lib/control-plane/processes.ts";
 import type { KubeConnection } from "../../lib/kube/connection.ts";
 import { defaultConfig } from "../../services/controller/config.ts";
 
@@ -238,14 +239,8 @@ export async function leaseHolder(conn: KubeConnection, namespace: string): Prom
 
 /** CPU time (user + system) a process has used so far, in ms; undefined once it is gone. */
 export function procCpuMs(pid: number): number | undefined {
-  try {
-    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
-  } catch {
-    return undefined;
-  }
+  const fields = procStatFields(pid);
+  return fields && ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
 }
 
 /** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */

@@ -2,16 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { procStatFields } from "../../lib/control-plane/processes.ts";
 import { descendantsOf, runBun } from "./run-bun.ts";
 
 /** Alive: its /proc entry is there and it is not a zombie waiting to be reaped. */
 function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+  const state = procStatFields(pid)?.[0];
+  return state !== undefined && state !== "Z";
 }
 
 describe("runBun", () => {

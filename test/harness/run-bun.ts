@@ -1,6 +1,7 @@
 /** Runs a script under this Bun (as the tests run third-party CLIs), collecting its output; killed after timeoutMs. */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { repoRoot } from "../../lib/control-plane/binaries.ts";
+import { procStatFields } from "../../lib/control-plane/processes.ts";
 
 export async function runBun(
   args: string[],
@@ -33,15 +34,10 @@ export function descendantsOf(root: number): number[] {
   const childrenOf = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // The parent's pid is the second field after the command's closing parenthesis.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      childrenOf.set(ppid, [...(childrenOf.get(ppid) ?? []), pid]);
-    } catch {
-      // gone meanwhile
-    }
+    const fields = Number.isInteger(pid) ? procStatFields(pid) : undefined;
+    if (!fields) continue; // not a process, or gone meanwhile
+    const ppid = Number(fields[1]);
+    childrenOf.set(ppid, [...(childrenOf.get(ppid) ?? []), pid]);
   }
   const found: number[] = [];
   const walk = (pid: number) => {
