@@ -26,6 +26,7 @@ import { Informer } from "../lib/kube/informer.ts";
 import { kubeCandidateSource } from "../services/scheduler/server.ts";
 import { controllerArgs, untilAgentsReady } from "./chaos/conductor.ts";
 import { conductorProcesses, ManagedProcess, procCpuMs, procStatusBytes } from "./chaos/processes.ts";
+import { parseCounters } from "./chaos/sampling.ts";
 import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
 import { benchLog as log, startInProcessConductor } from "./harness.ts";
 import { startHeartbeatedAgents } from "./heartbeated-agents.ts";
@@ -56,8 +57,8 @@ let controllerMetrics: (() => Promise<string>) | undefined;
 async function schedulerCalls(): Promise<{ count: number; seconds: number } | undefined> {
   if (controllerMetrics === undefined) return undefined;
   const text = await controllerMetrics();
-  const value = (name: string) =>
-    Number(text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m"))?.[1] ?? Number.NaN);
+  // Summed over the samples: the controller labels each with its domain.
+  const value = (name: string) => parseCounters(text, name).reduce((sum, c) => sum + c.value, 0);
   return {
     count: value("mcp_placement_duration_seconds_count"),
     seconds: value("mcp_placement_duration_seconds_sum"),
