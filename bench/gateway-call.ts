@@ -16,6 +16,10 @@
  *            past runningAfterMs (ADR 0013).
  *
  * Apiserver writes per call come from the apiserver's request counters.
+ * Each level runs its paths ROUNDS times (3), the order turned by one each
+ * round, and a path's figures pool its rounds: this machine's speed drifts
+ * within a run, and a path always run in the same place would meet its own
+ * share of the drift, not the others'.
  * Prints a table and, last, one JSON line of the figures; asserts nothing.
  *   bun bench/gateway-call.ts
  */
@@ -47,6 +51,7 @@ const levels = allLevels
   .filter(([c]) => !onlyClients || onlyClients.includes(c))
   .map(([c, n]) => [c, n * callsTimes] as const);
 const paths = new Set((process.env.PATHS ?? "plain,bare,bare-same,before,after").split(","));
+const rounds = Math.max(1, Number(process.env.ROUNDS ?? 3));
 
 const cp = await LocalControlPlane.start();
 const namespaces = ["bench-before", "bench-after", "bench-bare"];
@@ -166,6 +171,8 @@ async function gatewayCallBody(url: string): Promise<BareBody> {
 
 interface Run {
   lat: number[];
+  calls: number;
+  seconds: number;
   rate: number;
   writesPerCall: number;
   /** CPU time per call, ms: the apiserver, etcd and this process (clients, gateways, agents, controllers). */
@@ -200,18 +207,42 @@ async function measure(calls: number, go: () => Promise<number[]>): Promise<Run>
   const cpu0 = cpuNow(cp);
   const t0 = performance.now();
   const lat = await go();
-  const rate = lat.length / ((performance.now() - t0) / 1000);
+  const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuNow(cp);
   await Bun.sleep(300); // the last result writes land
   await writes.scrape();
   const total = [...writes.byResource.values()].reduce((a, b) => a + b, 0);
   return {
     lat,
-    rate,
+    calls,
+    seconds,
+    rate: calls / seconds,
     writesPerCall: total / calls,
     cpuPerCall: cpuPer(cpu0, cpu1, calls),
   };
 }
+
+/** One path's rounds as one run: every latency, the rate over all its time, writes and CPU per call over all its calls. */
+function poolRuns(runs: Run[]): Run {
+  const calls = runs.reduce((a, r) => a + r.calls, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const perCall = (f: (r: Run) => number) => runs.reduce((a, r) => a + f(r) * r.calls, 0) / calls;
+  return {
+    lat: runs.flatMap((r) => r.lat),
+    calls,
+    seconds,
+    rate: calls / seconds,
+    writesPerCall: perCall((r) => r.writesPerCall),
+    cpuPerCall: {
+      apiserver: perCall((r) => r.cpuPerCall.apiserver),
+      etcd: perCall((r) => r.cpuPerCall.etcd),
+      bench: perCall((r) => r.cpuPerCall.bench),
+    },
+  };
+}
+
+/** `order` turned left by `by`: round r starts with the r-th path. */
+const turned = <T>(order: readonly T[], by: number): T[] => order.map((_, i) => order[(i + by) % order.length] as T);
 
 async function mcpRun(url: string, clients: number, callsEach: number): Promise<Run> {
   const cs = await Promise.all(
@@ -272,17 +303,28 @@ const rows: (string | number)[][] = [
     "etcd",
     "bench",
     "rate vs bare / bare-same",
+    "calls/s by round",
   ],
 ];
-const figures: Record<string, unknown> = {};
+const figures: Record<string, unknown> = { rounds };
+const runPath: Record<string, (clients: number, callsEach: number) => Promise<Run>> = {
+  plain: (clients, callsEach) => mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach),
+  bare: (clients, callsEach) => bareRun(clients, callsEach),
+  "bare-same": (clients, callsEach) => bareRun(clients, callsEach, sameBody),
+  before: (clients, callsEach) => mcpRun(before.url, clients, callsEach),
+  after: (clients, callsEach) => mcpRun(after.url, clients, callsEach),
+};
+const pathOrder = Object.keys(runPath).filter((p) => paths.has(p));
 for (const [clients, callsEach] of levels) {
   log(`${clients} clients`);
-  const runs: [string, Run][] = [];
-  if (paths.has("plain")) runs.push(["plain", await mcpRun(`http://127.0.0.1:${plain.port}/mcp`, clients, callsEach)]);
-  if (paths.has("bare")) runs.push(["bare", await bareRun(clients, callsEach)]);
-  if (paths.has("bare-same")) runs.push(["bare-same", await bareRun(clients, callsEach, sameBody)]);
-  if (paths.has("before")) runs.push(["before", await mcpRun(before.url, clients, callsEach)]);
-  if (paths.has("after")) runs.push(["after", await mcpRun(after.url, clients, callsEach)]);
+  const byRound = new Map<string, Run[]>(pathOrder.map((p) => [p, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const path of turned(pathOrder, round)) {
+      const run = await runPath[path]?.(clients, callsEach);
+      if (run) byRound.get(path)?.push(run);
+    }
+  }
+  const runs: [string, Run][] = pathOrder.map((p) => [p, poolRuns(byRound.get(p) ?? [])]);
   const bare = runs.find(([p]) => p === "bare")?.[1];
   const bareSame = runs.find(([p]) => p === "bare-same")?.[1];
   for (const [path, r] of runs) {
@@ -301,11 +343,13 @@ for (const [clients, callsEach] of levels) {
       fmt(r.cpuPerCall.etcd, 2),
       fmt(r.cpuPerCall.bench, 2),
       gatewayPath ? `${fmt(rateVsBare ?? Number.NaN, 2)} / ${fmt(rateVsSame ?? Number.NaN, 2)}` : "",
+      (byRound.get(path) ?? []).map((x) => fmt(x.rate, 0)).join(" "),
     ]);
     figures[`c${clients}_${path}`] = {
       p50_ms: Number(fmt(s.p50, 2)),
       p99_ms: Number(fmt(s.p99, 2)),
       calls_per_s: Math.round(r.rate),
+      calls_per_s_by_round: (byRound.get(path) ?? []).map((x) => Math.round(x.rate)),
       writes_per_call: Number(fmt(r.writesPerCall, 2)),
       cpu_ms_per_call: {
         apiserver: Number(fmt(r.cpuPerCall.apiserver, 3)),
