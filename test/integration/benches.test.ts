@@ -51,16 +51,24 @@ describe("benches, run small", () => {
     }
   }, 100_000);
 
-  test("gateway-call: one client through the shipped gateway, against both bare clients", async () => {
-    const figures = await runBench("gateway-call", { CLIENTS: "1", PATHS: "bare,bare-same,after" }, 90_000);
-    expect(figures.bench).toBe("gateway-call");
+  test("gateway-call: one client through the shipped gateway, against both bare clients, in two rounds", async () => {
+    const figures = await runBench(
+      "gateway-call",
+      { CLIENTS: "1", PATHS: "bare,bare-same,after", ROUNDS: "2", CALLS_TIMES: "0.25" },
+      90_000,
+    );
+    expect([figures.bench, figures.rounds]).toEqual(["gateway-call", 2]);
     const after = figures.c1_after as Record<string, unknown>;
     expect(finite(after.rate_vs_bare)).toBe(true);
     expect(finite(after.rate_vs_bare_same)).toBe(true);
     // A bound call's two writes (ADR 0013), as the bare clients make them.
     for (const path of ["c1_bare", "c1_bare-same", "c1_after"]) {
-      const w = (figures[path] as Record<string, unknown>).writes_per_call as number;
+      const run = figures[path] as Record<string, unknown>;
+      const w = run.writes_per_call as number;
       expect([path, w >= 2 && w < 2.5]).toEqual([path, true]);
+      // each round measured on its own, then pooled
+      const byRound = run.calls_per_s_by_round as unknown[];
+      expect([path, byRound.length, byRound.every(finite)]).toEqual([path, 2, true]);
     }
   }, 100_000);
 });
