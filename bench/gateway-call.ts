@@ -37,7 +37,7 @@ import { silentLogger } from "../lib/log.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
 import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
 import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
-import { fmt, summarize, table } from "./stats.ts";
+import { fmt, summarize, table, turned } from "./stats.ts";
 
 const allLevels = [
   [1, 200],
@@ -240,9 +240,6 @@ function poolRuns(runs: Run[]): Run {
     },
   };
 }
-
-/** `order` turned left by `by`: round r starts with the r-th path. */
-const turned = <T>(order: readonly T[], by: number): T[] => order.map((_, i) => order[(i + by) % order.length] as T);
 
 async function mcpRun(url: string, clients: number, callsEach: number): Promise<Run> {
   const cs = await Promise.all(

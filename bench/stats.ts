@@ -37,12 +37,13 @@ export function figure(x: number, digits = 3): number | null {
   return Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
 }
 
-/** A bench's figures: numbers, nested by case; a flag or a name where a number would not say it. */
+/** A bench's figures: numbers, nested by case, or one per round; a flag or a name where a number would not say it. */
 export type Figures = { [name: string]: Figure };
-export type Figure = number | boolean | string | null | undefined | Figures;
+export type Figure = number | number[] | boolean | string | null | undefined | Figures;
 
 function rounded(v: Figure): Figure {
   if (typeof v === "number") return figure(v);
+  if (Array.isArray(v)) return v.map((x) => figure(x) ?? Number.NaN);
   if (v === null || typeof v !== "object") return v;
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rounded(x)]));
 }
@@ -56,3 +57,11 @@ function rounded(v: Figure): Figure {
 export function printFigures(bench: string, figures: Figures): void {
   console.log(JSON.stringify({ bench, ...(rounded(figures) as Figures) }));
 }
+
+/**
+ * `order` turned left by `by`: round r of a bench that runs its ways in
+ * rounds starts with the r-th, so no way always runs first or last while the
+ * machine's speed drifts.
+ */
+export const turned = <T>(order: readonly T[], by: number): T[] =>
+  order.map((_, i) => order[(i + by) % order.length] as T);

@@ -71,4 +71,27 @@ describe("benches, run small", () => {
       expect([path, byRound.length, byRound.every(finite)]).toEqual([path, 2, true]);
     }
   }, 100_000);
+
+  test("watch-fanout: a bare client's calls with no agent watching, with both of each agent's Task watches and with each alone, in two rounds", async () => {
+    const figures = await runBench("watch-fanout", { AGENTS: "5", CALLS: "30", ROUNDS: "2" }, 90_000);
+    expect([figures.bench, figures.agents, figures.rounds]).toEqual(["watch-fanout", 5, 2]);
+    // each way ran with the watches it names open (the bench waits for the apiserver to count them)
+    for (const [way, watches] of [
+      ["none", 0],
+      ["both", 10],
+      ["assigned", 5],
+      ["bound", 5],
+    ] as const) {
+      const run = figures[way] as Record<string, unknown>;
+      const byRound = run.calls_per_s_by_round as unknown[];
+      expect([way, run.watches, finite(run.apiserver_cpu_ms_per_call), byRound.length, byRound.every(finite)]).toEqual([
+        way,
+        watches,
+        true,
+        2,
+        true,
+      ]);
+    }
+    expect(finite((figures.both as Record<string, unknown>).apiserver_us_per_event_per_watch)).toBe(true);
+  }, 100_000);
 });
