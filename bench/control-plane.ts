@@ -5,9 +5,11 @@
  * arrange the stop (its finally, Ctrl-C) before anything here can fail.
  */
 import { installCrds } from "../lib/api/install.ts";
-import { type McpClients, mcpClients } from "../lib/api/resources.ts";
+import { type McpClients, mcpClients, type Task } from "../lib/api/resources.ts";
 import type { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
+import { Informer } from "../lib/kube/informer.ts";
+import { silentLogger } from "../lib/log.ts";
 import { procCpuMs } from "./chaos/processes.ts";
 
 export interface BenchDomain {
@@ -55,5 +57,41 @@ export function cpuPer(from: CpuTimes, to: CpuTimes, units: number): CpuTimes {
     apiserver: (to.apiserver - from.apiserver) / units,
     etcd: (to.etcd - from.etcd) / units,
     bench: (to.bench - from.bench) / units,
+  };
+}
+
+/** A bare client's view of its Tasks: one watch, and a promise per Task awaited. */
+export interface TaskWatch {
+  /** Resolves once the watch shows Task `name` meeting `until` (at once if its cache already does). */
+  seen(name: string, until: (t: Task) => boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches the Tasks of `namespace` (those with `labelSelector`, if given), as
+ * the benches' bare clients observe their own writes: a create or status write
+ * counts as done when the watch shows it, as a call through the gateway is
+ * answered when its watch shows the result.
+ */
+export async function watchTasks(conn: KubeConnection, namespace: string, labelSelector?: string): Promise<TaskWatch> {
+  const informer = new Informer(mcpClients(conn).tasks, { namespace, labelSelector, logger: silentLogger });
+  const waiting = new Map<string, { until: (t: Task) => boolean; resolve: () => void }>();
+  const notify = (t: Task) => {
+    const w = waiting.get(t.metadata.name ?? "");
+    if (w?.until(t)) {
+      waiting.delete(t.metadata.name ?? "");
+      w.resolve();
+    }
+  };
+  informer.on({ add: notify, update: notify, delete: () => {} });
+  await informer.start();
+  return {
+    seen: (name, until) =>
+      new Promise<void>((resolve) => {
+        waiting.set(name, { until, resolve });
+        const cached = informer.get(namespace, name);
+        if (cached) notify(cached);
+      }),
+    stop: () => informer.stop(),
   };
 }

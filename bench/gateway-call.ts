@@ -32,10 +32,8 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { mcpClients, type Task } from "../lib/api/resources.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
-import { Informer } from "../lib/kube/informer.ts";
-import { silentLogger } from "../lib/log.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
-import { type CpuTimes, cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
+import { type CpuTimes, cpuNow, cpuPer, setUpDomain, watchTasks } from "./control-plane.ts";
 import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
 import { fmt, summarize, table, turned } from "./stats.ts";
 
@@ -112,23 +110,8 @@ const plain = Bun.serve({
 
 // ---- the bare client: create, see it, write its status, see that ----
 const bareTasks = mcpClients(conn).tasks;
-const bareWatch = new Informer(bareTasks, { namespace: "bench-bare", logger: silentLogger });
-const waiting = new Map<string, { until: (t: Task) => boolean; resolve: () => void }>();
-const notify = (t: Task) => {
-  const w = waiting.get(t.metadata.name ?? "");
-  if (w?.until(t)) {
-    waiting.delete(t.metadata.name ?? "");
-    w.resolve();
-  }
-};
-bareWatch.on({ add: notify, update: notify, delete: () => {} });
-await bareWatch.start();
-const seen = (name: string, until: (t: Task) => boolean) =>
-  new Promise<void>((resolve) => {
-    waiting.set(name, { until, resolve });
-    const cached = bareWatch.get("bench-bare", name);
-    if (cached) notify(cached);
-  });
+const bareWatch = await watchTasks(conn, "bench-bare");
+const seen = bareWatch.seen;
 /** What the bare client writes: a Task's metadata and spec, then its status. */
 interface BareBody {
   metadata: Pick<Task["metadata"], "labels" | "annotations">;

@@ -17,18 +17,16 @@
  *   AGENTS=1000 CALLS=1500 ROUNDS=2 bun bench/watch-fanout.ts
  */
 import { randomBytes } from "node:crypto";
-import { mcpClients, type Task } from "../lib/api/resources.ts";
+import { mcpClients } from "../lib/api/resources.ts";
+import { boundAgentLabel } from "../lib/api/task-state.ts";
 import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { KubeConnection } from "../lib/kube/connection.ts";
-import { Informer } from "../lib/kube/informer.ts";
-import { silentLogger } from "../lib/log.ts";
 import { parseCounters } from "./chaos/sampling.ts";
-import { cpuNow, cpuPer, setUpDomain } from "./control-plane.ts";
+import { cpuNow, cpuPer, setUpDomain, watchTasks } from "./control-plane.ts";
 import { benchLog as log } from "./harness.ts";
 import { type Figures, fmt, printFigures, summarize, table, turned } from "./stats.ts";
 
 const ns = "fanout";
-const boundAgentLabel = "mcp.io/bound-agent";
 
 /** An agent's two Task watches (lib/agent/runtime.ts): Tasks the controller assigned it, Tasks a gateway bound to it. */
 type WatchKind = "assigned" | "bound";
@@ -94,23 +92,8 @@ async function untilWatches(count: number): Promise<void> {
 
 // ---- the bare client: create, see it, write its status, see that ----
 const tasks = mcpClients(conn).tasks;
-const ownWatch = new Informer(tasks, { namespace: ns, labelSelector: "bench=fanout", logger: silentLogger });
-const waiting = new Map<string, { until: (t: Task) => boolean; resolve: () => void }>();
-const notify = (t: Task) => {
-  const w = waiting.get(t.metadata.name ?? "");
-  if (w?.until(t)) {
-    waiting.delete(t.metadata.name ?? "");
-    w.resolve();
-  }
-};
-ownWatch.on({ add: notify, update: notify, delete: () => {} });
-await ownWatch.start();
-const seen = (name: string, until: (t: Task) => boolean) =>
-  new Promise<void>((resolve) => {
-    waiting.set(name, { until, resolve });
-    const cached = ownWatch.get(ns, name);
-    if (cached) notify(cached);
-  });
+const ownWatch = await watchTasks(conn, ns, "bench=fanout");
+const seen = ownWatch.seen;
 
 let callNo = 0;
 async function call(): Promise<number> {
