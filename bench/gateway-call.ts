@@ -35,7 +35,7 @@ import { LocalControlPlane } from "../lib/control-plane/local.ts";
 import { ApiserverWrites } from "./chaos/sampling.ts";
 import { type CpuTimes, cpuNow, cpuPer, setUpDomain, watchTasks } from "./control-plane.ts";
 import { echoTool, benchLog as log, serveBenchGateway, startInProcessConductor } from "./harness.ts";
-import { fmt, summarize, table, turned } from "./stats.ts";
+import { fmt, poolRounds, summarize, table, turned } from "./stats.ts";
 
 const allLevels = [
   [1, 200],
@@ -207,14 +207,9 @@ async function measure(calls: number, go: () => Promise<number[]>): Promise<Run>
 
 /** One path's rounds as one run: every latency, the rate over all its time, writes and CPU per call over all its calls. */
 function poolRuns(runs: Run[]): Run {
-  const calls = runs.reduce((a, r) => a + r.calls, 0);
-  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
-  const perCall = (f: (r: Run) => number) => runs.reduce((a, r) => a + f(r) * r.calls, 0) / calls;
+  const { perCall, ...pooled } = poolRounds(runs);
   return {
-    lat: runs.flatMap((r) => r.lat),
-    calls,
-    seconds,
-    rate: calls / seconds,
+    ...pooled,
     writesPerCall: perCall((r) => r.writesPerCall),
     cpuPerCall: {
       apiserver: perCall((r) => r.cpuPerCall.apiserver),

@@ -58,6 +58,29 @@ export function printFigures(bench: string, figures: Figures): void {
   console.log(JSON.stringify({ bench, ...(rounded(figures) as Figures) }));
 }
 
+/** What pooling a way's rounds needs of each round: its calls, its time and its latencies. */
+export interface RoundRun {
+  calls: number;
+  seconds: number;
+  lat: number[];
+}
+
+/**
+ * A way's rounds as one: calls and time summed (the rate over all its time), latencies joined,
+ * and `perCall` to average any per-call figure of the rounds over all their calls.
+ */
+export function poolRounds<R extends RoundRun>(runs: R[]) {
+  const calls = runs.reduce((a, r) => a + r.calls, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  return {
+    calls,
+    seconds,
+    rate: calls / seconds,
+    lat: runs.flatMap((r) => r.lat),
+    perCall: (f: (r: R) => number) => runs.reduce((a, r) => a + f(r) * r.calls, 0) / calls,
+  };
+}
+
 /**
  * `order` turned left by `by`: round r of a bench that runs its ways in
  * rounds starts with the r-th, so no way always runs first or last while the

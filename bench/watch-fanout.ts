@@ -24,7 +24,7 @@ import { KubeConnection } from "../lib/kube/connection.ts";
 import { parseCounters } from "./chaos/sampling.ts";
 import { cpuNow, cpuPer, setUpDomain, watchTasks } from "./control-plane.ts";
 import { benchLog as log } from "./harness.ts";
-import { type Figures, fmt, printFigures, summarize, table, turned } from "./stats.ts";
+import { type Figures, fmt, poolRounds, printFigures, summarize, table, turned } from "./stats.ts";
 
 const ns = "fanout";
 
@@ -119,6 +119,7 @@ async function call(): Promise<number> {
 interface Run {
   watches: number;
   calls: number;
+  seconds: number;
   rate: number;
   lat: number[];
   cpu: { apiserver: number; etcd: number; bench: number };
@@ -139,9 +140,9 @@ async function measure(watches: number): Promise<Run> {
       }
     }),
   );
-  const rate = CALLS / ((performance.now() - t0) / 1000);
+  const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuPer(cpu0, cpuNow(cp), CALLS);
-  return { watches, calls: CALLS, rate, lat, cpu };
+  return { watches, calls: CALLS, seconds, rate: CALLS / seconds, lat, cpu };
 }
 
 /** Runs the calls with the `kinds` of watch of each agent held open by a child process. */
@@ -189,14 +190,10 @@ for (let round = 0; round < ROUNDS; round++) {
 
 /** A way's rounds as one: CPU per call over all its calls, the rate over all its time, every latency. */
 function pooled(rounds: Run[]): Run & { roundRates: number[] } {
-  const seconds = rounds.reduce((a, r) => a + r.calls / r.rate, 0);
-  const calls = rounds.reduce((a, r) => a + r.calls, 0);
-  const perCall = (f: (r: Run) => number) => rounds.reduce((a, r) => a + f(r) * r.calls, 0) / calls;
+  const { perCall, ...all } = poolRounds(rounds);
   return {
+    ...all,
     watches: rounds[0]?.watches ?? 0,
-    calls,
-    rate: calls / seconds,
-    lat: rounds.flatMap((r) => r.lat),
     cpu: {
       apiserver: perCall((r) => r.cpu.apiserver),
       etcd: perCall((r) => r.cpu.etcd),
