@@ -193,6 +193,24 @@ describe("place: scores and explanations, exactly", () => {
     expect(place(t, [a]).candidates[0]?.score).toBe(80);
   });
 
+  test("explanations kept once made stay right: past the kept texts' bound, and for counts too large to keep", () => {
+    // 1,500 distinct names and loads, more than the policy keeps, asked twice:
+    // the second round reads texts kept or made again after a clear.
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 1500; i++) {
+        const t = task({ requiredCapabilities: [`cap-${i}`], affinity: { required: [], preferred: [], avoided: [] } });
+        const p = place(t, [agent("a", { capabilities: ["data"], currentTasks: i, maxConcurrentTasks: i + 1 })]);
+        expect(p.candidates[0]?.reasons).toEqual([`missing capability cap-${i}`]);
+        expect(score(t, agent("a", { currentTasks: i, maxConcurrentTasks: i + 1 })).reasons[0]).toBe(
+          `load ${i}/${i + 1} (+${Math.round((60 / (i + 1)) * 1000) / 1000})`,
+        );
+      }
+    const huge = agent("a", { currentTasks: 2 ** 21, maxConcurrentTasks: 2 ** 22 });
+    expect(score(task(), huge).reasons[0]).toBe(`load ${2 ** 21}/${2 ** 22} (+30)`);
+    const full = agent("b", { currentTasks: 2 ** 22, maxConcurrentTasks: 2 ** 22 });
+    expect(place(task(), [full]).candidates[0]?.reasons).toEqual([`at capacity ${2 ** 22}/${2 ** 22}`]);
+  });
+
   test("a task without affinity: no tag filters, no preferred-tags part", () => {
     const t: TaskSpec = { name: "t1", requiredCapabilities: ["data"], priority: 5, domain: "ns" };
     const p = place(t, [

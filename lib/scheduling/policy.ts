@@ -66,6 +66,65 @@ export const tieBreak = (task: string, agent: string): number => tieBreakFrom(ta
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
+/**
+ * The texts of one kind of explanation, kept once made. A what-if over 1,000
+ * agents lists a few thousand reasons drawn from few distinct texts (loads,
+ * capability names, score parts): kept, they are not garbage for the
+ * collector to find, whose pauses were the in-process p99. Looked up by what
+ * a text is made of (two counts, or a name the request already holds), so a
+ * lookup makes nothing; cleared when full, so texts not asked for again do
+ * not pile up.
+ */
+const keptTexts = 1024;
+
+class PairTexts {
+  private readonly kept = new Map<number, string>();
+  constructor(private readonly make: (a: number, b: number) => string) {}
+  get(a: number, b: number): string {
+    if (!(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b >= 0 && a < 2 ** 20 && b < 2 ** 20))
+      return this.make(a, b);
+    const key = a * 2 ** 20 + b;
+    let text = this.kept.get(key);
+    if (text === undefined) {
+      if (this.kept.size >= keptTexts) this.kept.clear();
+      text = this.make(a, b);
+      this.kept.set(key, text);
+    }
+    return text;
+  }
+}
+
+class NameTexts {
+  private readonly kept = new Map<string, string>();
+  constructor(private readonly make: (name: string) => string) {}
+  get(name: string): string {
+    let text = this.kept.get(name);
+    if (text === undefined) {
+      if (this.kept.size >= keptTexts) this.kept.clear();
+      text = this.make(name);
+      this.kept.set(name, text);
+    }
+    return text;
+  }
+}
+
+const capacityScore = (current: number, max: number) => (weights.capacity * (max - current)) / max;
+const preferredScore = (matched: number, preferred: number) =>
+  preferred ? (weights.preferred * matched) / preferred : 0;
+const specializationScore = (required: number, capabilities: number) =>
+  (weights.specialization * required) / Math.max(capabilities, 1);
+
+const texts = {
+  load: new PairTexts((cur, max) => `load ${cur}/${max} (+${round(capacityScore(cur, max))})`),
+  preferred: new PairTexts((n, of) => `preferred tags ${n}/${of} (+${round(preferredScore(n, of))})`),
+  specialization: new PairTexts((req, caps) => `specialization (+${round(specializationScore(req, caps))})`),
+  atCapacity: new PairTexts((cur, max) => `at capacity ${cur}/${max}`),
+  otherDomain: new NameTexts((domain) => `other domain ${domain || "(none)"}`),
+  missingCapability: new NameTexts((cap) => `missing capability ${cap}`),
+  missingTag: new NameTexts((tag) => `missing required tag ${tag}`),
+  avoidedTag: new NameTexts((tag) => `avoided tag ${tag}`),
+};
+
 export function validateTask(task: TaskSpec | undefined, field = "task"): TaskSpec {
   if (!task) throw new InvalidArgumentError(field, "is required");
   if (task.requiredCapabilities.length === 0) {
@@ -104,13 +163,13 @@ export function fits(task: TaskSpec, c: Candidate): boolean {
 /** Why an agent cannot take the task; an empty list means it can. */
 export function filterReasons(task: TaskSpec, c: Candidate): string[] {
   const reasons: string[] = [];
-  if (c.domain !== task.domain) reasons.push(`other domain ${c.domain || "(none)"}`);
+  if (c.domain !== task.domain) reasons.push(texts.otherDomain.get(c.domain));
   if (c.phase !== "Ready") reasons.push(c.phase ? c.phase : "no heartbeat yet");
   for (const cap of task.requiredCapabilities)
-    if (!c.capabilities.includes(cap)) reasons.push(`missing capability ${cap}`);
-  for (const t of task.affinity?.required ?? []) if (!c.tags.includes(t)) reasons.push(`missing required tag ${t}`);
-  for (const t of task.affinity?.avoided ?? []) if (c.tags.includes(t)) reasons.push(`avoided tag ${t}`);
-  if (c.currentTasks >= c.maxConcurrentTasks) reasons.push(`at capacity ${c.currentTasks}/${c.maxConcurrentTasks}`);
+    if (!c.capabilities.includes(cap)) reasons.push(texts.missingCapability.get(cap));
+  for (const t of task.affinity?.required ?? []) if (!c.tags.includes(t)) reasons.push(texts.missingTag.get(t));
+  for (const t of task.affinity?.avoided ?? []) if (c.tags.includes(t)) reasons.push(texts.avoidedTag.get(t));
+  if (c.currentTasks >= c.maxConcurrentTasks) reasons.push(texts.atCapacity.get(c.currentTasks, c.maxConcurrentTasks));
   return reasons;
 }
 
@@ -122,13 +181,12 @@ interface ScoreParts {
 }
 
 function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
-  const capacity = (weights.capacity * (c.maxConcurrentTasks - c.currentTasks)) / c.maxConcurrentTasks;
+  const capacity = capacityScore(c.currentTasks, c.maxConcurrentTasks);
   const preferredTags = task.affinity?.preferred ?? [];
   let matched = 0;
   for (const t of preferredTags) if (c.tags.includes(t)) matched++;
-  const preferred = preferredTags.length ? (weights.preferred * matched) / preferredTags.length : 0;
-  const specialization =
-    (weights.specialization * task.requiredCapabilities.length) / Math.max(c.capabilities.length, 1);
+  const preferred = preferredScore(matched, preferredTags.length);
+  const specialization = specializationScore(task.requiredCapabilities.length, c.capabilities.length);
   return { capacity, preferred, matched, specialization };
 }
 
@@ -139,10 +197,9 @@ export function score(task: TaskSpec, c: Candidate): { score: number; reasons: s
 
 function scoreFromParts(task: TaskSpec, c: Candidate, p: ScoreParts): { score: number; reasons: string[] } {
   const preferredTags = task.affinity?.preferred ?? [];
-  const reasons = [`load ${c.currentTasks}/${c.maxConcurrentTasks} (+${round(p.capacity)})`];
-  if (preferredTags.length)
-    reasons.push(`preferred tags ${p.matched}/${preferredTags.length} (+${round(p.preferred)})`);
-  reasons.push(`specialization (+${round(p.specialization)})`);
+  const reasons = [texts.load.get(c.currentTasks, c.maxConcurrentTasks)];
+  if (preferredTags.length) reasons.push(texts.preferred.get(p.matched, preferredTags.length));
+  reasons.push(texts.specialization.get(task.requiredCapabilities.length, c.capabilities.length));
   return { score: round(p.capacity + p.preferred + p.specialization), reasons };
 }
 
