@@ -10,6 +10,13 @@
  * half the write rate the bare client reached), and its figures are the
  * baseline of each ratio. Prints figures, then one JSON line of them; asserts
  * nothing.
+ * Then the path a tool call's Task takes (ADR 0013): the same phases again,
+ * each Task bound to an agent when it is created, by the gateway's own
+ * decision (lib/scheduling/call-binding.ts, over the 1,000 agents and the
+ * loads of the Tasks made so far), with the controller and scheduler running
+ * beside it as they do; "Assigned" is then the watch seeing the bound Task,
+ * which is Assigned to the controller and its agent. The Tasks of the
+ * controller's phases are deleted first, so it runs against no more objects.
  *   AGENTS=1000 TASKS=10000 STEADY_SECONDS=10 CONDUCTOR=processes bun bench/assignment.ts
  * CONDUCTOR=processes (the default) runs the scheduler and the controller each
  * as its own process, as a cluster runs them; CONDUCTOR=in-process runs both
@@ -20,9 +27,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import type { Task } from "../lib/api/resources.ts";
+import type { Agent, Task } from "../lib/api/resources.ts";
+import { boundAgentLabel, isBoundUnstarted } from "../lib/api/task-state.ts";
 import { freePort, LocalControlPlane } from "../lib/control-plane/local.ts";
 import { Informer } from "../lib/kube/informer.ts";
+import { chooseBoundAgent } from "../lib/scheduling/call-binding.ts";
+import { LoadIndex } from "../lib/scheduling/load-index.ts";
 import { kubeCandidateSource } from "../services/scheduler/server.ts";
 import { controllerArgs, untilAgentsReady } from "./chaos/conductor.ts";
 import { conductorProcesses, ManagedProcess, procCpuMs, procStatusBytes } from "./chaos/processes.ts";
@@ -73,25 +83,59 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15 * 60_000)
   }
 }
 
-/** Watches a namespace and notes when each task is first seen Assigned. */
-async function assignmentWatch(ns: string): Promise<{ assignedAt: Map<string, number>; stop: () => Promise<void> }> {
+/**
+ * Watches a namespace and notes when each task is first seen Assigned (or
+ * bound to an agent at creation, which is Assigned to the controller and the
+ * agent); the load index, when given, is kept from the same watch, as the
+ * gateway keeps its own.
+ */
+async function assignmentWatch(
+  ns: string,
+  load?: LoadIndex,
+): Promise<{ assignedAt: Map<string, number>; inf: Informer<Task>; stop: () => Promise<void> }> {
   const assignedAt = new Map<string, number>();
   const note = (t: Task) => {
-    if (t.status?.phase === "Assigned" && !assignedAt.has(t.metadata.name ?? ""))
+    if ((t.status?.phase === "Assigned" || isBoundUnstarted(t)) && !assignedAt.has(t.metadata.name ?? ""))
       assignedAt.set(t.metadata.name ?? "", performance.now());
   };
-  const inf = new Informer<Task>(mcp.tasks, { namespace: ns }).on({ add: note, update: note });
+  const inf = new Informer<Task>(mcp.tasks, { namespace: ns }).on({
+    add: (t) => {
+      load?.observe(t, undefined);
+      note(t);
+    },
+    update: (t, old) => {
+      load?.observe(t, old);
+      note(t);
+    },
+    delete: (t) => load?.remove(t),
+  });
   await inf.start();
-  return { assignedAt, stop: () => inf.stop() };
+  return { assignedAt, inf, stop: () => inf.stop() };
 }
 
-/** The i-th bench task: every agent can take it, priorities 1 to 10 in turn. */
-const createTask = (ns: string, name: string, i: number) =>
-  mcp.tasks.create(ns, { metadata: { name }, spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) } });
+/**
+ * Binds a Task to an agent as it is created, as the gateway does (ADR 0013):
+ * the agent chosen, and its load counted until the watch brings the Task.
+ */
+type Binder = (ns: string, name: string) => { agent?: string; forget: () => void };
+
+/** The i-th bench task: every agent can take it, priorities 1 to 10 in turn; bound at creation with a binder. */
+async function createTask(ns: string, name: string, i: number, bind?: Binder): Promise<Task> {
+  const bound = bind?.(ns, name);
+  return mcp.tasks
+    .create(ns, {
+      metadata: { name, ...(bound?.agent ? { labels: { [boundAgentLabel]: bound.agent } } : {}) },
+      spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) },
+    })
+    .catch((err: unknown) => {
+      bound?.forget();
+      throw err;
+    });
+}
 
 async function createTasks(
   ns: string,
-  opts: { prefix: string; count: number; concurrency: number },
+  opts: { prefix: string; count: number; concurrency: number; bind?: Binder },
   after?: (t: Task, i: number) => Promise<void>,
 ): Promise<Map<string, number>> {
   const createdAt = new Map<string, number>();
@@ -103,7 +147,7 @@ async function createTasks(
         createdAt.set(name, performance.now());
         // Created first: in `after?.(await createTask(…))` a missing `after`
         // skips evaluating its arguments, and the create with them.
-        const t = await createTask(ns, name, i);
+        const t = await createTask(ns, name, i, opts.bind);
         await after?.(t, i);
       }),
     ),
@@ -118,7 +162,7 @@ async function createTasks(
  */
 async function arriveSteadily(
   ns: string,
-  opts: { prefix: string; count: number; perSecond: number },
+  opts: { prefix: string; count: number; perSecond: number; bind?: Binder },
   after?: (t: Task, i: number) => Promise<void>,
 ): Promise<Map<string, number>> {
   const createdAt = new Map<string, number>();
@@ -130,7 +174,7 @@ async function arriveSteadily(
     if (wait > 0) await Bun.sleep(wait);
     const name = `${opts.prefix}-${i}`;
     createdAt.set(name, performance.now());
-    sent.push(createTask(ns, name, i).then((t) => after?.(t, i)));
+    sent.push(createTask(ns, name, i, opts.bind).then((t) => after?.(t, i)));
   }
   await Promise.all(sent);
   return createdAt;
@@ -188,11 +232,12 @@ async function runPhases(
   assignedAt: Map<string, number>,
   steadyRate: number | undefined,
   after?: (t: Task, i: number) => Promise<void>,
+  bind?: Binder,
 ): Promise<Record<Phase, Measured> & { steadyRate: number }> {
   let expected = 0;
   const allAssigned = (what: string) => until(() => assignedAt.size === expected, `${what} in ${ns} Assigned`);
   const idleCreated = await timedPhase(async () => {
-    const created = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1 }, async (t, i) => {
+    const created = await createTasks(ns, { prefix: "idle", count: IDLE, concurrency: 1, bind }, async (t, i) => {
       await after?.(t, i);
       await until(() => assignedAt.has(t.metadata.name ?? ""), "an idle task Assigned");
     });
@@ -203,14 +248,14 @@ async function runPhases(
     timedPhase(async () => {
       const count = Math.round(perSecond * STEADY_SECONDS);
       log(`${ns}: ${count} tasks at ${fmt(perSecond, 0)}/s`);
-      const created = await arriveSteadily(ns, { prefix: "steady", count, perSecond }, after);
+      const created = await arriveSteadily(ns, { prefix: "steady", count, perSecond, bind }, after);
       expected += count;
       await allAssigned("the steady tasks");
       return created;
     });
   const steadyCreated = steadyRate === undefined ? undefined : await steadyAt(steadyRate);
   const burstCreated = await timedPhase(async () => {
-    const created = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY }, after);
+    const created = await createTasks(ns, { prefix: "task", count: TASKS, concurrency: CONCURRENCY, bind }, after);
     expected += TASKS;
     await allAssigned("the burst");
     return created;
@@ -294,6 +339,17 @@ async function startConductorProcesses(): Promise<() => Promise<void>> {
   return stop;
 }
 
+/** Waits until the conductor has taken in what came before (its CPU time still for half a second), at most 60 s. */
+async function untilConductorQuiet(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const from = conductorCpuMs() + (CONDUCTOR === "processes" ? 0 : process.cpuUsage().user / 1000);
+    await Bun.sleep(500);
+    const to = conductorCpuMs() + (CONDUCTOR === "processes" ? 0 : process.cpuUsage().user / 1000);
+    if (to - from < 25 || Date.now() > deadline) return;
+  }
+}
+
 // ---- the conductor ----
 log(`creating ${AGENTS} agents (maxConcurrentTasks ${capacity})`);
 // Heartbeated once: the controller's timeout (an hour) outlasts the run.
@@ -314,6 +370,28 @@ const watchConductor = await assignmentWatch("bench-conductor");
 const conductor = await runPhases("bench-conductor", watchConductor.assignedAt, steadyRate);
 const rssAfter = conductorRss();
 await watchConductor.stop();
+
+// ---- the calls' path: Tasks bound to an agent at creation (ADR 0013), the controller and scheduler running ----
+log("the controller's Tasks deleted; Tasks bound at creation");
+await conn.request("DELETE", mcp.tasks.path("bench-conductor"));
+await untilConductorQuiet();
+let boundWatch: Awaited<ReturnType<typeof assignmentWatch>> | undefined;
+const boundLoad = new LoadIndex((key) => boundWatch?.inf.getByKey(key));
+boundWatch = await assignmentWatch("bench-conductor", boundLoad);
+// The agents as the gateway's cache holds them: Ready, each with its capacity.
+const readyAgents = (await mcp.agents.listAll("bench-conductor")).items as Agent[];
+let boundCount = 0;
+const bindAsTheGatewayDoes: Binder = (ns, name) => {
+  const key = `${ns}/${name}`;
+  const agent = chooseBoundAgent({ name, capability: "bench", namespace: ns }, readyAgents, boundLoad.loads());
+  if (agent) {
+    boundLoad.assume(key, agent);
+    boundCount++;
+  }
+  return { agent, forget: () => boundLoad.forget(key) };
+};
+const bound = await runPhases("bench-conductor", boundWatch.assignedAt, steadyRate, undefined, bindAsTheGatewayDoes);
+await boundWatch.stop();
 await stopConductor();
 await cp.stop();
 
@@ -338,27 +416,31 @@ const figures: Figures = {
   steady_per_s: Math.round(steadyRate),
   steady_seconds: STEADY_SECONDS,
 };
+const ratioRow = (label: string, x: Measured, b: Measured) => [
+  label,
+  fmt(x.p50 / b.p50, 2),
+  fmt(x.p99 / b.p99, 2),
+  fmt(x.rate / b.rate, 2),
+  "",
+  "",
+  "",
+  "",
+];
 for (const phase of ["idle", "steady", "burst"] as const) {
   const c = conductor[phase];
   const b = baseline[phase];
+  const k = bound[phase];
   rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0), ...cpuCells(c)]);
   rows.push([`${phase}: bare client, same writes`, fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.rate, 0), ...cpuCells(b)]);
-  rows.push([
-    `${phase}: ratio (controller / bare)`,
-    fmt(c.p50 / b.p50, 2),
-    fmt(c.p99 / b.p99, 2),
-    fmt(c.rate / b.rate, 2),
-    "",
-    "",
-    "",
-    "",
-  ]);
+  rows.push(ratioRow(`${phase}: ratio (controller / bare)`, c, b));
+  rows.push([`${phase}: bound at creation (calls)`, fmt(k.p50, 1), fmt(k.p99, 1), fmt(k.rate, 0), ...cpuCells(k)]);
+  rows.push(ratioRow(`${phase}: ratio (bound / bare)`, k, b));
   const run = (r: typeof c) => ({
     p50_ms: r.p50,
     p99_ms: r.p99,
     tasks_per_s: Math.round(r.rate),
     cpu_ms_per_task: { ...r.cpuPerTask },
-    ...(r.schedulerCalls ? { scheduler_calls: r.schedulerCalls } : {}),
+    ...(r.schedulerCalls?.count ? { scheduler_calls: r.schedulerCalls } : {}),
   });
   figures[phase] = {
     conductor: run(c),
@@ -366,6 +448,10 @@ for (const phase of ["idle", "steady", "burst"] as const) {
     p50_vs_bare: c.p50 / b.p50,
     p99_vs_bare: c.p99 / b.p99,
     rate_vs_bare: c.rate / b.rate,
+    bound_at_creation: run(k),
+    bound_p50_vs_bare: k.p50 / b.p50,
+    bound_p99_vs_bare: k.p99 / b.p99,
+    bound_rate_vs_bare: k.rate / b.rate,
   };
 }
 console.log(table(rows));
@@ -378,4 +464,7 @@ console.log(
   `\n${CONDUCTOR === "processes" ? "controller and scheduler processes' RSS" : "bench process RSS (controller, scheduler and watch in-process)"}: ${fmt(rssBefore / 2 ** 20, 0)} MiB before tasks, ${fmt(rssAfter / 2 ** 20, 0)} MiB after`,
 );
 figures.rss_mib = { before: Math.round(rssBefore / 2 ** 20), after: Math.round(rssAfter / 2 ** 20) };
+const boundTotal = IDLE + Math.round(steadyRate * STEADY_SECONDS) + TASKS;
+console.log(`Tasks bound at creation: ${boundCount} of ${boundTotal} (the rest placed by the controller)`);
+figures.bound_at_creation_tasks = { bound: boundCount, of: boundTotal };
 printFigures("assignment", figures);

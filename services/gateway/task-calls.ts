@@ -17,11 +17,10 @@ import { boundAgentLabel, finalFailureCondition, isFinished } from "../../lib/ap
 import { setCondition } from "../../lib/controller/conditions.ts";
 import { isConflict, isTransient } from "../../lib/kube/errors.ts";
 import { Informer } from "../../lib/kube/informer.ts";
-import { isLabelValue, labelValue } from "../../lib/kube/labels.ts";
+import { labelValue } from "../../lib/kube/labels.ts";
 import type { Logger } from "../../lib/log.ts";
-import { toCandidate } from "../../lib/scheduling/candidates.ts";
+import { chooseBoundAgent } from "../../lib/scheduling/call-binding.ts";
 import { LoadIndex } from "../../lib/scheduling/load-index.ts";
-import { defaultPriority, place } from "../../lib/scheduling/policy.ts";
 import { InFlightByCaller } from "./calls/in-flight.ts";
 import { annotations, callerMarks, labels, sessionLabelValue } from "./calls/marks.ts";
 import type { CallMeta, CallStore, TaskOutcome } from "./calls/store.ts";
@@ -202,23 +201,17 @@ export class TaskCalls implements CallStore {
    */
   private chooseAgent(tool: GatewayTool, name: string): string | undefined {
     if (!this.binding || tool.federated) return undefined;
-    const loads = this.load.loads();
-    const candidates = [];
+    const agents: Agent[] = [];
     for (const n of tool.agents) {
       const agent = this.binding.agent(n);
-      // The label names the agent: one whose name can be no label value is placed by the controller.
-      if (agent && isLabelValue(n)) candidates.push(toCandidate(agent, loads.get(n) ?? 0));
+      if (agent) agents.push(agent);
     }
-    if (candidates.length === 0) return undefined;
-    const spec = {
-      name,
-      requiredCapabilities: [tool.capability],
-      priority: defaultPriority,
-      affinity: { required: [], preferred: [], avoided: [] },
-      domain: this.namespace,
-    };
     try {
-      return place(spec, candidates, 1).chosenAgent || undefined;
+      return chooseBoundAgent(
+        { name, capability: tool.capability, namespace: this.namespace },
+        agents,
+        this.load.loads(),
+      );
     } catch (err) {
       // An agent the policy refuses as a candidate (bad data on its object): leave the call to the controller.
       this.log.debug({ err, tool: tool.name }, "Could not place a call; creating its Task unbound");

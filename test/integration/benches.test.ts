@@ -24,7 +24,7 @@ async function runBench(
 const finite = (x: unknown) => typeof x === "number" && Number.isFinite(x);
 
 describe("benches, run small", () => {
-  test("assignment: every phase measured for the controller (as processes) and the bare client, with CPU per task and the controller's scheduler calls", async () => {
+  test("assignment: every phase measured for the controller (as processes), the bare client and Tasks bound at creation, with CPU per task and the controller's scheduler calls", async () => {
     const figures = await runBench(
       "assignment",
       { AGENTS: "5", TASKS: "40", IDLE_TASKS: "3", STEADY_SECONDS: "1", CONCURRENCY: "4" },
@@ -33,7 +33,7 @@ describe("benches, run small", () => {
     expect([figures.bench, figures.conductor]).toEqual(["assignment", "processes"]);
     for (const phase of ["idle", "steady", "burst"]) {
       const p = figures[phase] as Record<string, Record<string, unknown>>;
-      for (const path of ["conductor", "bare"]) {
+      for (const path of ["conductor", "bare", "bound_at_creation"]) {
         const run = p[path] as Record<string, unknown>;
         expect([phase, path, finite(run.p50_ms), finite(run.tasks_per_s)]).toEqual([phase, path, true, true]);
         const cpu = run.cpu_ms_per_task as Record<string, unknown>;
@@ -47,8 +47,12 @@ describe("benches, run small", () => {
       expect([phase, conductor.cpu_ms_per_task.conductor > 0]).toEqual([phase, true]);
       const calls = conductor.scheduler_calls;
       expect([phase, (calls?.count ?? 0) >= 1, finite(calls?.mean_ms)]).toEqual([phase, true, true]);
-      expect([phase, finite(p.p50_vs_bare)]).toEqual([phase, true]);
+      expect([phase, finite(p.p50_vs_bare), finite(p.bound_p50_vs_bare)]).toEqual([phase, true, true]);
     }
+    // Room on every agent: each Task of the bound phases was bound by the gateway's decision, none left to the controller.
+    const bound = figures.bound_at_creation_tasks as { bound: number; of: number };
+    expect(bound.of).toBeGreaterThan(0);
+    expect(bound.bound).toBe(bound.of);
   }, 100_000);
 
   test("gateway-call: one client through the shipped gateway, against both bare clients, in two rounds", async () => {
