@@ -21,6 +21,14 @@ describe("chooseBoundAgent", () => {
     expect(chooseBoundAgent(call, agents, new Map([["b", 1]]))).toBe("a");
   });
 
+  test("an agent's object replaced (as an informer replaces it on a change) is what the next call sees", () => {
+    const a = agent("a");
+    const agents = [a, agent("b")];
+    expect(chooseBoundAgent(call, agents, new Map([["b", 1]]))).toBe("a");
+    agents[0] = { ...a, status: { phase: "NotReady" } };
+    expect(chooseBoundAgent(call, agents, new Map([["b", 1]]))).toBe("b");
+  });
+
   test("none when every agent is full, when none is given, or none of its domain", () => {
     const agents = [agent("a"), agent("b")];
     expect(

@@ -19,6 +19,24 @@ export interface CallToBind {
   namespace: string;
 }
 
+/**
+ * Each Agent object's candidate, made once. An informer replaces an object
+ * when it changes, so a kept candidate is never stale, and a binding over
+ * 1,000 agents makes no new one: only their loads are set, just before the
+ * policy reads them. Null for an agent whose name can be no label value
+ * (the label names the agent: such an agent is placed by the controller).
+ */
+const candidateOf = new WeakMap<Agent, Candidate | null>();
+
+function candidateFor(agent: Agent): Candidate | null {
+  let c = candidateOf.get(agent);
+  if (c === undefined) {
+    c = isLabelValue(agent.metadata.name ?? "") ? toCandidate(agent, 0) : null;
+    candidateOf.set(agent, c);
+  }
+  return c;
+}
+
 /** The agent to bind the call's Task to, or none (the controller places it then). */
 export function chooseBoundAgent(
   call: CallToBind,
@@ -27,9 +45,10 @@ export function chooseBoundAgent(
 ): string | undefined {
   const candidates: Candidate[] = [];
   for (const agent of agents) {
-    const name = agent.metadata.name ?? "";
-    // The label names the agent: one whose name can be no label value is placed by the controller.
-    if (isLabelValue(name)) candidates.push(toCandidate(agent, loads.get(name) ?? 0));
+    const c = candidateFor(agent);
+    if (!c) continue;
+    c.currentTasks = loads.get(c.name) ?? 0;
+    candidates.push(c);
   }
   if (candidates.length === 0) return undefined;
   const spec = {

@@ -277,6 +277,11 @@ describe("place: scores and explanations, exactly", () => {
     const agents = [agent("a5zb3ni9f"), agent("a1melp9k7")];
     expect(place(task(), agents).candidates.map((c) => c.agent)).toEqual(["a1melp9k7", "a5zb3ni9f"]);
     expect(place(task(), [...agents].reverse()).candidates.map((c) => c.agent)).toEqual(["a1melp9k7", "a5zb3ni9f"]);
+    // The same when only the best are listed from many, ranked as they come.
+    const busier = Array.from({ length: 16 }, (_, i) => agent(`busier-${i}`, { currentTasks: 1 }));
+    for (const order of [[...agents, ...busier], [...busier, ...agents].reverse()])
+      for (const k of [1, 2])
+        expect(place(task(), order, k).candidates.map((c) => c.agent)).toEqual(["a1melp9k7", "a5zb3ni9f"].slice(0, k));
   });
 
   test("the tie-break hash is stable: the same numbers in every process and version", () => {

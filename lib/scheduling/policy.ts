@@ -190,6 +190,18 @@ function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
   return { capacity, preferred, matched, specialization };
 }
 
+/** scoreParts' sum, made without them: what ranks an agent that may not be listed. */
+function scoreOf(task: TaskSpec, c: Candidate): number {
+  const preferredTags = task.affinity?.preferred ?? [];
+  let matched = 0;
+  for (const t of preferredTags) if (c.tags.includes(t)) matched++;
+  return round(
+    capacityScore(c.currentTasks, c.maxConcurrentTasks) +
+      preferredScore(matched, preferredTags.length) +
+      specializationScore(task.requiredCapabilities.length, c.capabilities.length),
+  );
+}
+
 /** The score of an agent that passed the filters, and how it was made. */
 export function score(task: TaskSpec, c: Candidate): { score: number; reasons: string[] } {
   return scoreFromParts(task, c, scoreParts(task, c));
@@ -219,20 +231,24 @@ interface Ranked {
 /** Best first: highest score, then highest tie-break hash, then first name (an exact tie). */
 const byRank = (a: Ranked, b: Ranked) => b.score - a.score || b.hash - a.hash || (a.c.name < b.c.name ? -1 : 1);
 
+/** Puts `r` in its place in `best` (kept in rank order), which keeps at most `k`. */
+function insertRanked(best: Ranked[], r: Ranked, k: number): void {
+  let i = best.length;
+  while (i > 0 && byRank(r, best[i - 1] as Ranked) < 0) i--;
+  best.splice(i, 0, r);
+  if (best.length > k) best.pop();
+}
+
 /**
- * The best `k` in rank order. A few of many (the controller lists 3 of 1,000)
- * are picked in one pass, keeping the best so far in order, rather than by
- * sorting them all.
+ * The best `k` in rank order. A few of many are picked in one pass, keeping
+ * the best so far in order, rather than by sorting them all.
  */
 function topRanked(all: Ranked[], k: number): Ranked[] {
   if (k * 8 >= all.length) return all.sort(byRank).slice(0, k);
   const best: Ranked[] = [];
   for (const r of all) {
     if (best.length === k && byRank(r, best[k - 1] as Ranked) >= 0) continue;
-    let i = best.length;
-    while (i > 0 && byRank(r, best[i - 1] as Ranked) < 0) i--;
-    best.splice(i, 0, r);
-    if (best.length > k) best.pop();
+    insertRanked(best, r, k);
   }
   return best;
 }
@@ -242,24 +258,52 @@ function topRanked(all: Ranked[], k: number): Ranked[] {
  * them, or the best `limit` (explanations are built only for those listed).
  */
 export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Placement {
-  const feasible: Ranked[] = [];
   const infeasible: Candidate[] = [];
   const taskPrefix = taskHashPrefix(task.name);
-  for (const c of candidates) {
-    if (fits(task, c)) {
-      const parts = scoreParts(task, c);
-      feasible.push({
-        c,
-        parts,
-        score: round(parts.capacity + parts.preferred + parts.specialization),
-        hash: tieBreakFrom(taskPrefix, c.name),
-      });
-    } else {
-      infeasible.push(c);
-    }
-  }
   const max = limit > 0 ? limit : candidates.length;
-  const best = topRanked(feasible, max);
+  let feasibleCount = 0;
+  let best: Ranked[];
+  if (limit > 0 && limit * 8 < candidates.length) {
+    // A few of many (the controller lists 3, a gateway binding 1, of 1,000):
+    // each agent is ranked as it comes and kept only if it is among the best
+    // so far, so the rest leave nothing behind for the collector.
+    best = [];
+    for (const c of candidates) {
+      if (!fits(task, c)) {
+        infeasible.push(c);
+        continue;
+      }
+      feasibleCount++;
+      const score = scoreOf(task, c);
+      const hash = tieBreakFrom(taskPrefix, c.name);
+      const worst = best[limit - 1];
+      // Ranked after the worst kept (byRank's order, without making a Ranked to ask it).
+      if (
+        worst &&
+        (worst.score > score ||
+          (worst.score === score && (worst.hash > hash || (worst.hash === hash && c.name > worst.c.name))))
+      )
+        continue;
+      insertRanked(best, { c, parts: scoreParts(task, c), score, hash }, limit);
+    }
+  } else {
+    const feasible: Ranked[] = [];
+    for (const c of candidates) {
+      if (fits(task, c)) {
+        const parts = scoreParts(task, c);
+        feasible.push({
+          c,
+          parts,
+          score: round(parts.capacity + parts.preferred + parts.specialization),
+          hash: tieBreakFrom(taskPrefix, c.name),
+        });
+      } else {
+        infeasible.push(c);
+      }
+    }
+    feasibleCount = feasible.length;
+    best = topRanked(feasible, max);
+  }
 
   const listed: CandidateResult[] = best.map((f) => ({
     agent: f.c.name,
@@ -268,7 +312,7 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
     reasons: scoreFromParts(task, f.c, f.parts).reasons,
   }));
   // Every infeasible agent's reasons are needed for the summary when none fits.
-  const explainAll = feasible.length === 0;
+  const explainAll = feasibleCount === 0;
   const explained: CandidateResult[] = [];
   if (explainAll || listed.length < max) {
     for (const c of infeasible)
