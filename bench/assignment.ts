@@ -16,7 +16,8 @@
  * loads of the Tasks made so far), with the controller and scheduler running
  * beside it as they do; "Assigned" is then the watch seeing the bound Task,
  * which is Assigned to the controller and its agent. The Tasks of the
- * controller's phases are deleted first, so it runs against no more objects.
+ * controller's phases are deleted first, so it runs against no more objects,
+ * and the bench waits for the apiserver, etcd and the conductor to go quiet.
  *   AGENTS=1000 TASKS=10000 STEADY_SECONDS=10 CONDUCTOR=processes bun bench/assignment.ts
  * CONDUCTOR=processes (the default) runs the scheduler and the controller each
  * as its own process, as a cluster runs them; CONDUCTOR=in-process runs both
@@ -339,14 +340,21 @@ async function startConductorProcesses(): Promise<() => Promise<void>> {
   return stop;
 }
 
-/** Waits until the conductor has taken in what came before (its CPU time still for half a second), at most 60 s. */
-async function untilConductorQuiet(): Promise<void> {
+/**
+ * Waits until the apiserver, etcd and the conductor have taken in what came
+ * before (a deletion of thousands of Tasks): their CPU time together under a
+ * tenth of a core for a second, at most 60 s.
+ */
+async function untilQuiet(): Promise<void> {
+  const busyMs = () => {
+    const cpu = cpuNow(cp);
+    return cpu.apiserver + cpu.etcd + (CONDUCTOR === "processes" ? conductorCpuMs() : cpu.bench);
+  };
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const from = conductorCpuMs() + (CONDUCTOR === "processes" ? 0 : process.cpuUsage().user / 1000);
-    await Bun.sleep(500);
-    const to = conductorCpuMs() + (CONDUCTOR === "processes" ? 0 : process.cpuUsage().user / 1000);
-    if (to - from < 25 || Date.now() > deadline) return;
+    const from = busyMs();
+    await Bun.sleep(1000);
+    if (busyMs() - from < 100 || Date.now() > deadline) return;
   }
 }
 
@@ -374,7 +382,7 @@ await watchConductor.stop();
 // ---- the calls' path: Tasks bound to an agent at creation (ADR 0013), the controller and scheduler running ----
 log("the controller's Tasks deleted; Tasks bound at creation");
 await conn.request("DELETE", mcp.tasks.path("bench-conductor"));
-await untilConductorQuiet();
+await untilQuiet();
 let boundWatch: Awaited<ReturnType<typeof assignmentWatch>> | undefined;
 const boundLoad = new LoadIndex((key) => boundWatch?.inf.getByKey(key));
 boundWatch = await assignmentWatch("bench-conductor", boundLoad);
