@@ -77,34 +77,30 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
  */
 const keptTexts = 1024;
 
-class PairTexts {
-  private readonly kept = new Map<number, string>();
-  constructor(private readonly make: (a: number, b: number) => string) {}
-  get(a: number, b: number): string {
-    if (!(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b >= 0 && a < 2 ** 20 && b < 2 ** 20))
-      return this.make(a, b);
-    const key = a * 2 ** 20 + b;
+class KeptTexts<K> {
+  private readonly kept = new Map<K, string>();
+  constructor(private readonly make: (key: K) => string) {}
+  get(key: K): string {
     let text = this.kept.get(key);
     if (text === undefined) {
       if (this.kept.size >= keptTexts) this.kept.clear();
-      text = this.make(a, b);
+      text = this.make(key);
       this.kept.set(key, text);
     }
     return text;
   }
 }
 
-class NameTexts {
-  private readonly kept = new Map<string, string>();
-  constructor(private readonly make: (name: string) => string) {}
-  get(name: string): string {
-    let text = this.kept.get(name);
-    if (text === undefined) {
-      if (this.kept.size >= keptTexts) this.kept.clear();
-      text = this.make(name);
-      this.kept.set(name, text);
-    }
-    return text;
+/** Texts made of two counts, kept under one number; counts too large to pack are made each time. */
+class PairTexts {
+  private readonly packed: KeptTexts<number>;
+  constructor(private readonly make: (a: number, b: number) => string) {
+    this.packed = new KeptTexts((key) => make(Math.floor(key / 2 ** 20), key % 2 ** 20));
+  }
+  get(a: number, b: number): string {
+    if (!(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b >= 0 && a < 2 ** 20 && b < 2 ** 20))
+      return this.make(a, b);
+    return this.packed.get(a * 2 ** 20 + b);
   }
 }
 
@@ -119,10 +115,10 @@ const texts = {
   preferred: new PairTexts((n, of) => `preferred tags ${n}/${of} (+${round(preferredScore(n, of))})`),
   specialization: new PairTexts((req, caps) => `specialization (+${round(specializationScore(req, caps))})`),
   atCapacity: new PairTexts((cur, max) => `at capacity ${cur}/${max}`),
-  otherDomain: new NameTexts((domain) => `other domain ${domain || "(none)"}`),
-  missingCapability: new NameTexts((cap) => `missing capability ${cap}`),
-  missingTag: new NameTexts((tag) => `missing required tag ${tag}`),
-  avoidedTag: new NameTexts((tag) => `avoided tag ${tag}`),
+  otherDomain: new KeptTexts<string>((domain) => `other domain ${domain || "(none)"}`),
+  missingCapability: new KeptTexts<string>((cap) => `missing capability ${cap}`),
+  missingTag: new KeptTexts<string>((tag) => `missing required tag ${tag}`),
+  avoidedTag: new KeptTexts<string>((tag) => `avoided tag ${tag}`),
 };
 
 export function validateTask(task: TaskSpec | undefined, field = "task"): TaskSpec {
@@ -180,11 +176,17 @@ interface ScoreParts {
   specialization: number;
 }
 
+/** How many of the task's preferred tags the agent has. */
+function matchedPreferred(preferredTags: string[], c: Candidate): number {
+  let matched = 0;
+  for (const t of preferredTags) if (c.tags.includes(t)) matched++;
+  return matched;
+}
+
 function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
   const capacity = capacityScore(c.currentTasks, c.maxConcurrentTasks);
   const preferredTags = task.affinity?.preferred ?? [];
-  let matched = 0;
-  for (const t of preferredTags) if (c.tags.includes(t)) matched++;
+  const matched = matchedPreferred(preferredTags, c);
   const preferred = preferredScore(matched, preferredTags.length);
   const specialization = specializationScore(task.requiredCapabilities.length, c.capabilities.length);
   return { capacity, preferred, matched, specialization };
@@ -193,11 +195,9 @@ function scoreParts(task: TaskSpec, c: Candidate): ScoreParts {
 /** scoreParts' sum, made without them: what ranks an agent that may not be listed. */
 function scoreOf(task: TaskSpec, c: Candidate): number {
   const preferredTags = task.affinity?.preferred ?? [];
-  let matched = 0;
-  for (const t of preferredTags) if (c.tags.includes(t)) matched++;
   return round(
     capacityScore(c.currentTasks, c.maxConcurrentTasks) +
-      preferredScore(matched, preferredTags.length) +
+      preferredScore(matchedPreferred(preferredTags, c), preferredTags.length) +
       specializationScore(task.requiredCapabilities.length, c.capabilities.length),
   );
 }
