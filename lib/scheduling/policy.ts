@@ -240,20 +240,6 @@ function insertRanked(best: Ranked[], r: Ranked, k: number): void {
 }
 
 /**
- * The best `k` in rank order. A few of many are picked in one pass, keeping
- * the best so far in order, rather than by sorting them all.
- */
-function topRanked(all: Ranked[], k: number): Ranked[] {
-  if (k * 8 >= all.length) return all.sort(byRank).slice(0, k);
-  const best: Ranked[] = [];
-  for (const r of all) {
-    if (best.length === k && byRank(r, best[k - 1] as Ranked) >= 0) continue;
-    insertRanked(best, r, k);
-  }
-  return best;
-}
-
-/**
  * Chooses an agent for the task, or none, and ranks the candidates: all of
  * them, or the best `limit` (explanations are built only for those listed).
  */
@@ -302,7 +288,7 @@ export function place(task: TaskSpec, candidates: Candidate[], limit = 0): Place
       }
     }
     feasibleCount = feasible.length;
-    best = topRanked(feasible, max);
+    best = feasible.sort(byRank).slice(0, max);
   }
 
   const listed: CandidateResult[] = best.map((f) => ({
