@@ -1,7 +1,8 @@
 /**
  * Scale figures: 1,000 agents and 10,000 tasks on a local control plane, the
  * services as processes (2 leader-elected controllers, the scheduler, a
- * gateway, a real agent). Reports each process's RSS, the controllers'
+ * gateway, a real agent). Reports each process's RSS (5 s after the Tasks are
+ * all Assigned, and at steady state 30 s after), the controllers'
  * reconcile queue depth (mcp_controller_queue_depth) while the tasks arrive,
  * and the time to steady state after a controller restart: a kill -9 of the
  * leader with a warm standby, then a cold restart (both killed, one started
@@ -122,7 +123,10 @@ try {
       phases[m[1] as string] = Number(m[2]);
     const leader = /^mcp_controller_leader\{[^}]*\} 1$/m.test(text);
     const readyAgents = Number(/^mcp_agents\{[^}]*phase="Ready"[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
-    return { queues, phases, leader, readyAgents, depth: Object.values(queues).reduce((a, b) => a + b, 0) };
+    const heapMiB = mib(Number(/^mcp_process_heap_bytes\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0));
+    const idleCollections = Number(/^mcp_process_idle_collections_total\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
+    const depth = Object.values(queues).reduce((a, b) => a + b, 0);
+    return { queues, phases, leader, readyAgents, depth, heapMiB, idleCollections };
   };
   const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 30 * 60_000) => {
     const by = Date.now() + timeoutMs;
@@ -174,13 +178,28 @@ try {
   say(
     `created in ${createdIn.toFixed(0)} s, all Assigned in ${assignedIn.toFixed(0)} s; peak queue depth ${peakDepth}`,
   );
+  /** Every process's RSS now. */
+  const rssNow = () => {
+    const rss: Record<string, number> = {};
+    for (const p of procs) {
+      p.sample();
+      rss[p.spec.name] = mib(p.lastRssBytes);
+    }
+    for (const [name, pid] of Object.entries(cp.pids)) if (pid) rss[name] = mib(procStatusBytes(pid, "VmRSS"));
+    return rss;
+  };
+  // Twice: 5 s after the burst, and settled, 30 s after it, once the services had time to
+  // collect the burst's garbage (lib/idle-collection.ts). Nothing but heartbeats happens between.
   await Bun.sleep(5000);
-  const rssSteady: Record<string, number> = {};
-  for (const p of procs) {
-    p.sample();
-    rssSteady[p.spec.name] = mib(p.lastRssBytes);
-  }
-  for (const [name, pid] of Object.entries(cp.pids)) if (pid) rssSteady[name] = mib(procStatusBytes(pid, "VmRSS"));
+  const rssAfterBurst = rssNow();
+  const heapAfterBurst = await leaderMetrics(leader);
+  await Bun.sleep(25_000);
+  const rssSteady = rssNow();
+  const heapSteady = await leaderMetrics(leader);
+  say(
+    `leader: RSS ${rssAfterBurst[leader]} MiB and heap ${heapAfterBurst.heapMiB} MiB 5 s after the burst, ` +
+      `${rssSteady[leader]} and ${heapSteady.heapMiB} MiB 30 s after (${heapSteady.idleCollections} idle collections)`,
+  );
 
   // ---- failover: kill -9 the leader, the warm standby takes over ----
   const steady = async (id: string) => {
@@ -233,7 +252,10 @@ try {
     createSeconds: Math.round(createdIn),
     allAssignedSeconds: Math.round(assignedIn),
     peakQueueDepth: { total: peakDepth, ...peakQueue },
+    rssMiB5sAfterBurst: rssAfterBurst,
     rssMiBSteady: rssSteady,
+    leaderHeapMiB: { after5s: heapAfterBurst.heapMiB, steady: heapSteady.heapMiB },
+    leaderIdleCollections: heapSteady.idleCollections,
     peakRssMiB: peak,
     failover: { leaderAfterMs: takeoverMs, steadyAfterMs: failoverSteadyMs, peakQueueDepth: sawDepth },
     coldRestart: { cachesSyncedAfterMs: readyMs, steadyAfterMs: coldSteadyMs, peakQueueDepth: coldDepth },

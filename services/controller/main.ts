@@ -6,6 +6,7 @@
 import { loadOrExit } from "../../lib/config/config.ts";
 import { EventRecorder } from "../../lib/controller/events.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
+import { startIdleCollection } from "../../lib/idle-collection.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { SchedulerClient } from "../../lib/scheduling/client.ts";
@@ -42,8 +43,11 @@ const ops = startOpsServer({
 log.info({ namespace: config.namespace, identity: config.identity, metricsPort: ops.port }, "Starting controller");
 await controller.start();
 quotaRecount.start();
+// A burst of placements leaves its garbage in the heap until something allocates again (idle-collection.ts).
+const idleCollection = startIdleCollection({ log, registry: controller.metrics.registry });
 
 stopOnSignal(log, async () => {
+  idleCollection.stop();
   quotaRecount.stop();
   await controller.stop(); // releases the lease so a successor takes over at once
   schedulerClient.close();

@@ -6,6 +6,7 @@
  * docs/operations.md#configuration; who may call: docs/clients.md#authentication.
  */
 import { loadOrExit } from "../../lib/config/config.ts";
+import { startIdleCollection } from "../../lib/idle-collection.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createAuditLogger, createLogger } from "../../lib/log.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
@@ -72,7 +73,10 @@ log.info(
   { port: server.port, metricsPort: server.metricsPort, namespace: config.namespace },
   "Gateway listening on /mcp",
 );
+// A burst of calls leaves its garbage in the heap until something allocates again (idle-collection.ts).
+const idleCollection = startIdleCollection({ log, registry: gateway.metrics.registry });
 stopOnSignal(log, async () => {
+  idleCollection.stop();
   // First, so that the requests the stop cuts off leave their Tasks running.
   gateway.drain();
   await server.stop();

@@ -5,6 +5,7 @@
  */
 import { loadConfig, loadOrExit } from "../../lib/config/config.ts";
 import { startOpsServer } from "../../lib/http/ops-server.ts";
+import { startIdleCollection } from "../../lib/idle-collection.ts";
 import { KubeConnection } from "../../lib/kube/connection.ts";
 import { createLogger } from "../../lib/log.ts";
 import { stopOnSignal } from "../../lib/shutdown.ts";
@@ -30,7 +31,10 @@ const ops =
   config.metricsPort > 0
     ? startOpsServer({ port: config.metricsPort, hostname: config.host, registry: metrics.registry, ready: () => true })
     : undefined;
+// A burst of placements leaves its garbage in the heap until something allocates again (idle-collection.ts).
+const idleCollection = startIdleCollection({ log, registry: metrics.registry });
 stopOnSignal(log, async () => {
+  idleCollection.stop();
   await srv.stop();
   await ops?.stop();
   await tracing?.shutdown();
