@@ -64,8 +64,11 @@ process.on("exit", () => {
 /** The controller's metrics as Prometheus text: from its process's port, or its registry in this process. */
 let controllerMetrics: (() => Promise<string>) | undefined;
 
-/** The controller's scheduler calls so far, from its metrics: how many, and their seconds summed. */
-async function schedulerCalls(): Promise<{ count: number; seconds: number } | undefined> {
+/**
+ * The controller's scheduler calls so far, from its metrics: how many, and their seconds summed;
+ * and the full collections it ran when quiet (lib/idle-collection.ts), each a pause.
+ */
+async function schedulerCalls(): Promise<{ count: number; seconds: number; idleCollections: number } | undefined> {
   if (controllerMetrics === undefined) return undefined;
   const text = await controllerMetrics();
   // Summed over the samples: the controller labels each with its domain.
@@ -73,6 +76,7 @@ async function schedulerCalls(): Promise<{ count: number; seconds: number } | un
   return {
     count: value("mcp_placement_duration_seconds_count"),
     seconds: value("mcp_placement_duration_seconds_sum"),
+    idleCollections: value("mcp_process_idle_collections_total"),
   };
 }
 
@@ -191,6 +195,8 @@ interface PhaseRun {
   cpu: CpuTimes & { conductor: number };
   /** The controller's PlaceBatch calls in the phase and their mean time, as its metrics give them. */
   schedulerCalls?: { count: number; mean_ms: number };
+  /** The full collections the controller ran in the phase when quiet. */
+  controllerIdleCollections?: number;
 }
 
 /** Runs a phase that creates tasks and waits until they are Assigned, reading CPU times around it. */
@@ -209,14 +215,23 @@ async function timedPhase(run: () => Promise<Map<string, number>>): Promise<Phas
           mean_ms: ((callsTo.seconds - callsFrom.seconds) * 1000) / (callsTo.count - callsFrom.count),
         }
       : undefined;
-  return { createdAt, cpu: { ...cpuPer(from, to, createdAt.size), conductor }, schedulerCalls: calls };
+  return {
+    createdAt,
+    cpu: { ...cpuPer(from, to, createdAt.size), conductor },
+    schedulerCalls: calls,
+    controllerIdleCollections: callsFrom && callsTo ? callsTo.idleCollections - callsFrom.idleCollections : undefined,
+  };
 }
 
-function measure({ createdAt, cpu, schedulerCalls }: PhaseRun, assignedAt: Map<string, number>) {
+function measure(
+  { createdAt, cpu, schedulerCalls, controllerIdleCollections }: PhaseRun,
+  assignedAt: Map<string, number>,
+) {
   const lat = [...createdAt].map(([name, c]) => (assignedAt.get(name) ?? Number.NaN) - c);
   const first = Math.min(...createdAt.values());
   const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
-  return { ...summarize(lat), rate: createdAt.size / ((last - first) / 1000), cpuPerTask: cpu, schedulerCalls };
+  const rate = createdAt.size / ((last - first) / 1000);
+  return { ...summarize(lat), rate, cpuPerTask: cpu, schedulerCalls, controllerIdleCollections };
 }
 
 type Phase = "idle" | "steady" | "burst";
@@ -449,6 +464,7 @@ for (const phase of ["idle", "steady", "burst"] as const) {
     tasks_per_s: Math.round(r.rate),
     cpu_ms_per_task: { ...r.cpuPerTask },
     ...(r.schedulerCalls?.count ? { scheduler_calls: r.schedulerCalls } : {}),
+    ...(r.controllerIdleCollections !== undefined ? { controller_idle_collections: r.controllerIdleCollections } : {}),
   });
   figures[phase] = {
     conductor: run(c),

@@ -23,7 +23,9 @@
  * 84 MiB of it: the heap was over 100 MiB a second after the concurrent one;
  * the synchronous one left 16 MiB). The CPU time is what tells a quiet process
  * from a busy one: a busy heap's size can match between two samples as
- * JavaScriptCore's own collections saw it up and down. Under load,
+ * JavaScriptCore's own collections saw it up and down; the leading controller
+ * uses 0.22-0.28 of a core while it places 10,000 Tasks and 0.03 after, with
+ * 1,000 agents renewing their Leases. Under load,
  * JavaScriptCore's trigger does the work; at idle with no burst before, the
  * heap does not grow and nothing runs.
  */
@@ -46,7 +48,7 @@ export interface IdleCollectionPolicy {
 export const defaultIdleCollectionPolicy: IdleCollectionPolicy = {
   growthBytes: 4 * 2 ** 20,
   quietBytes: 2 ** 20,
-  quietCpu: 0.2,
+  quietCpu: 0.1,
   minIntervalMs: 20_000,
 };
 

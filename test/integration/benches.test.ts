@@ -43,8 +43,11 @@ describe("benches, run small", () => {
       const conductor = p.conductor as {
         cpu_ms_per_task: { conductor: number };
         scheduler_calls?: { count: number; mean_ms: number };
+        controller_idle_collections?: number;
       };
       expect([phase, conductor.cpu_ms_per_task.conductor > 0]).toEqual([phase, true]);
+      // The controller process exports its idle collections (lib/idle-collection.ts), read around each phase.
+      expect([phase, Number.isInteger(conductor.controller_idle_collections)]).toEqual([phase, true]);
       const calls = conductor.scheduler_calls;
       expect([phase, (calls?.count ?? 0) >= 1, finite(calls?.mean_ms)]).toEqual([phase, true, true]);
       expect([phase, finite(p.p50_vs_bare), finite(p.bound_p50_vs_bare)]).toEqual([phase, true, true]);
