@@ -22,12 +22,12 @@
  * garbage that has reached the old generation where it is (a probe with
  * 84 MiB of it: the heap was over 100 MiB a second after the concurrent one;
  * the synchronous one left 16 MiB). The CPU time is what tells a quiet process
- * from a busy one: a busy heap's size can match between two samples as
- * JavaScriptCore's own collections saw it up and down; the leading controller
+ * from a busy one: a busy heap's size can match between two samples while
+ * JavaScriptCore's own collections move it up and down; the leading controller
  * uses 0.22-0.28 of a core while it places 10,000 Tasks and 0.03 after, with
- * 1,000 agents renewing their Leases. Under load,
- * JavaScriptCore's trigger does the work; at idle with no burst before, the
- * heap does not grow and nothing runs.
+ * 1,000 agents renewing their Leases. Under load, JavaScriptCore's trigger does
+ * the work; at idle with no burst before, the heap does not grow and nothing
+ * runs.
  */
 import { heapSize } from "bun:jsc";
 import { type Clock, systemClock } from "./clock.ts";
