@@ -8,8 +8,10 @@
  * observed the same way, runs first in the same run: its burst rate sets the
  * steady arrival rate (half of it, so the create and Assigned writes take
  * half the write rate the bare client reached), and its figures are the
- * baseline of each ratio. Prints figures, then one JSON line of them; asserts
- * nothing.
+ * baseline of each ratio. Each phase also gives how long the creates took to
+ * be answered (create answered), the apiserver's own latency as the creating
+ * client meets it: what the machine's load adds before placement starts.
+ * Prints figures, then one JSON line of them; asserts nothing.
  * Then the path a tool call's Task takes (ADR 0013): the same phases again,
  * each Task bound to an agent when it is created, by the gateway's own
  * decision (lib/scheduling/call-binding.ts, over the 1,000 agents and the
@@ -124,6 +126,13 @@ async function assignmentWatch(
  */
 type Binder = (ns: string, name: string) => { agent?: string; forget: () => void };
 
+/**
+ * When each create was answered, by namespace/name: create→answered is the
+ * apiserver's own latency as the creating client meets it, the part of
+ * create→Assigned that neither placement nor a watch adds.
+ */
+const createAnsweredAt = new Map<string, number>();
+
 /** The i-th bench task: every agent can take it, priorities 1 to 10 in turn; bound at creation with a binder. */
 async function createTask(ns: string, name: string, i: number, bind?: Binder): Promise<Task> {
   const bound = bind?.(ns, name);
@@ -131,6 +140,10 @@ async function createTask(ns: string, name: string, i: number, bind?: Binder): P
     .create(ns, {
       metadata: { name, ...(bound?.agent ? { labels: { [boundAgentLabel]: bound.agent } } : {}) },
       spec: { requiredCapabilities: ["bench"], priority: 1 + (i % 10) },
+    })
+    .then((t) => {
+      createAnsweredAt.set(`${ns}/${name}`, performance.now());
+      return t;
     })
     .catch((err: unknown) => {
       bound?.forget();
@@ -224,6 +237,7 @@ async function timedPhase(run: () => Promise<Map<string, number>>): Promise<Phas
 }
 
 function measure(
+  ns: string,
   { createdAt, cpu, schedulerCalls, controllerIdleCollections }: PhaseRun,
   assignedAt: Map<string, number>,
 ) {
@@ -231,7 +245,10 @@ function measure(
   const first = Math.min(...createdAt.values());
   const last = Math.max(...[...createdAt.keys()].map((n) => assignedAt.get(n) ?? Number.NaN));
   const rate = createdAt.size / ((last - first) / 1000);
-  return { ...summarize(lat), rate, cpuPerTask: cpu, schedulerCalls, controllerIdleCollections };
+  const create = summarize(
+    [...createdAt].map(([name, c]) => (createAnsweredAt.get(`${ns}/${name}`) ?? Number.NaN) - c),
+  );
+  return { ...summarize(lat), rate, create, cpuPerTask: cpu, schedulerCalls, controllerIdleCollections };
 }
 
 type Phase = "idle" | "steady" | "burst";
@@ -276,10 +293,10 @@ async function runPhases(
     await allAssigned("the burst");
     return created;
   });
-  const burst = measure(burstCreated, assignedAt);
+  const burst = measure(ns, burstCreated, assignedAt);
   const rate = steadyRate ?? burst.rate / 2;
-  const steady = measure(steadyCreated ?? (await steadyAt(rate)), assignedAt);
-  return { idle: measure(idleCreated, assignedAt), steady, burst, steadyRate: rate };
+  const steady = measure(ns, steadyCreated ?? (await steadyAt(rate)), assignedAt);
+  return { idle: measure(ns, idleCreated, assignedAt), steady, burst, steadyRate: rate };
 }
 
 // ---- the baseline first: a bare client doing the same writes; its burst rate sets the steady rate ----
@@ -422,8 +439,19 @@ console.log(
   `\n${AGENTS} agents; ${IDLE} tasks one at a time, ${Math.round(steadyRate * STEADY_SECONDS)} arriving at ${fmt(steadyRate, 0)}/s (half the bare client's burst rate), ${TASKS} in a burst of ${CONCURRENCY} concurrent creates\n`,
 );
 const rows: (string | number)[][] = [
-  ["", "create→Assigned p50 ms", "p99 ms", "tasks/s", "CPU ms/task: apiserver", "etcd", "bench", "conductor"],
+  [
+    "",
+    "create→Assigned p50 ms",
+    "p99 ms",
+    "tasks/s",
+    "create answered p50 / p99 ms",
+    "CPU ms/task: apiserver",
+    "etcd",
+    "bench",
+    "conductor",
+  ],
 ];
+const createCell = (r: Measured) => `${fmt(r.create.p50, 1)} / ${fmt(r.create.p99, 1)}`;
 const cpuCells = (r: { cpuPerTask: CpuTimes & { conductor: number } }) => [
   fmt(r.cpuPerTask.apiserver, 2),
   fmt(r.cpuPerTask.etcd, 2),
@@ -448,20 +476,23 @@ const ratioRow = (label: string, x: Measured, b: Measured) => [
   "",
   "",
   "",
+  "",
 ];
 for (const phase of ["idle", "steady", "burst"] as const) {
   const c = conductor[phase];
   const b = baseline[phase];
   const k = bound[phase];
-  rows.push([`${phase}: controller + scheduler`, fmt(c.p50, 1), fmt(c.p99, 1), fmt(c.rate, 0), ...cpuCells(c)]);
-  rows.push([`${phase}: bare client, same writes`, fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.rate, 0), ...cpuCells(b)]);
+  const cells = (r: Measured) => [fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.rate, 0), createCell(r), ...cpuCells(r)];
+  rows.push([`${phase}: controller + scheduler`, ...cells(c)]);
+  rows.push([`${phase}: bare client, same writes`, ...cells(b)]);
   rows.push(ratioRow(`${phase}: ratio (controller / bare)`, c, b));
-  rows.push([`${phase}: bound at creation (calls)`, fmt(k.p50, 1), fmt(k.p99, 1), fmt(k.rate, 0), ...cpuCells(k)]);
+  rows.push([`${phase}: bound at creation (calls)`, ...cells(k)]);
   rows.push(ratioRow(`${phase}: ratio (bound / bare)`, k, b));
   const run = (r: typeof c) => ({
     p50_ms: r.p50,
     p99_ms: r.p99,
     tasks_per_s: Math.round(r.rate),
+    create_answered: { p50_ms: r.create.p50, p99_ms: r.create.p99 },
     cpu_ms_per_task: { ...r.cpuPerTask },
     ...(r.schedulerCalls?.count ? { scheduler_calls: r.schedulerCalls } : {}),
     ...(r.controllerIdleCollections !== undefined ? { controller_idle_collections: r.controllerIdleCollections } : {}),

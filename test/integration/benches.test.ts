@@ -38,6 +38,9 @@ describe("benches, run small", () => {
         expect([phase, path, finite(run.p50_ms), finite(run.tasks_per_s)]).toEqual([phase, path, true, true]);
         const cpu = run.cpu_ms_per_task as Record<string, unknown>;
         expect([phase, path, finite(cpu.apiserver), finite(cpu.bench)]).toEqual([phase, path, true, true]);
+        // The creates' own latency: every create in the phase answered, none missing (NaN).
+        const create = run.create_answered as Record<string, unknown>;
+        expect([phase, path, finite(create.p50_ms), finite(create.p99_ms)]).toEqual([phase, path, true, true]);
       }
       // The conductor's own processes used CPU, and the controller asked the scheduler at least once.
       const conductor = p.conductor as {
